@@ -246,3 +246,46 @@ def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict
         return safetensors_load(data)
     except (SafetensorsError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a valid safetensors file ({exc})") from None
+
+
+def spec_from_card(card: dict, path: str | os.PathLike = MODEL_CARD):
+    """The VariantSpec a model card describes, rebuilt through the variant table's validation."""
+    from fnnkit.variants import VariantSpec
+
+    variant = card["variant"]
+    try:
+        return VariantSpec(variant["name"], variant["activation"], int(variant["hidden_layers"]), int(variant["hidden_dim"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"model card {path}: field 'variant' is malformed ({exc})") from None
+
+
+def load_trained(folder: str | os.PathLike, device: str = "cpu"):
+    """The trained ``nn.Module`` in ``folder``, in eval mode, after its sha256 check.
+
+    Returns (model, card).
+    """
+    from fnnkit.variants import FeedForward
+
+    folder = Path(folder)
+    sweep_stale_temps(folder)
+    card = read_model_card(folder)
+    model = FeedForward(spec_from_card(card, folder / MODEL_CARD))
+    state = load_state_dict(folder, card)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{folder / WEIGHTS_FILE} does not fit variant {card['variant']['name']}: {exc}") from None
+    return model.to(device).eval(), card
+
+
+def find_variant_dir(root: str | os.PathLike, variant: str, dataset: str | None = None) -> Path:
+    """Folder of a trained variant; ``dataset=None`` picks the best dataset trained under ``root``."""
+    if dataset in (None, "auto"):
+        candidates = [d for d in trained_datasets(root) if (variant_dir(root, d, variant) / MODEL_CARD).exists()]
+        if not candidates:
+            raise ArtifactError(
+                f"no trained variant {variant} under {Path(root)}; train it first: "
+                f"fnnkit train --variant {variant} --artifacts {root}   (or `make train-all`)"
+            )
+        dataset = candidates[0]
+    return variant_dir(root, dataset, variant)

@@ -1,0 +1,46 @@
+"""The command line: the only place that parses argv, prints and exits.
+
+Each command lives in a small module of this package and registers itself on ``app``;
+the library functions it calls return plain values and never print.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import typer
+from rich.console import Console
+
+from fnnkit.errors import FnnkitError
+
+app = typer.Typer(
+    name="fnnkit",
+    help="Train the five classic MNIST feedforward networks, export them, and benchmark every backend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _terminate_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Console-script entry: user mistakes and damaged files end in one red line, not a traceback."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # so `kill` cleans temp files like Ctrl-C does
+    try:
+        app()
+    except FnnkitError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: files already written are complete; nothing was half-written")
+        sys.exit(130)
+
+
+from fnnkit.cli import train_cmds  # noqa: E402,F401  (registers its commands on app)

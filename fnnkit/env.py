@@ -1,0 +1,133 @@
+"""Facts about where code runs: device choice, versions, CPU and GPU names.
+
+Recorded in every artifact and benchmark result, so a number always says where it came from.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from fnnkit.errors import ConfigError, unknown_choice
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+MIN_TORCH = (2, 6)  # 2.6 made torch.load(weights_only=True) the default and fixed a bypass of it
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def check_torch_floor(version: str | None = None) -> None:
+    """Refuse to run on a torch older than MIN_TORCH, before torch is imported."""
+    if version is None:
+        try:
+            version = importlib.metadata.version("torch")
+        except importlib.metadata.PackageNotFoundError:
+            raise ImportError("fnnkit needs PyTorch; install it with `make setup` (see README.md)") from None
+    if parse_version(version)[:2] < MIN_TORCH:
+        floor = ".".join(map(str, MIN_TORCH))
+        raise ImportError(
+            f"fnnkit needs torch>={floor} (older releases can be made to run code while loading weights); "
+            f"this environment has torch {version}. Upgrade it: pip install 'torch>={floor}'"
+        )
+
+
+def resolve_device(name: str):
+    """``auto|cpu|cuda`` -> torch.device, once, at the CLI boundary."""
+    import torch
+
+    name = name.lower()
+    if name not in DEVICE_CHOICES:
+        raise unknown_choice("device", name, DEVICE_CHOICES)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "--device cuda was asked for, but no CUDA GPU is usable here "
+            f"(torch {torch.__version__}, torch.cuda.is_available() is False); use --device cpu or --device auto"
+        )
+    return torch.device(name)
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of everything that changes a number fnnkit reports."""
+    import torch
+
+    found = {
+        "fnnkit": package_version("fnnkit"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "numpy": package_version("numpy"),
+    }
+    for dist in ("onnx", "onnxruntime-gpu", "onnxruntime", "onnxscript", "safetensors"):
+        if version := package_version(dist):
+            found[dist] = version
+    return found
+
+
+@cache
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_info() -> dict[str, str] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    info = {"name": props.name, "memory_gib": f"{props.total_memory / 2**30:.1f}", "capability": f"{props.major}.{props.minor}"}
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
+        info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        info["driver"] = "unknown"
+    return info
+
+
+def git_commit(start: str | os.PathLike = ".") -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def environment() -> dict:
+    """One JSON-ready description of this machine and software stack."""
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "gpu": gpu_info(),
+        "versions": versions(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+    }
