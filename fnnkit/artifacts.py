@@ -235,7 +235,7 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
 
 def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict:
     """Weights of a trained variant, after their sha256 matched the card's."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load as safetensors_load
 
     folder = Path(folder)
@@ -244,7 +244,7 @@ def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict
     data = read_verified(path, card["weights"]["sha256"])
     try:
         return safetensors_load(data)
-    except (SafetensorsError, ValueError) as exc:
+    except (SafetensorError, ValueError) as exc:
         raise ArtifactError(f"{path} is not a valid safetensors file ({exc})") from None
 
 

@@ -42,6 +42,12 @@ class BackendUnavailable(FnnkitError):
     """A backend cannot run on the requested device here (missing provider, no GPU)."""
 
 
+class Interrupted(FnnkitError):
+    """Ctrl-C or SIGTERM: the command stopped cleanly (exit code 130, as shells expect)."""
+
+    exit_code = 130
+
+
 def unknown_choice(kind: str, value: object, valid: list[str] | tuple[str, ...]) -> ConfigError:
     """The one message for every registry lookup miss: names the valid choices."""
     return ConfigError(f"unknown {kind} {value!r}; valid choices: {', '.join(valid)}")

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from fnnkit.errors import FnnkitError
+from fnnkit.errors import FnnkitError, Interrupted
 
 app = typer.Typer(
     name="fnnkit",
@@ -26,21 +26,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _terminate_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
+def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    """Ctrl-C and `kill` unwind the stack like an exception, so temp files are removed on the way out."""
+    raise Interrupted(
+        f"interrupted by {signal.Signals(signum).name}: files already written are complete; nothing was half-written"
+    )
 
 
 def main() -> None:
     """Console-script entry: user mistakes and damaged files end in one red line, not a traceback."""
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # so `kill` cleans temp files like Ctrl-C does
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except FnnkitError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: files already written are complete; nothing was half-written")
-        sys.exit(130)
 
 
 from fnnkit.cli import train_cmds  # noqa: E402,F401  (registers its commands on app)

@@ -1,0 +1,5 @@
+"""`python -m fnnkit` is the same as the `fnnkit` command."""
+
+from fnnkit.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""`fnnkit train`, `fnnkit evaluate`, `fnnkit info`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fnnkit.cli import app, console, err_console
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, DATASET, DEVICE, TRAINED_DATASET, VARIANT
+
+
+@app.command()
+def train(
+    variant: str = VARIANT,
+    dataset: str = DATASET,
+    iters: int = typer.Option(3000, "--iters", help="Training iterations (SGD steps)."),
+    batch_size: int = typer.Option(100, "--batch-size", help="Training batch size."),
+    lr: float = typer.Option(0.1, "--lr", help="SGD learning rate."),
+    eval_every: int = typer.Option(500, "--eval-every", help="Evaluate on the test set every N iterations."),
+    seed: int = typer.Option(0, "--seed", help="Seeds weights and shuffling: same seed on CPU, same weights."),
+    device: str = DEVICE,
+    data_dir: Path | None = DATA_DIR,
+    download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
+    artifacts: Path = ARTIFACTS,
+    plot: Path | None = typer.Option(None, "--plot", help="Curves PNG [default: <artifacts>/<dataset>/training_curves.png]."),
+) -> None:
+    """Train variants and write artifacts/<dataset>/<variant>/model.{safetensors,json}.
+
+    Example: fnnkit train --variant all --dataset auto
+    """
+    from fnnkit.data import default_data_dir, load_dataset
+    from fnnkit.env import resolve_device
+    from fnnkit.report import plot_training_curves, training_table
+    from fnnkit.train import TrainConfig, train_and_save
+    from fnnkit.variants import resolve_variants
+
+    specs = resolve_variants(variant)
+    config = TrainConfig(iterations=iters, batch_size=batch_size, learning_rate=lr, eval_every=eval_every, seed=seed)
+    torch_device = resolve_device(device)
+    data = load_dataset(dataset, data_dir=data_dir or default_data_dir(), download=download)
+    console.print(
+        f"dataset [bold]{data.info.name}[/] from {data.info.source}: "
+        f"{data.info.train_size:,} train / {data.info.test_size:,} test images; device [bold]{torch_device}[/]"
+    )
+    if data.info.note:
+        console.print(f"[yellow]note:[/] {data.info.note}")
+
+    records = []
+    with Progress(
+        TextColumn("[bold]{task.fields[variant]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        for spec in specs:
+            task = progress.add_task("train", total=config.iterations, variant=spec.name, loss="-", acc="-")
+
+            def show(iteration: int, loss: float, accuracy: float | None, task=task) -> None:
+                fields = {"loss": f"{loss:.4f}"}
+                if accuracy is not None:
+                    fields["acc"] = f"{accuracy:.2f}%"
+                progress.update(task, completed=iteration, **fields)
+
+            records.append(train_and_save(spec, data, artifacts, config, torch_device, on_progress=show))
+
+    console.print(training_table(records))
+    curves = plot_training_curves(records, plot or artifacts / data.info.name / "training_curves.png")
+    console.print(f"artifacts in [bold]{artifacts / data.info.name}[/]; curves in [bold]{curves}[/]")
+
+
+@app.command()
+def evaluate(
+    variant: str = VARIANT,
+    dataset: str = TRAINED_DATASET,
+    device: str = DEVICE,
+    data_dir: Path | None = DATA_DIR,
+    artifacts: Path = ARTIFACTS,
+) -> None:
+    """Re-measure test accuracy of trained variants (weights verified by sha256 first).
+
+    Example: fnnkit evaluate --variant C
+    """
+    from fnnkit.artifacts import find_variant_dir, load_trained
+    from fnnkit.data import default_data_dir, load_dataset, preprocess
+    from fnnkit.env import resolve_device
+    from fnnkit.train import evaluate as accuracy_of
+    from fnnkit.variants import resolve_variants
+
+    torch_device = resolve_device(device)
+    table = Table(title="Test accuracy", title_style="bold")
+    for column in ("variant", "dataset", "recorded %", "measured %", "device"):
+        table.add_column(column, justify="left" if column in ("variant", "dataset", "device") else "right")
+    cache: dict[str, tuple] = {}
+    for spec in resolve_variants(variant):
+        folder = find_variant_dir(artifacts, spec.name, dataset)
+        model, card = load_trained(folder, str(torch_device))
+        name = card["dataset"]["name"]
+        if name not in cache:
+            data = load_dataset(name, data_dir=data_dir or default_data_dir(), download=False)
+            cache[name] = (preprocess(data.test_x).to(torch_device), data.test_y.to(torch_device))
+        measured = accuracy_of(model, *cache[name])
+        table.add_row(spec.name, name, f"{card['test_accuracy']:.2f}", f"{measured:.2f}", str(torch_device))
+    console.print(table)
+
+
+@app.command()
+def info(
+    data_dir: Path | None = DATA_DIR,
+    artifacts: Path = ARTIFACTS,
+) -> None:
+    """Versions, devices, datasets available here, and trained models found.
+
+    Example: fnnkit info
+    """
+    from fnnkit.artifacts import trained_datasets
+    from fnnkit.data import dataset_status, default_data_dir
+    from fnnkit.env import environment
+
+    env = environment()
+    table = Table(title="fnnkit environment", title_style="bold", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for name, version in env["versions"].items():
+        table.add_row(name, str(version))
+    table.add_row("cpu", f"{env['cpu']} ({env['cores']} cores, torch threads {env['torch_threads']})")
+    gpu = env["gpu"]
+    table.add_row("cuda device", f"{gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']})" if gpu else "none")
+    for name, status in dataset_status(data_dir or default_data_dir()).items():
+        table.add_row(f"dataset {name}", status)
+    found = trained_datasets(artifacts)
+    table.add_row("trained models", ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}")
+    console.print(table)
+
+
+__all__ = ["train", "evaluate", "info", "err_console"]

@@ -1,0 +1,87 @@
+"""The CLI end to end, as a user types it: real processes, real exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+
+def fnnkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    text = result.stdout + result.stderr
+    assert result.returncode != 0, text
+    assert "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_help_is_fast_and_lists_commands():
+    started = time.monotonic()
+    result = fnnkit("--help")
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "info"):
+        assert command in result.stdout
+    assert time.monotonic() - started < 10
+
+
+def test_console_script_is_installed():
+    script = os.path.join(os.path.dirname(sys.executable), "fnnkit")
+    assert subprocess.run([script, "--help"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "--variant", "Z"], ["unknown variant 'Z'", "A, B, C, D, E"]),
+        (["train", "--dataset", "cifar"], ["unknown dataset 'cifar'", "mnist-sample"]),
+        (["train", "--device", "tpu"], ["unknown device 'tpu'", "auto, cpu, cuda"]),
+        (["train", "--iters", "0", "--dataset", "mnist-sample"], ["--iterations must be a positive integer"]),
+    ],
+)
+def test_bad_flags_are_one_clear_line(args, fragments):
+    assert_user_error(fnnkit(*args), *fragments)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU; the no-GPU message cannot be shown")
+def test_cuda_without_gpu_is_refused():
+    assert_user_error(fnnkit("train", "--device", "cuda", "--variant", "A"), "no CUDA GPU is usable here")
+
+
+def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
+    result = fnnkit("train", "--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path))
+    assert_user_error(result, "train-images-idx3-ubyte", "mnist-sample")
+
+
+def test_train_evaluate_info_end_to_end(tmp_path):
+    root = tmp_path / "artifacts"
+    result = fnnkit("train", "--variant", "A,E", "--dataset", "mnist-sample", "--iters", "200", "--eval-every", "100",
+                    "--artifacts", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "Training results" in result.stdout and "mnist-sample" in result.stdout
+    for variant in ("A", "E"):
+        assert (root / "mnist-sample" / variant / "model.safetensors").stat().st_size > 300_000
+    assert not (root / "mnist-sample" / "C").exists()
+    curves = root / "mnist-sample" / "training_curves.png"
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    recorded = json.loads((root / "mnist-sample" / "E" / "model.json").read_text())["test_accuracy"]
+    evaluated = fnnkit("evaluate", "--variant", "E", "--artifacts", str(root), "--device", "cpu")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.count(f"{recorded:.2f}") >= 2  # recorded and re-measured columns agree
+
+    info = fnnkit("info", "--artifacts", str(root))
+    assert info.returncode == 0, info.stderr
+    assert "torch" in info.stdout and "mnist-sample" in info.stdout
+
+
+def test_evaluate_without_training_says_how(tmp_path):
+    assert_user_error(fnnkit("evaluate", "--variant", "B", "--artifacts", str(tmp_path)), "fnnkit train --variant B")
