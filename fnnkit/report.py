@@ -12,31 +12,21 @@ from fnnkit.train import TrainRecord
 
 
 def training_table(records: Sequence[TrainRecord]) -> Table:
-    table = Table(title="Training results", title_style="bold")
-    for column, justify in (
-        ("variant", "left"),
-        ("network", "left"),
-        ("params", "right"),
-        ("final acc %", "right"),
-        ("best acc %", "right"),
-        ("wall s", "right"),
-        ("train samples/s", "right"),
-        ("dataset", "left"),
-        ("device", "left"),
-    ):
-        table.add_column(column, justify=justify)
+    datasets = sorted({f"{r.dataset.name} ({r.dataset.train_size:,} train / {r.dataset.test_size:,} test)" for r in records})
+    table = Table(title=f"Training results: {', '.join(datasets)}", title_style="bold")
+    for column in ("variant", "network", "params", "final %", "best %", "wall s", "samples/s", "device"):
+        table.add_column(column, justify="left" if column in ("variant", "network", "device") else "right", no_wrap=True)
     best = max(r.test_accuracy for r in records) if records else None
     for r in records:
         final = f"{r.test_accuracy:.2f}"
         table.add_row(
             r.spec.name,
-            r.spec.description,
+            f"{r.spec.hidden_layers}x{r.spec.hidden_dim} {r.spec.activation}",
             f"{r.spec.num_parameters:,}",
             f"[bold green]{final}[/]" if r.test_accuracy == best else final,
             f"{r.best_test_accuracy:.2f}",
             f"{r.train_seconds:.1f}",
             f"{r.samples_per_second:,.0f}",
-            f"{r.dataset.name} ({r.dataset.train_size:,}/{r.dataset.test_size:,})",
             r.device,
         )
     return table

@@ -13,10 +13,11 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 # DATA.md: the original recipe on Fashion-MNIST, mean over seeds 0-2, variant C.
 ORIGINAL_RECIPE_C = 85.7
 
-# After 400 iterations (10 epochs) on the 4,000-image sample every variant is far from chance
-# (10%) and close to its converged value (~88-92% with 3000 iterations); sigmoid (A) learns
-# slowest with lr 0.1. Measured with seed 0: A 85.6, B 88.8, C 89.4, D 89.0, E 88.8.
-SAMPLE_FLOOR = {"A": 80.0, "B": 84.0, "C": 84.0, "D": 84.0, "E": 84.0}
+# After 400 iterations (10 epochs) on the 4,000-image sample every variant is far above chance
+# (10%) and near its 3000-iteration value (A 89.6, B-E 92.7-93.5); sigmoid (A) learns slowest
+# at lr 0.1. Measured: seed 0 A 82.8, B 89.6, C 90.4, D 90.4, E 88.8; seed 1 A 84.0, B 90.3,
+# C 91.0, D 90.7, E 89.5. The floors sit ~3 points under the worst seen, so a broken loop fails.
+SAMPLE_FLOOR = {"A": 79.0, "B": 86.0, "C": 86.0, "D": 86.0, "E": 85.0}
 
 
 def test_every_variant_has_an_accuracy_floor():

@@ -1,0 +1,340 @@
+"""fnnkit.data: the IDX reader on synthetic files, every source, `auto`, and offline downloads."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fnnkit import data
+from fnnkit.data import (
+    DATASET_NAMES,
+    IDX_FILES,
+    load_dataset,
+    load_sample,
+    preprocess,
+    read_idx,
+    read_images,
+    read_labels,
+)
+from fnnkit.errors import ConfigError, DataError
+
+UNRESOLVABLE = "http://fnnkit-test.invalid/"  # .invalid never resolves: a download fails fast anywhere
+
+
+def idx_bytes(array: np.ndarray, type_code: int = 0x08, prefix: bytes = b"\0\0", extra: bytes = b"") -> bytes:
+    header = prefix + bytes([type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes() + extra
+
+
+def write(path: Path, payload: bytes, gz: bool = False) -> Path:
+    path.write_bytes(gzip.compress(payload, mtime=0) if gz else payload)
+    return path
+
+
+def images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+
+
+def labels(n: int) -> np.ndarray:
+    return (np.arange(n) % 10).astype(np.uint8)
+
+
+def write_mnist_folder(folder: Path, gz: bool, n_train: int = 20, n_test: int = 10) -> dict[str, bytes]:
+    """The four IDX files with small synthetic contents; returns {file name: bytes on disk}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = {
+        "train-images-idx3-ubyte": idx_bytes(images(n_train)),
+        "train-labels-idx1-ubyte": idx_bytes(labels(n_train)),
+        "t10k-images-idx3-ubyte": idx_bytes(images(n_test, seed=1)),
+        "t10k-labels-idx1-ubyte": idx_bytes(labels(n_test)),
+    }
+    written = {}
+    for stem, payload in contents.items():
+        path = write(folder / (stem + (".gz" if gz else "")), payload, gz)
+        written[path.name] = path.read_bytes()
+    return written
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Point every download at a host that cannot resolve, so tests never touch the network."""
+    import torchvision.datasets as tvd
+
+    for cls in (tvd.MNIST, tvd.FashionMNIST):
+        monkeypatch.setattr(cls, "mirrors", [UNRESOLVABLE])
+
+
+# --------------------------------------------------------------------------- IDX reader
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_read_valid_idx(tmp_path, gz):
+    x, y = images(5), labels(5)
+    xp = write(tmp_path / "x.idx", idx_bytes(x), gz)
+    yp = write(tmp_path / "y.idx", idx_bytes(y), gz)
+    np.testing.assert_array_equal(read_images(xp), x)
+    np.testing.assert_array_equal(read_labels(yp), y)
+    assert read_idx(xp).flags.writeable  # torch.from_numpy needs no extra copy
+
+
+BAD_FILES = {  # name -> (payload, gzip?, reader, words the message must contain)
+    "bad-magic": (idx_bytes(images(2), prefix=b"PK"), False, read_images, "magic number"),
+    "type-float": (idx_bytes(images(2), type_code=0x0D), False, read_images, "type code"),
+    "labels-as-images": (idx_bytes(labels(4)), False, read_images, "2051"),
+    "images-as-labels": (idx_bytes(images(4)), True, read_labels, "2049"),
+    "payload-short": (idx_bytes(images(3))[:-1], False, read_images, "payload length"),
+    "payload-long": (idx_bytes(images(3), extra=b"\0"), True, read_images, "payload length"),
+    "not-28x28": (idx_bytes(np.zeros((2, 28, 27), np.uint8)), False, read_images, "28x28"),
+    "label-out-of-range": (idx_bytes(np.array([1, 2, 10], np.uint8)), False, read_labels, "0..9"),
+    "header-truncated": (b"\0\0\x08\x03\0\0", False, read_images, "header length"),
+    "empty": (b"", False, read_idx, "header length"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_idx_file_names_file_and_field(tmp_path, case):
+    payload, gz, reader, words = BAD_FILES[case]
+    path = write(tmp_path / f"{case}.idx", payload, gz)
+    with pytest.raises(DataError) as err:
+        reader(path)
+    assert str(path) in str(err.value) and words in str(err.value) and "expected" in str(err.value)
+
+
+def test_truncated_gzip(tmp_path):
+    whole = gzip.compress(idx_bytes(images(50)))
+    path = tmp_path / "truncated.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="gzip") as err:
+        read_idx(path)
+    assert str(path) in str(err.value) and "EOFError" in str(err.value)
+
+
+@pytest.mark.parametrize(("offset", "error"), [(10, "zlib.error"), (-6, "BadGzipFile")], ids=["deflate", "crc"])
+def test_corrupt_gzip(tmp_path, offset, error):
+    damaged = bytearray(gzip.compress(idx_bytes(images(50))))
+    damaged[offset] = 0xFF if offset == 10 else damaged[offset] ^ 0xFF  # 0xFF: a reserved deflate block type
+    path = write(tmp_path / "corrupt.gz", bytes(damaged))
+    with pytest.raises(DataError, match="gzip stream") as err:
+        read_idx(path)
+    assert str(path) in str(err.value) and error in str(err.value)
+
+
+def test_label_count_must_match_image_count(tmp_path):
+    folder = tmp_path / "mnist"
+    write_mnist_folder(folder, gz=False)
+    write(folder / "t10k-labels-idx1-ubyte", idx_bytes(labels(9)))
+    with pytest.raises(DataError, match="label count") as err:
+        load_dataset("mnist", tmp_path, download=False)
+    assert "t10k-labels-idx1-ubyte" in str(err.value) and "expected 10" in str(err.value)
+
+
+# --------------------------------------------------------------------------- local MNIST folders
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("layout", ["mnist", ".", "MNIST/raw"])
+def test_local_mnist_folder(tmp_path, gz, layout):
+    write_mnist_folder(tmp_path / layout, gz)
+    ds = load_dataset("mnist", tmp_path, download=False)  # user files: headers validated, no md5
+    assert (ds.info.name, ds.info.train_size, ds.info.test_size) == ("mnist", 20, 10)
+    assert Path(ds.info.source) == tmp_path / layout
+    assert ds.train_x.dtype == torch.uint8 and ds.train_x.shape == (20, 28, 28)
+    assert ds.train_y.dtype == torch.int64 and ds.test_y.tolist() == labels(10).tolist()
+    np.testing.assert_array_equal(ds.test_x.numpy(), images(10, seed=1))
+    assert data.dataset_status(tmp_path)["mnist"].startswith("available")
+
+
+def test_local_damaged_mnist_is_an_error_even_for_auto(tmp_path, offline):
+    folder = tmp_path / "mnist"
+    write_mnist_folder(folder, gz=True)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
+        load_dataset("auto", tmp_path)
+
+
+def test_mnist_missing_without_download_says_where_to_put_files(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path, download=False)
+    message = str(err.value)
+    assert str(tmp_path / "mnist") in message and all(stem in message for stem in IDX_FILES)
+    assert "mnist-sample" in message and "fashion-mnist" in message
+
+
+def test_partial_folder_names_missing_files(tmp_path):
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="lacks t10k-labels-idx1-ubyte"):
+        load_dataset("mnist", tmp_path, download=False)
+
+
+# --------------------------------------------------------------------------- downloads (no network)
+
+
+def test_offline_download_fails_fast_and_cleanly(tmp_path, offline):
+    stale = tmp_path / ".mnist.download-999999999-dead"  # left by a killed process: swept
+    stale.mkdir()
+    start = time.perf_counter()
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path, download=True)
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert message.startswith("could not download MNIST") and "fnnkit-test.invalid" in message
+    assert str(tmp_path / "mnist") in message and "t10k-labels-idx1-ubyte.gz" in message
+    assert "mnist-sample" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []  # no temp folder, no partial file
+
+
+def serve_from(monkeypatch, folder: Path, md5s: dict[str, str]) -> None:
+    """Make torchvision's MNIST resources point at local file:// URLs."""
+    import torchvision.datasets as tvd
+
+    monkeypatch.setattr(tvd.MNIST, "mirrors", [UNRESOLVABLE, folder.as_uri() + "/"])
+    monkeypatch.setattr(tvd.MNIST, "resources", [(name, md5s[name]) for name in sorted(md5s)])
+
+
+def test_download_verifies_md5_and_moves_into_place(tmp_path, monkeypatch):
+    served = write_mnist_folder(tmp_path / "mirror", gz=True)
+    serve_from(monkeypatch, tmp_path / "mirror", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
+    calls = []
+    data_dir = tmp_path / "data"
+    ds = load_dataset("mnist", data_dir, progress=lambda name, done, total: calls.append((name, done, total)))
+    assert ds.info.train_size == 20 and ds.info.source == str(data_dir / "mnist")
+    assert ds.info.note.startswith("downloaded from file://")
+    assert sorted(p.name for p in data_dir.iterdir()) == ["mnist"]  # temp folder gone
+    assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == sorted(served)
+    assert {name for name, _, _ in calls} == set(served) and calls[-1][1] == calls[-1][2]
+
+
+def test_download_md5_mismatch_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
+    served = write_mnist_folder(tmp_path / "mirror", gz=True)
+    md5s = {n: hashlib.md5(b).hexdigest() for n, b in served.items()}
+    md5s["t10k-images-idx3-ubyte.gz"] = "0" * 32
+    serve_from(monkeypatch, tmp_path / "mirror", md5s)
+    data_dir = tmp_path / "data"
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: md5"):
+        load_dataset("mnist", data_dir)
+    assert list(data_dir.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- auto, sample, fashion
+
+
+def test_auto_falls_back_to_sample_when_offline(tmp_path, offline):
+    ds = load_dataset("auto", tmp_path)
+    assert ds.info.name == "mnist-sample" and ds.info.train_size == 4000
+    assert "\n" not in ds.info.note and "could not be downloaded" in ds.info.note
+    assert "mnist-sample" in ds.info.note
+
+
+def test_auto_without_download_says_so(tmp_path):
+    ds = load_dataset("auto", tmp_path, download=False)
+    assert ds.info.name == "mnist-sample" and "downloads are off" in ds.info.note
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_prefers_local_mnist(tmp_path):
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    ds = load_dataset("auto", tmp_path, download=False)
+    assert ds.info.name == "mnist" and ds.info.note == ""
+
+
+def test_bundled_sample(sample_data):
+    ds = sample_data
+    assert (ds.info.name, ds.info.source, ds.info.train_size, ds.info.test_size) == (
+        "mnist-sample",
+        "bundled",
+        4000,
+        1000,
+    )
+    assert ds.train_x.shape == (4000, 28, 28) and ds.test_x.shape == (1000, 28, 28)
+    assert ds.train_x.dtype == ds.test_x.dtype == torch.uint8
+    assert ds.train_y.dtype == ds.test_y.dtype == torch.int64
+    assert torch.bincount(ds.train_y).tolist() == [400] * 10
+    assert torch.bincount(ds.test_y).tolist() == [100] * 10
+    assert int(ds.train_x.max()) == 255 and int(ds.train_x.min()) == 0
+    assert 25 < ds.train_x.float().mean() < 40  # MNIST's mean pixel is about 33
+
+
+def test_sample_provenance_is_recorded():
+    import json
+
+    with np.load(data._sample_file().open("rb")) as npz:
+        meta = json.loads(str(npz["meta"]))
+        train_index, test_index = npz["train_index"], npz["test_index"]
+    assert "CC BY-SA 3.0" in meta["license"] and len(meta["source_sha256"]) == 64
+    assert not set(train_index.tolist()) & set(test_index.tolist())
+    assert len(set(train_index.tolist()) | set(test_index.tolist())) == 5000
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-dtype", "missing-key"])
+def test_damaged_sample_is_a_clear_error(tmp_path, damage):
+    path = tmp_path / "sample.npz"
+    whole = data._sample_file().read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not an npz")
+    elif damage == "truncated":
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        x, y = np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.uint8)
+        arrays = {"train_x": x, "train_y": y, "test_x": x, "test_y": y}
+        if damage == "wrong-dtype":
+            arrays["train_x"] = x.astype(np.float32)
+        else:
+            del arrays["test_y"]
+        np.savez(path, **arrays)
+    with pytest.raises(DataError, match="damaged") as err:
+        load_sample(path)
+    assert str(path) in str(err.value)
+
+
+def test_fashion_mnist_from_debian(tmp_path):
+    if not data.SYSTEM_FASHION_DIR.is_dir():
+        reason = f"{data.SYSTEM_FASHION_DIR} absent: apt-get install dataset-fashion-mnist"
+        print(reason)
+        pytest.skip(reason)
+    ds = load_dataset("fashion-mnist", tmp_path, download=False)
+    assert (ds.info.train_size, ds.info.test_size) == (60000, 10000)
+    assert ds.info.source == str(data.SYSTEM_FASHION_DIR) and ds.info.classes[0] == "T-shirt/top"
+    assert torch.bincount(ds.train_y).tolist() == [6000] * 10
+
+
+def test_status_never_downloads(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("dataset_status must not download")
+
+    monkeypatch.setattr(data, "_fetch", no_network)
+    status = data.dataset_status(tmp_path)
+    assert set(status) == set(DATASET_NAMES)
+    assert status["mnist"].startswith("not here") and status["mnist-sample"].startswith("available")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(ConfigError, match="mnist-sample"):
+        load_dataset("cifar10")
+
+
+@pytest.mark.parametrize("name", DATASET_NAMES)
+def test_every_name_loads_offline(tmp_path, name):
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    write_mnist_folder(tmp_path / "fashion-mnist", gz=False)
+    ds = load_dataset(name, tmp_path, download=False)
+    assert ds.info.name == ("mnist" if name == "auto" else name) and ds.info.train_size > 0
+
+
+def test_preprocess_matches_totensor(sample_data):
+    from PIL import Image
+    from torchvision.transforms import ToTensor
+
+    x = sample_data.test_x[:16]
+    expected = torch.stack([ToTensor()(Image.fromarray(img.numpy(), mode="L")).view(-1) for img in x])
+    got = preprocess(x)
+    assert got.dtype == torch.float32 and got.shape == (16, 784)
+    assert torch.equal(got, expected)
