@@ -1,0 +1,167 @@
+"""`fnnkit export`: trained variants -> ONNX / TorchScript / .pt2 / int8 / fp16 files, each proven."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fnnkit.cli import app, console, err_console
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT
+
+FORMAT = typer.Option(
+    "all",
+    "--format",
+    "-f",
+    help="onnx | torchscript | compiled | onnx-int8 | onnx-fp16 | all, or a comma list "
+    "('all': the first four, plus onnx-fp16 with --device cuda).",
+)
+EXPORT_DEVICE = typer.Option(
+    "cpu",
+    "--device",
+    help="cpu | cuda | auto: the device the .pt2 is compiled for and parity runs on. cpu by default, "
+    "so files work anywhere; cuda writes model.cuda.pt2 beside model.pt2.",
+)
+OPSET = typer.Option(None, "--opset", help="ONNX opset (default 20, which onnxruntime >= 1.17 runs).")
+
+
+@app.command()
+def export(
+    format: str = FORMAT,
+    variant: str = VARIANT,
+    dataset: str = TRAINED_DATASET,
+    device: str = EXPORT_DEVICE,
+    opset: int | None = OPSET,
+    force: bool = typer.Option(False, "--force", help="Re-export even when the recorded weights sha256 still matches."),
+    train_if_missing: bool = typer.Option(
+        False, "--train-if-missing", help="Train missing variants first (tutorial recipe, on --dataset)."
+    ),
+    data_dir: Path | None = DATA_DIR,
+    artifacts: Path = ARTIFACTS,
+) -> None:
+    """Export trained variants; run each file with its own runtime on the whole test set against eager PyTorch.
+
+    Example: fnnkit export --format all --variant all
+    """
+    from fnnkit.env import resolve_device
+    from fnnkit.errors import ArtifactError, ExportError
+    from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
+    from fnnkit.variants import resolve_variants
+
+    target = resolve_device(device).type
+    formats = resolve_formats(format, target)  # an unknown name fails here, before any work
+    specs = resolve_variants(variant)
+    opset = check_opset(DEFAULT_OPSET if opset is None else opset)
+    folders = [_trained_folder(artifacts, spec.name, dataset, train_if_missing, data_dir, target) for spec in specs]
+    console.print(
+        f"exporting {', '.join(s.name for s in specs)} to {', '.join(f.name for f in formats)} "
+        f"for [bold]{target}[/] (opset {opset}) under [bold]{artifacts}[/]"
+    )
+
+    results, failures = [], []
+    test_set_for = _memoized_test_sets(data_dir)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("export", total=len(folders) * len(formats))
+        for folder in folders:
+
+            def show(fmt: str, phase: str, name: str = folder.name) -> None:
+                progress.update(task, description=f"{name} {fmt}: {phase}")
+                if phase in ("done", "reused"):
+                    progress.advance(task)
+
+            try:
+                results += export_variant(
+                    folder, formats, device=target, opset=opset, force=force, test_set_for=test_set_for,
+                    on_progress=show,
+                )  # fmt: skip
+            except (ExportError, ArtifactError) as exc:  # one bad variant must not hide the others' results
+                failures.append(f"{folder}: {exc}")
+                err_console.print(f"[bold red]failed:[/] {exc}", highlight=False, soft_wrap=True)
+    if results:
+        console.print(export_table(results))
+    if failures:
+        raise ExportError(f"{len(failures)} of {len(folders)} variant(s) failed to export; see the messages above")
+
+
+def _trained_folder(
+    artifacts: Path, variant: str, dataset: str, train: bool, data_dir: Path | None, device: str
+) -> Path:
+    """The variant's folder, training it first when asked; otherwise the exact command that would."""
+    from fnnkit.artifacts import MODEL_CARD, find_variant_dir, variant_dir
+    from fnnkit.errors import ArtifactError
+
+    try:
+        folder = find_variant_dir(artifacts, variant, dataset)
+    except ArtifactError:
+        folder = None
+    if folder is not None and (folder / MODEL_CARD).exists():
+        return folder
+    if not train:
+        where = f"{artifacts}/{dataset}" if dataset != "auto" else str(artifacts)
+        raise ArtifactError(
+            f"variant {variant} is not trained under {where}; train it first:\n"
+            f"  fnnkit train --variant {variant} --dataset {dataset} --artifacts {artifacts}\n"
+            "or add --train-if-missing to this command"
+        )
+    from fnnkit.data import default_data_dir, load_dataset
+    from fnnkit.env import resolve_device
+    from fnnkit.train import train_and_save
+    from fnnkit.variants import get_spec
+
+    data = load_dataset(dataset, data_dir=data_dir or default_data_dir())
+    if data.info.note:
+        console.print(f"[yellow]note:[/] {data.info.note}")
+    console.print(f"training {variant} on {data.info.name} (tutorial recipe) ...")
+    train_and_save(get_spec(variant), data, artifacts, device=resolve_device(device))
+    return variant_dir(artifacts, data.info.name, variant)
+
+
+def _memoized_test_sets(data_dir: Path | None):
+    """Each dataset loaded once for all the variants trained on it, and only if a file needs checking."""
+    from fnnkit.data import default_data_dir
+    from fnnkit.export import load_test_set
+
+    cache: dict = {}
+
+    def test_set_for(card: dict):
+        name = card["dataset"]["name"]
+        if name not in cache:
+            cache[name] = load_test_set(card, data_dir or default_data_dir())
+        return cache[name]
+
+    return test_set_for
+
+
+def export_table(results) -> Table:
+    """Variant x format: what was written, how long it took, how closely it matches eager."""
+    table = Table(title="Exports (parity on the whole test set vs eager PyTorch)", title_style="bold")
+    columns = ("variant", "format", "file", "size", "export s", "max |Δ|", "agreement %", "accuracy %", "Δ acc")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "format", "file") else "right", no_wrap=True)
+    for r in results:
+        p = r.parity
+        style = "" if p["passed"] else "red"
+        table.add_row(
+            r.variant,
+            r.format,
+            r.path.name,
+            f"{r.bytes / 1024:,.0f} KiB",
+            "reused" if r.status == "reused" else f"{r.export_seconds:.2f}",
+            f"{p['max_abs_diff']:.1e}",
+            f"{p['agreement']:.2f}",
+            f"{p['accuracy']:.2f}",
+            f"{p['accuracy_delta']:+.2f}",
+            style=style,
+        )
+    return table
+
+
+__all__ = ["export", "export_table"]

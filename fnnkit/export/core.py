@@ -1,0 +1,286 @@
+"""Export one trained variant to files, prove each one, record it in ``export.json``; load them back.
+
+Each file is written to a temporary name, opened with its own runtime and run on the whole
+test set while still temporary; only a file that passes replaces the previous one. The
+manifest records what each file was made from, so an unchanged file is reused, and a
+loader checks the file's sha256 before any runtime parses a byte of it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fnnkit.artifacts import (
+    EXPORT_MANIFEST,
+    atomic_write,
+    atomic_write_json,
+    folder_lock,
+    load_trained,
+    read_json,
+    read_verified,
+    sha256_bytes,
+    sha256_file,
+    sweep_stale_temps,
+)
+from fnnkit.errors import ArtifactError, ExportError
+from fnnkit.export import parity
+from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
+from fnnkit.export.formats import ExportFormat, check_opset, get_format, resolve_formats
+
+EXPORT_SCHEMA = "fnnkit.export/1"
+
+TestSet = tuple[torch.Tensor, torch.Tensor]  # preprocessed float32 [N, 784], labels int64 [N]
+TestSetFor = Callable[[dict], TestSet]  # model card -> its test set; lets a caller load each dataset once
+ProgressFn = Callable[[str, str], None]  # (format name, phase: "reused" | "export" | "parity" | "done")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    variant: str
+    dataset: str
+    format: str
+    device: str
+    path: Path
+    status: str  # "exported" | "reused"
+    sha256: str
+    bytes: int
+    export_seconds: float  # writing the file, parity excluded; for "reused", the original export's
+    parity: dict  # parity.Parity as recorded
+
+
+def load_test_set(card: dict, data_dir: str | os.PathLike | None = None) -> TestSet:
+    """The test split of the dataset the model was trained on, preprocessed as in training."""
+    from fnnkit.data import load_dataset, preprocess
+
+    data = load_dataset(card["dataset"]["name"], data_dir=data_dir, download=False)
+    return preprocess(data.test_x), data.test_y
+
+
+def read_export_manifest(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / EXPORT_MANIFEST
+    manifest = read_json(path, what="export manifest")
+    if manifest.get("schema") != EXPORT_SCHEMA or not isinstance(manifest.get("formats"), dict):
+        raise ArtifactError(
+            f"export manifest {path} has schema {manifest.get('schema')!r}, this fnnkit reads {EXPORT_SCHEMA!r}; "
+            "re-export with `fnnkit export --force`"
+        )
+    return manifest
+
+
+def export_variant(
+    folder: str | os.PathLike,
+    formats: str | list[ExportFormat] = "all",
+    *,
+    device: str = "cpu",
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+    test_set_for: TestSetFor | None = None,
+    data_dir: str | os.PathLike | None = None,
+    on_progress: ProgressFn | None = None,
+) -> list[ExportResult]:
+    """Export the trained variant in ``folder`` to ``formats``, each proven against eager PyTorch.
+
+    Holds the folder's lock throughout, so training or exporting the same folder elsewhere
+    waits instead of mixing files from two sets of weights. The test set is loaded only if a
+    format needs exporting (``test_set_for`` or ``load_test_set(card, data_dir)``).
+    """
+    from fnnkit.env import resolve_device
+
+    folder = Path(folder)
+    device = resolve_device(str(device)).type
+    fmts = resolve_formats(formats, device) if isinstance(formats, str) else list(formats)
+    check_opset(opset)
+    notify = on_progress or (lambda fmt, phase: None)
+    with folder_lock(folder):
+        model, card = load_trained(folder, "cpu")  # refuses weights whose sha256 changed
+        manifest = _manifest_for_update(folder, card, force)
+        ctx = ExportContext(model, _metadata(card), device, opset)
+        judge = _Judge(model, card, test_set_for or (lambda c: load_test_set(c, data_dir)))
+        results = []
+        for fmt in fmts:
+            entry = manifest["formats"].get(fmt.key(device))
+            if not force and _reusable(entry, fmt, folder, ctx):
+                notify(fmt.name, "reused")
+                results.append(_result(card, fmt, folder, entry, "reused"))
+                continue
+            entry = _export_one(fmt, ctx, folder, judge, notify)
+            manifest["formats"][fmt.key(device)] = entry
+            atomic_write_json(folder / EXPORT_MANIFEST, manifest)  # per format: a later failure keeps this one
+            notify(fmt.name, "done")
+            results.append(_result(card, fmt, folder, entry, "exported"))
+    return results
+
+
+class _Judge:
+    """Test set and eager logits, made once per variant and only if some format needs them."""
+
+    def __init__(self, model: torch.nn.Module, card: dict, test_set_for: TestSetFor) -> None:
+        self.model, self.card, self.test_set_for = model, card, test_set_for
+        self.test_set: TestSet | None = None
+        self.eager: torch.Tensor | None = None
+
+    def __call__(self, fmt: ExportFormat, run: Runner, path: Path) -> parity.Parity:
+        if self.test_set is None:
+            self.test_set = self.test_set_for(self.card)
+        inputs, labels = self.test_set
+        expected = self.card["dataset"].get("test_size")
+        if expected is not None and len(labels) != expected:
+            raise ExportError(
+                f"the {self.card['dataset']['name']} test set here has {len(labels)} images, but the model in "
+                f"{path.parent} was evaluated on {expected}: parity would compare against other data"
+            )
+        if self.eager is None:
+            self.eager = parity.reference(self.model, inputs)
+        result = parity.measure(run, inputs, labels, self.eager, fmt.tolerance)
+        parity.require(result, path, fmt.name)
+        return result
+
+
+def _export_one(fmt: ExportFormat, ctx: ExportContext, folder: Path, judge: _Judge, notify: ProgressFn) -> dict:
+    """Write to a temp file, prove it there, then rename: a failing file never replaces a good one."""
+    path = folder / fmt.filename(ctx.device)
+    made: dict = {}
+
+    def write_and_prove(temp: Path) -> None:
+        notify(fmt.name, "export")
+        started = time.perf_counter()
+        fmt.write(ctx, temp)
+        made["seconds"] = time.perf_counter() - started
+        data = temp.read_bytes()
+        notify(fmt.name, "parity")
+        _handle, run = fmt.open(data, path, ctx.device)
+        made["parity"] = judge(fmt, run, path)
+        made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
+
+    atomic_write(path, write_and_prove)
+    return {
+        "file": path.name,
+        "sha256": made["sha256"],
+        "bytes": made["bytes"],
+        "export_seconds": round(made["seconds"], 3),
+        "device": ctx.device,
+        "versions": _versions(fmt, ctx.opset),
+        "source_sha256": ctx.metadata["source_sha256"],
+        "parity": made["parity"].as_dict(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
+    fresh = {"schema": EXPORT_SCHEMA, "variant": card["variant"]["name"], "dataset": card["dataset"]["name"]}
+    if not (folder / EXPORT_MANIFEST).exists():
+        return fresh | {"formats": {}}
+    try:
+        manifest = read_export_manifest(folder)
+    except ArtifactError as exc:
+        if force:  # --force re-creates every file it names, so the old records are not needed
+            return fresh | {"formats": {}}
+        raise ArtifactError(f"{exc}; or pass --force to re-create it") from None
+    return manifest | fresh
+
+
+def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportContext) -> bool:
+    """Same weights, same target, same toolchain, passed parity, and the file is the one recorded."""
+    if not isinstance(entry, dict):
+        return False
+    versions = entry.get("versions", {})
+    same = (
+        entry.get("source_sha256") == ctx.metadata["source_sha256"]
+        and entry.get("device") == ctx.device
+        and versions.get("torch") == torch.__version__
+        and (not fmt.uses_opset or versions.get("opset") == ctx.opset)
+        and entry.get("parity", {}).get("passed") is True
+    )
+    path = folder / fmt.filename(ctx.device)
+    return same and path.is_file() and not path.is_symlink() and sha256_file(path) == entry.get("sha256")
+
+
+def _result(card: dict, fmt: ExportFormat, folder: Path, entry: dict, status: str) -> ExportResult:
+    return ExportResult(
+        variant=card["variant"]["name"],
+        dataset=card["dataset"]["name"],
+        format=fmt.name,
+        device=entry["device"],
+        path=folder / entry["file"],
+        status=status,
+        sha256=entry["sha256"],
+        bytes=entry["bytes"],
+        export_seconds=entry["export_seconds"],
+        parity=entry["parity"],
+    )
+
+
+def _metadata(card: dict) -> dict[str, str]:
+    """What travels inside every exported file, so it explains itself without export.json."""
+    from fnnkit import __version__
+
+    return {
+        "variant": card["variant"]["name"],
+        "description": str(card["variant"].get("description", "")),
+        "dataset": card["dataset"]["name"],
+        "test_accuracy": f"{card['test_accuracy']:.2f}",
+        "fnnkit_version": __version__,
+        "source_sha256": card["weights"]["sha256"],
+        "input": "input: float32 [batch, 784], pixels / 255, no normalisation",
+        "output": "logits: float32 [batch, 10]",
+    }
+
+
+def _versions(fmt: ExportFormat, opset: int) -> dict:
+    from fnnkit import __version__
+    from fnnkit.env import package_version
+
+    found = {"fnnkit": __version__, "torch": torch.__version__, "onnx": package_version("onnx")}
+    found["onnxruntime"] = package_version("onnxruntime-gpu") or package_version("onnxruntime")
+    if fmt.uses_opset:
+        found["opset"] = opset
+    return found
+
+
+def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -> tuple[bytes, Path]:
+    """An exported file's bytes, only if they match export.json and pass the format's vetting.
+
+    For callers that open the runtime themselves (a benchmark with its own session options);
+    parse these bytes, never the file again, so nothing can be swapped in between.
+    """
+    folder = Path(folder)
+    fmt = get_format(format)
+    sweep_stale_temps(folder)
+    manifest_path = folder / EXPORT_MANIFEST
+    if not manifest_path.exists():
+        raise ArtifactError(f"nothing exported in {folder} ({EXPORT_MANIFEST} missing); {_how_to(fmt, folder, device)}")
+    entry = read_export_manifest(folder)["formats"].get(fmt.key(device))
+    if not isinstance(entry, dict):
+        raise ArtifactError(f"{manifest_path} has no {fmt.key(device)} export; {_how_to(fmt, folder, device)}")
+    name = entry.get("file")
+    if name != fmt.filename(device) or not isinstance(entry.get("sha256"), str):
+        raise ArtifactError(f"{manifest_path}: entry {fmt.key(device)} is malformed (file {name!r}); re-export")
+    path = folder / name
+    if path.is_symlink():
+        raise ArtifactError(f"{path} is a symlink (to {os.readlink(path)}); fnnkit writes and loads regular files only")
+    data = read_verified(path, entry["sha256"])
+    if fmt.vet is not None:
+        fmt.vet(data, path)
+    return data, path
+
+
+def load_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -> LoadedExport:
+    """An exported file opened with its own runtime, after ``read_exported``'s checks."""
+    fmt = get_format(format)
+    data, path = read_exported(folder, fmt.name, device)
+    handle, run = fmt.open(data, path, device)
+    return LoadedExport(fmt.name, path, device, handle, run)
+
+
+def _how_to(fmt: ExportFormat, folder: Path, device: str) -> str:
+    root = folder.parent.parent
+    return (
+        f"create it with: fnnkit export --format {fmt.name} --variant {folder.name} --dataset {folder.parent.name} "
+        f"--device {device} --artifacts {root}"
+    )

@@ -1,0 +1,242 @@
+"""ONNX files: fp32 (the reference export), int8 (dynamic quantization) and fp16 (for GPUs).
+
+All three keep the one interface every backend expects: input ``input`` float32
+[batch, 784], output ``logits`` float32 [batch, 10], a dynamic batch axis. fp16 casts inside
+the graph, so a caller never changes its input dtype. Files are self-contained: fnnkit
+serialises the ModelProto itself (the exporter never gets to write a ``.data`` file beside
+it), and the loader refuses any ONNX file that points at external data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from fnnkit.errors import ArtifactError, BackendUnavailable, ExportError
+from fnnkit.export.base import EXAMPLE_BATCH, INPUT_NAME, OUTPUT_NAME, ExportContext, Runner, as_float_cpu
+from fnnkit.variants import INPUT_DIM, NUM_CLASSES
+
+if TYPE_CHECKING:
+    import onnx
+
+
+class HalfPrecision(torch.nn.Module):
+    """fp16 weights and arithmetic behind the float32 interface every other format has."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = copy.deepcopy(model).half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.half()).float()
+
+
+def export_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
+    """The dynamo exporter's graph with a named, dynamic batch axis, kept in memory."""
+    example = torch.rand(EXAMPLE_BATCH, INPUT_DIM)
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.onnx.export(
+            model.cpu().eval(),
+            (example,),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: batch},),
+            opset_version=opset,
+            external_data=False,
+            verbose=False,
+        )
+    except Exception as exc:  # the exporter raises many types; the user needs one message
+        raise ExportError(f"torch.onnx.export (dynamo) failed at opset {opset}: {type(exc).__name__}: {exc}") from exc
+    return program.model_proto
+
+
+def write_fp32(ctx: ExportContext, temp: Path) -> None:
+    _finish(export_proto(ctx.model, ctx.opset), ctx, temp, "float32")
+
+
+def write_fp16(ctx: ExportContext, temp: Path) -> None:
+    _finish(export_proto(HalfPrecision(ctx.model), ctx.opset), ctx, temp, "float16 weights and math, float32 I/O")
+
+
+def write_int8(ctx: ExportContext, temp: Path) -> None:
+    """onnxruntime dynamic quantization of the fp32 export: int8 weights, activations per batch."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    proto = export_proto(ctx.model, ctx.opset)
+    # The quantizer rewrites Gemm(transB=1) into MatMul on transposed weights; the exporter's
+    # value_info still states the old shapes and would fail its shape inference. Dropping it
+    # is what onnxruntime's recommended pre-processing achieves for a graph like this one.
+    del proto.graph.value_info[:]
+    try:
+        with _quiet_root_logger():  # it logs "consider pre-processing" to stderr on every call
+            quantize_dynamic(proto, temp, weight_type=QuantType.QInt8, use_external_data_format=False)
+        quantized = onnx.load_model_from_string(temp.read_bytes())
+    except Exception as exc:
+        raise ExportError(f"onnxruntime dynamic quantization failed: {type(exc).__name__}: {exc}") from exc
+    _finish(quantized, ctx, temp, "int8 weights (onnxruntime dynamic quantization), float32 I/O")
+
+
+def _finish(proto: onnx.ModelProto, ctx: ExportContext, temp: Path, precision: str) -> None:
+    """Metadata in, every check passed, then one self-contained file."""
+    import onnx
+
+    onnx.helper.set_model_props(proto, {**ctx.metadata, "precision": precision})
+    proto.producer_name, proto.doc_string = "fnnkit", f"fnnkit {ctx.metadata['variant']}: {precision}"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"the exported ONNX graph does not validate: {exc}") from exc
+    _check_interface(inferred)
+    check_self_contained(proto, temp)
+    temp.write_bytes(proto.SerializeToString())
+
+
+def _check_interface(proto: onnx.ModelProto) -> None:
+    """One float32 input [batch, 784] and one float32 output [batch, 10], as backends expect."""
+    import onnx
+
+    def signature(values: Any) -> list[tuple[str, int, list[str | int]]]:
+        return [
+            (v.name, v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+            for v in values
+        ]
+
+    found = (signature(proto.graph.input), signature(proto.graph.output))
+    expected = ([(INPUT_NAME, onnx.TensorProto.FLOAT, ["batch", INPUT_DIM])],
+                [(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", NUM_CLASSES])])  # fmt: skip
+    if found != expected:
+        raise ExportError(f"exported ONNX interface is {found}, expected {expected} (name, float32=1, shape)")
+
+
+def open_onnx(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
+    """An onnxruntime session on bytes already verified and vetted (``core.read_exported``, or our own temp file)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: CPU fallbacks for int8 nodes on CUDA are expected
+    try:
+        session = ort.InferenceSession(data, options, providers=_providers(device))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
+        raise ExportError(
+            f"onnxruntime {ort.__version__} cannot run {path}: {exc}; if it names an opset, export with a lower --opset"
+        ) from None
+    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        raise BackendUnavailable(f"onnxruntime could not start its CUDA provider for {path} (it fell back to CPU)")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return as_float_cpu(session.run([OUTPUT_NAME], {INPUT_NAME: x.detach().cpu().numpy()})[0])
+
+    return session, run
+
+
+def vet_onnx(data: bytes, path: Path) -> None:
+    """Parse without running, refuse external data, then onnx.checker: what must hold before any session opens."""
+    import onnx
+
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it") from None
+    check_self_contained(proto, path)  # first: the checker would go looking for external files
+    try:
+        onnx.checker.check_model(proto, full_check=True)  # ~15 ms here; a malformed graph is named, not "unavailable"
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
+
+
+def _providers(device: str) -> list:
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise BackendUnavailable(
+            f"onnxruntime {ort.__version__} here has no CUDAExecutionProvider "
+            f"(providers: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use --device cpu"
+        )
+    if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels; a failure shows as the check below
+        with contextlib.suppress(Exception):
+            ort.preload_dlls()
+    # TF32 would cost fp32 files their 1e-4 parity; fp16 files are unaffected
+    return [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
+
+
+def check_self_contained(proto: onnx.ModelProto, path: Path) -> None:
+    """Refuse a model whose weights live in another file.
+
+    fnnkit never writes external data, so a reference to one means the file came from
+    elsewhere or was altered; following it could read any file the process can (an
+    absolute path, ``../..``, or a symlink pointing out of the folder).
+    """
+    import onnx
+
+    for tensor in _all_tensors(proto):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+            raise ArtifactError(
+                f"{path} references external data {location!r} for tensor {tensor.name!r} "
+                f"({_where(location, Path(path).parent)}); fnnkit writes self-contained ONNX files and never reads "
+                "weights from other files, so this one was not written by fnnkit or was altered. Refusing to open "
+                "it; re-create it with `fnnkit export --force`"
+            )
+
+
+def _where(location: str, folder: Path) -> str:
+    if not location:
+        return "no location given"
+    if os.path.isabs(location):
+        return "an absolute path"
+    target = folder / location
+    if os.path.normpath(location).startswith(os.pardir):
+        return "a path outside its folder"
+    if target.is_symlink() and not target.resolve().is_relative_to(folder.resolve()):
+        return f"a symlink out of its folder, to {target.resolve()}"
+    return "a file beside it"
+
+
+def _all_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    yield from _graph_tensors(proto.graph)
+    for function in proto.functions:
+        yield from _node_tensors(function.node)
+
+
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
+    for node in nodes:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _graph_tensors(attribute.g)
+            for graph in attribute.graphs:
+                yield from _graph_tensors(graph)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

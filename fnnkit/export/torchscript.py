@@ -1,0 +1,58 @@
+"""TorchScript (``model.torchscript.pt``): scripted, with fnnkit's metadata as an extra file.
+
+Upstream PyTorch keeps TorchScript in maintenance mode (torch 2.14 warns that torch.jit is
+deprecated in favour of torch.export); fnnkit still writes it because C++ and mobile
+deployments load it with libtorch alone. The deprecation warnings are silenced here, where
+they are known and documented, rather than shown on every export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fnnkit.errors import ArtifactError
+from fnnkit.export.base import ExportContext, Runner, as_float_cpu
+
+EXTRA_FILE = "fnnkit.json"  # read back with torch.jit.load(..., _extra_files={"fnnkit.json": ""})
+
+
+@contextlib.contextmanager
+def _known_deprecation() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+        yield
+
+
+def write(ctx: ExportContext, temp: Path) -> None:
+    """Scripted rather than traced: the graph holds no data-dependent branch, and scripting
+    cannot silently bake an example batch size into it."""
+    buffer = io.BytesIO()  # torch's file writer aborts the process when the disk fills; Python's raises OSError
+    with _known_deprecation():
+        scripted = torch.jit.script(copy.deepcopy(ctx.model).cpu().eval())
+        torch.jit.save(scripted, buffer, _extra_files={EXTRA_FILE: json.dumps(ctx.metadata, indent=1)})
+    temp.write_bytes(buffer.getvalue())
+
+
+def open_ts(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
+    extra = {EXTRA_FILE: ""}
+    try:
+        with _known_deprecation():
+            module = torch.jit.load(io.BytesIO(data), map_location=device, _extra_files=extra)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path} is not a loadable TorchScript file ({exc}); re-export it") from None
+    module.eval()
+
+    @torch.inference_mode()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return as_float_cpu(module(x.to(device)))
+
+    return module, run

@@ -1,0 +1,487 @@
+"""Export stage: every variant x every format runs outside fnnkit and matches eager; faults fail safely.
+
+All five formats of all five variants are exported once per session (the five AOTInductor
+compiles dominate: ~15 s each cold, a few seconds with inductor's on-disk cache) and shared;
+tests that damage files work on private copies of one variant folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fnnkit.artifacts import EXPORT_MANIFEST, WEIGHTS_FILE, sha256_file
+from fnnkit.data import preprocess
+from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, ParityError
+from fnnkit.export import (
+    DEFAULT_OPSET,
+    FORMATS,
+    export_variant,
+    load_exported,
+    read_export_manifest,
+    resolve_formats,
+)
+from fnnkit.variants import VARIANTS
+
+DATASET = "mnist-sample"
+
+# How a process with only the format's own runtime opens and runs each file: the README's
+# snippets, executed. A registered format missing here fails test_every_format_has_a_standalone_loader.
+_ORT = """
+import onnxruntime as ort
+session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+logits = session.run(["logits"], {"input": x})[0]
+"""
+STANDALONE_LOADERS = {
+    "onnx": _ORT,
+    "onnx-int8": _ORT,
+    "onnx-fp16": _ORT,
+    "torchscript": """
+import torch
+model = torch.jit.load(path)
+logits = model(torch.from_numpy(x)).detach().numpy()
+""",
+    "compiled": """
+import torch, torch._inductor
+model = torch._inductor.aoti_load_package(path)
+logits = model(torch.from_numpy(x)).numpy()
+""",
+}
+_HARNESS = """
+import json, sys
+import numpy as np
+x = np.load(sys.argv[2])
+for path, out in json.loads(sys.argv[1]):
+{body}
+    np.save(out, np.asarray(logits, dtype=np.float32))
+assert "fnnkit" not in sys.modules, "the standalone loader imported fnnkit"
+"""
+
+
+# --------------------------------------------------------------------------- shared exports
+
+
+@pytest.fixture(scope="session")
+def exported_root(trained_root, tmp_path_factory):
+    """A copy of ``trained_root`` with every format of every variant exported on the CPU, once."""
+    root = tmp_path_factory.mktemp("exported") / "artifacts"
+    shutil.copytree(trained_root, root)
+    for name in VARIANTS:
+        export_variant(root / DATASET / name, list(FORMATS.values()), device="cpu")
+    return root
+
+
+@pytest.fixture(scope="session")
+def test_inputs(sample_data, tmp_path_factory) -> tuple[torch.Tensor, torch.Tensor, Path]:
+    x = preprocess(sample_data.test_x)
+    path = tmp_path_factory.mktemp("inputs") / "test_x.npy"
+    np.save(path, x.numpy())
+    return x, sample_data.test_y, path
+
+
+@pytest.fixture(scope="session")
+def standalone_logits(exported_root, test_inputs, tmp_path_factory):
+    """{format: {variant: logits}} computed by one fnnkit-free subprocess per format, on demand."""
+    cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def get(fmt: str) -> dict[str, np.ndarray]:
+        if fmt not in cache:
+            out = tmp_path_factory.mktemp(f"standalone-{fmt}")
+            jobs = [(str(exported_root / DATASET / v / FORMATS[fmt].file), str(out / f"{v}.npy")) for v in VARIANTS]
+            script = _HARNESS.format(body=textwrap.indent(STANDALONE_LOADERS[fmt].strip(), "    "))
+            result = subprocess.run(
+                [sys.executable, "-c", script, json.dumps(jobs), str(test_inputs[2])],
+                capture_output=True,
+                text=True,
+                cwd=out,  # not the repository: nothing named fnnkit on the path by accident
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            cache[fmt] = {v: np.load(out / f"{v}.npy") for v in VARIANTS}
+        return cache[fmt]
+
+    return get
+
+
+@pytest.fixture
+def variant_copy(exported_root, tmp_path) -> Path:
+    """A private copy of exported variant C (all formats), free to damage."""
+    folder = tmp_path / "artifacts" / DATASET / "C"
+    shutil.copytree(exported_root / DATASET / "C", folder)
+    return folder
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+def fnnkit_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    text = result.stdout + result.stderr
+    assert result.returncode != 0, text
+    assert "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_every_format_has_a_standalone_loader():
+    missing = set(FORMATS) - set(STANDALONE_LOADERS)
+    assert not missing, f"registered formats without a round-trip test: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, test_inputs, standalone_logits):
+    """The file alone, in a process that never imports fnnkit, computes what the trained model does."""
+    from fnnkit.artifacts import load_trained
+
+    x, labels, _ = test_inputs
+    model, _card = load_trained(exported_root / DATASET / variant)
+    with torch.inference_mode():
+        eager = model(x)
+    logits = torch.from_numpy(standalone_logits(fmt)[variant])
+    tol = FORMATS[fmt].tolerance
+    agreement = 100.0 * (logits.argmax(1) == eager.argmax(1)).float().mean().item()
+    accuracy_drop = 100.0 * ((eager.argmax(1) == labels).float().mean() - (logits.argmax(1) == labels).float().mean())
+    assert logits.shape == (len(x), 10) and torch.isfinite(logits).all()
+    if tol.max_abs_diff is not None:
+        assert (logits - eager).abs().max().item() <= tol.max_abs_diff
+    assert agreement >= tol.min_agreement
+    if tol.max_accuracy_drop is not None:
+        assert accuracy_drop.item() <= tol.max_accuracy_drop
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_manifest_records_each_export(fmt, exported_root):
+    folder = exported_root / DATASET / "D"
+    manifest = read_export_manifest(folder)
+    entry = manifest["formats"][FORMATS[fmt].key("cpu")]
+    assert manifest["schema"] == "fnnkit.export/1" and manifest["variant"] == "D"
+    assert entry["sha256"] == sha256_file(folder / entry["file"])
+    assert entry["bytes"] == (folder / entry["file"]).stat().st_size
+    assert entry["source_sha256"] == sha256_file(folder / WEIGHTS_FILE)
+    assert entry["parity"]["passed"] and entry["parity"]["samples"] == 1000
+    assert entry["export_seconds"] > 0 and entry["device"] == "cpu"
+    assert {"torch", "onnx", "onnxruntime"} <= set(entry["versions"])
+    assert (entry["versions"].get("opset") == DEFAULT_OPSET) == FORMATS[fmt].uses_opset
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_loaded_export_has_a_dynamic_batch(fmt, exported_root):
+    loaded = load_exported(exported_root / DATASET / "E", fmt, "cpu")
+    for batch in (1, 3, 257):
+        assert loaded(torch.rand(batch, 784)).shape == (batch, 10)
+
+
+def test_onnx_file_is_self_contained_and_documented(exported_root):
+    import onnx
+
+    folder = exported_root / DATASET / "B"
+    model = onnx.load(folder / "model.onnx")
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["variant"] == "B" and props["dataset"] == DATASET and props["fnnkit_version"]
+    assert props["source_sha256"] == sha256_file(folder / WEIGHTS_FILE) and float(props["test_accuracy"]) > 50
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [DEFAULT_OPSET]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert not [p for p in folder.iterdir() if p.suffix == ".data" or "external" in p.name]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_torchscript_carries_the_metadata(exported_root):
+    extra = {"fnnkit.json": ""}
+    folder = exported_root / DATASET / "A"
+    torch.jit.load(str(folder / "model.torchscript.pt"), _extra_files=extra)
+    assert json.loads(extra["fnnkit.json"])["source_sha256"] == sha256_file(folder / WEIGHTS_FILE)
+
+
+def test_reexport_reuses_unchanged_files_and_force_rebuilds(variant_copy):
+    started = time.monotonic()
+    results = export_variant(variant_copy, list(FORMATS.values()))
+    assert {r.status for r in results} == {"reused"} and time.monotonic() - started < 20
+    before = sha256_file(variant_copy / "model.onnx")
+    (forced,) = export_variant(variant_copy, "onnx", force=True)
+    assert forced.status == "exported" and forced.sha256 == sha256_file(variant_copy / "model.onnx")
+    assert forced.sha256 == before  # the dynamo exporter is deterministic for the same weights
+
+
+def test_retrained_weights_are_exported_again(variant_copy, sample_data):
+    from fnnkit.train import TrainConfig, train_and_save
+
+    root = variant_copy.parent.parent
+    train_and_save(VARIANTS["C"], sample_data, root, TrainConfig(iterations=50, eval_every=50, seed=1))
+    (result,) = export_variant(variant_copy, "onnx")
+    assert result.status == "exported"
+    assert read_export_manifest(variant_copy)["formats"]["onnx"]["source_sha256"] == sha256_file(
+        variant_copy / WEIGHTS_FILE
+    )
+
+
+def test_all_means_fp16_only_for_cuda():
+    assert [f.name for f in resolve_formats("all", "cpu")] == ["onnx", "torchscript", "compiled", "onnx-int8"]
+    assert "onnx-fp16" in [f.name for f in resolve_formats("all", "cuda")]
+    assert [f.name for f in resolve_formats("compiled,onnx", "cpu")] == ["onnx", "compiled"]
+    assert len(resolve_formats("all,onnx-fp16", "cpu")) == len(FORMATS)
+    assert FORMATS["compiled"].filename("cuda") == "model.cuda.pt2"
+
+
+# --------------------------------------------------------------------------- bad input and faults
+
+
+def test_unknown_format_lists_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="onnx, torchscript, compiled, onnx-int8, onnx-fp16, all"):
+        resolve_formats("tflite")
+    result = fnnkit_cli("export", "--format", "tflite", "--artifacts", str(tmp_path))
+    assert_user_error(result, "unknown format 'tflite'", "onnx, torchscript, compiled, onnx-int8, onnx-fp16, all")
+
+
+def test_bad_opset_is_refused(tmp_path):
+    assert_user_error(fnnkit_cli("export", "--opset", "7", "--artifacts", str(tmp_path)), "--opset 7 is outside")
+
+
+def test_missing_trained_model_gives_the_command(tmp_path):
+    result = fnnkit_cli("export", "--format", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(tmp_path))
+    assert_user_error(
+        result, f"fnnkit train --variant C --dataset {DATASET} --artifacts {tmp_path}", "--train-if-missing"
+    )
+
+
+def test_cli_trains_if_missing(tmp_path, monkeypatch):
+    """In-process, with training shortened: the flag's path, not the tutorial's 3,000 steps, is under test."""
+    from typer.testing import CliRunner
+
+    import fnnkit.train
+    from fnnkit.cli import app
+
+    full = fnnkit.train.train_and_save
+    short = fnnkit.train.TrainConfig(iterations=50, eval_every=50)
+    monkeypatch.setattr(fnnkit.train, "train_and_save", lambda spec, data, root, **kw: full(spec, data, root, short))
+    args = ["export", "-f", "torchscript", "-v", "A", "-d", DATASET, "--train-if-missing", "--artifacts", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "training A on mnist-sample" in result.output
+    assert load_exported(tmp_path / DATASET / "A", "torchscript")(torch.rand(2, 784)).shape == (2, 10)
+
+
+def test_cli_exports_and_prints_the_table(variant_copy):
+    root = variant_copy.parent.parent
+    result = fnnkit_cli("export", "-f", "onnx,onnx-int8", "-v", "C", "-d", DATASET, "--artifacts", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "model.int8.onnx" in result.stdout and "reused" in result.stdout and "agreement" in result.stdout
+
+
+def test_changed_weights_are_refused(variant_copy):
+    weights = variant_copy / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    before = (variant_copy / "model.onnx").read_bytes()
+    with pytest.raises(IntegrityError, match=str(weights)):
+        export_variant(variant_copy, "onnx", force=True)
+    assert (variant_copy / "model.onnx").read_bytes() == before
+    result = fnnkit_cli(
+        "export", "-f", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(variant_copy.parent.parent)
+    )
+    assert_user_error(result, "model.safetensors", "Refusing to load it")
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_truncated_export_is_refused_naming_the_file(fmt, variant_copy):
+    path = variant_copy / FORMATS[fmt].file
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(IntegrityError, match=str(path)):
+        load_exported(variant_copy, fmt)
+
+
+def test_corrupt_export_is_rebuilt_not_reused(variant_copy):
+    path = variant_copy / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    (result,) = export_variant(variant_copy, "onnx")
+    assert result.status == "exported"
+    assert load_exported(variant_copy, "onnx")(torch.rand(2, 784)).shape == (2, 10)
+
+
+def test_failed_parity_keeps_the_previous_file(variant_copy):
+    def write_wrong_model(ctx, temp):
+        broken = dataclasses.replace(ctx, model=torch.nn.Sequential(torch.nn.Linear(784, 10)))
+        FORMATS["torchscript"].write(broken, temp)
+
+    bad = dataclasses.replace(FORMATS["torchscript"], write=write_wrong_model)
+    before = (variant_copy / "model.torchscript.pt").read_bytes()
+    manifest = (variant_copy / EXPORT_MANIFEST).read_bytes()
+    with pytest.raises(ParityError, match="disagrees with eager"):
+        export_variant(variant_copy, [bad], force=True)
+    assert (variant_copy / "model.torchscript.pt").read_bytes() == before
+    assert (variant_copy / EXPORT_MANIFEST).read_bytes() == manifest
+    assert temp_files(variant_copy) == []
+
+
+@contextlib.contextmanager
+def _as_unprivileged_user():
+    """Root ignores permission bits; as root, become `nobody` (real and effective uid) for the block.
+
+    The saved uid stays 0, which is what allows switching back afterwards.
+    """
+    if os.geteuid() != 0:
+        yield
+        return
+    try:
+        nobody = pwd.getpwnam("nobody")
+        os.setresgid(nobody.pw_gid, nobody.pw_gid, 0)
+        os.setresuid(nobody.pw_uid, nobody.pw_uid, 0)
+    except (KeyError, PermissionError) as exc:
+        os.setresgid(0, 0, 0)
+        pytest.skip(f"running as root without a way to drop to 'nobody' ({exc}): permission bits cannot bind")
+    try:
+        yield
+    finally:
+        os.setresuid(0, 0, 0)
+        os.setresgid(0, 0, 0)
+
+
+def test_unwritable_export_folder_is_refused(variant_copy):
+    """A folder fnnkit may read but not write: a clear error before any work, old files intact."""
+    base = Path(tempfile.mkdtemp(prefix="fnnkit-ro-"))  # pytest's tmp is 0700: `nobody` could not even enter it
+    folder = base / DATASET / "C"
+    try:
+        shutil.copytree(variant_copy, folder)
+        for path in (base, base / DATASET):
+            path.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)
+        folder.chmod(0o555)
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        with _as_unprivileged_user(), pytest.raises(ArtifactError, match=f"{folder} is not writable"):
+            export_variant(folder, "onnx", force=True)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            folder.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_kill_during_export_keeps_the_previous_file(variant_copy, tmp_path):
+    """SIGKILL while a new file is still temporary: the old file stays, the next operation sweeps the temp."""
+    marker = tmp_path / "writing"
+    script = textwrap.dedent(f"""
+        import pathlib, time
+        import fnnkit.export.parity as parity
+
+        def stall(*args, **kwargs):  # the new file is written, not yet checked nor renamed
+            pathlib.Path({str(marker)!r}).touch()
+            time.sleep(600)
+
+        parity.measure = stall
+        from fnnkit.export import export_variant
+        export_variant({str(variant_copy)!r}, "onnx", force=True)
+    """)
+    before = (variant_copy / "model.onnx").read_bytes()
+    manifest = (variant_copy / EXPORT_MANIFEST).read_bytes()
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, "the exporting process ended before it was killed"
+            assert time.monotonic() < deadline, "the export never reached its parity check"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert [n for n in temp_files(variant_copy) if n.startswith(".model.onnx.tmp-")], "no temp file: kill landed late"
+    assert (variant_copy / "model.onnx").read_bytes() == before
+    assert (variant_copy / EXPORT_MANIFEST).read_bytes() == manifest
+    load_exported(variant_copy, "onnx")
+    assert temp_files(variant_copy) == []
+
+
+def _point_at_external_data(folder: Path, location: str) -> Path:
+    """Rewrite model.onnx so a weight lives in ``location``; re-record its sha256 as a forger would."""
+    import onnx
+
+    path = folder / "model.onnx"
+    model = onnx.load(path)
+    tensor = model.graph.initializer[0]
+    onnx.external_data_helper.set_external_data(tensor, location=location)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.ClearField("raw_data")
+    path.write_bytes(model.SerializeToString())
+    manifest = json.loads((folder / EXPORT_MANIFEST).read_text())
+    manifest["formats"]["onnx"]["sha256"] = sha256_file(path)
+    (folder / EXPORT_MANIFEST).write_text(json.dumps(manifest))
+    return path
+
+
+@pytest.mark.parametrize(
+    "location, reason",
+    [
+        ("../../etc/passwd", "a path outside its folder"),
+        ("/etc/passwd", "an absolute path"),
+        ("weights.bin", "a symlink out of its folder"),
+        ("model.data", "a file beside it"),
+    ],
+)
+def test_onnx_with_external_data_is_refused(location, reason, variant_copy):
+    if location == "weights.bin":
+        (variant_copy / location).symlink_to("/etc/passwd")
+    path = _point_at_external_data(variant_copy, location)
+    with pytest.raises(ArtifactError, match="external data") as info:
+        load_exported(variant_copy, "onnx")
+    assert reason in str(info.value) and str(path) in str(info.value)
+
+
+def test_symlinked_export_file_is_refused(variant_copy, tmp_path):
+    elsewhere = tmp_path / "elsewhere.onnx"
+    shutil.move(variant_copy / "model.onnx", elsewhere)
+    (variant_copy / "model.onnx").symlink_to(elsewhere)
+    with pytest.raises(ArtifactError, match="symlink"):
+        load_exported(variant_copy, "onnx")
+
+
+def test_missing_export_names_the_command(variant_copy):
+    (variant_copy / EXPORT_MANIFEST).unlink()
+    with pytest.raises(ArtifactError, match="fnnkit export --format onnx --variant C"):
+        load_exported(variant_copy, "onnx")
+
+
+# --------------------------------------------------------------------------- GPU
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_cuda_exports_round_trip(variant_copy):
+    import onnxruntime as ort
+
+    torch_formats = ["torchscript", "compiled"]
+    onnx_formats = [f for f in FORMATS if FORMATS[f].runtime == "onnxruntime"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        onnx_formats = []  # e.g. the CPU-only onnxruntime wheel: the torch formats are still checked
+    results = export_variant(variant_copy, ",".join(torch_formats + onnx_formats), device="cuda")
+    assert [r.format for r in results] == [f for f in FORMATS if f in torch_formats + onnx_formats]
+    assert all(r.parity["passed"] and r.status == "exported" for r in results)
+    assert (variant_copy / "model.cuda.pt2").is_file() and (variant_copy / "model.pt2").is_file()
+    for fmt in torch_formats + onnx_formats:
+        assert load_exported(variant_copy, fmt, "cuda")(torch.rand(5, 784)).shape == (5, 10)
+    assert {"compiled:cpu", "compiled:cuda"} <= set(read_export_manifest(variant_copy)["formats"])
