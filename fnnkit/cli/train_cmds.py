@@ -25,7 +25,9 @@ def train(
     data_dir: Path | None = DATA_DIR,
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
-    plot: Path | None = typer.Option(None, "--plot", help="Curves PNG [default: <artifacts>/<dataset>/training_curves.png]."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Curves PNG [default: <artifacts>/<dataset>/training_curves.png]."
+    ),
 ) -> None:
     """Train variants and write artifacts/<dataset>/<variant>/model.{safetensors,json}.
 
@@ -79,33 +81,40 @@ def evaluate(
     variant: str = VARIANT,
     dataset: str = TRAINED_DATASET,
     device: str = DEVICE,
+    backend: str = typer.Option("eager", "--backend", "-b", help="Backend to run the model with: `fnnkit backends`."),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
 ) -> None:
-    """Re-measure test accuracy of trained variants (weights verified by sha256 first).
+    """Re-measure test accuracy of trained variants with any backend (files verified by sha256 first).
 
-    Example: fnnkit evaluate --variant C
+    Example: fnnkit evaluate --variant C --backend onnxruntime
     """
-    from fnnkit.artifacts import find_variant_dir, load_trained
+    import torch
+
+    from fnnkit.artifacts import find_variant_dir, read_model_card
+    from fnnkit.backends import accuracy, get_backend
     from fnnkit.data import default_data_dir, load_dataset, preprocess
     from fnnkit.env import resolve_device
-    from fnnkit.train import evaluate as accuracy_of
     from fnnkit.variants import resolve_variants
 
+    runner = get_backend(backend)
     torch_device = resolve_device(device)
     table = Table(title="Test accuracy", title_style="bold")
-    for column in ("variant", "dataset", "recorded %", "measured %", "device"):
-        table.add_column(column, justify="left" if column in ("variant", "dataset", "device") else "right")
+    for column in ("variant", "dataset", "recorded %", "measured %", "backend", "device"):
+        table.add_column(column, justify="left" if column in ("variant", "dataset", "backend", "device") else "right")
     cache: dict[str, tuple] = {}
     for spec in resolve_variants(variant):
         folder = find_variant_dir(artifacts, spec.name, dataset)
-        model, card = load_trained(folder, str(torch_device))
+        card = read_model_card(folder)
+        predictor = runner.load(folder, torch_device.type, torch.get_num_threads())
         name = card["dataset"]["name"]
         if name not in cache:
             data = load_dataset(name, data_dir=data_dir or default_data_dir(), download=False)
-            cache[name] = (preprocess(data.test_x).to(torch_device), data.test_y.to(torch_device))
-        measured = accuracy_of(model, *cache[name])
-        table.add_row(spec.name, name, f"{card['test_accuracy']:.2f}", f"{measured:.2f}", str(torch_device))
+            cache[name] = (preprocess(data.test_x), data.test_y)
+        measured = accuracy(predictor, *cache[name])
+        table.add_row(
+            spec.name, name, f"{card['test_accuracy']:.2f}", f"{measured:.2f}", runner.name, str(torch_device)
+        )
     console.print(table)
 
 
@@ -134,7 +143,9 @@ def info(
     for name, status in dataset_status(data_dir or default_data_dir()).items():
         table.add_row(f"dataset {name}", status)
     found = trained_datasets(artifacts)
-    table.add_row("trained models", ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}")
+    table.add_row(
+        "trained models", ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}"
+    )
     console.print(table)
 
 

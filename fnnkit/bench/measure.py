@@ -1,0 +1,272 @@
+"""Measure one (variant, backend, device) at every batch size: setup, latency, accuracy, memory.
+
+This is what runs inside a benchmark worker process (or in-process for tests). It knows
+nothing about particular backends: the registry loads a Predictor, and everything here
+goes through the Predictor interface.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from fnnkit.backends import Predictor, get_backend, set_threads
+from fnnkit.bench.results import BenchRow, Ceiling
+from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
+from fnnkit.errors import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class Job:
+    """One backend on one device for one variant: everything a worker needs, JSON-ready."""
+
+    variant_dir: str
+    backend: str
+    device: str
+    batch_threads: list[tuple[int, int]]  # (batch size, threads), ascending batch
+    min_time_s: float
+    max_time_s: float
+    warmup_rounds: int
+    warmup_s: float
+    stability: float
+    accuracy: bool = True
+    data_dir: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        return cls(**{**data, "batch_threads": [tuple(pair) for pair in data["batch_threads"]]})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    """What a job produced: rows, or why the backend could not run here, or the error that stopped it."""
+
+    status: str  # "ok" | "unavailable" | "error"
+    rows: list[BenchRow] = field(default_factory=list)
+    reason: str = ""
+    error_type: str = ""  # an fnnkit.errors class name, so the parent can re-raise the same kind
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "rows": [asdict(r) for r in self.rows], "reason": self.reason,
+                "error_type": self.error_type}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Outcome:
+        return cls(data["status"], [BenchRow(**r) for r in data["rows"]], data["reason"], data["error_type"])
+
+
+def hold_freed_memory() -> str:
+    """Keep freed blocks inside the process (glibc): no page faults per call for per-call tensors.
+
+    Eager-style backends allocate fresh multi-MB outputs each call; glibc's adaptive
+    thresholds then sometimes return them to the OS and fault them back in on every call.
+    Which happens depends on the process's history: the same eager row measured 5.3 ms in one
+    process and 7.0 ms (4x the page faults) in the next. Fixed thresholds make every process
+    behave like the fast one, as ONNX Runtime's arena and PyTorch's CUDA caching allocator do.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return "default allocator (mallopt unavailable)"
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    ok = mallopt(m_mmap_threshold, 32 * 2**20) and mallopt(m_trim_threshold, 2**30)
+    return "glibc mallopt: mmap threshold 32 MiB, trim threshold 1 GiB" if ok else "default allocator (mallopt refused)"
+
+
+def measure(job: Job) -> Outcome:
+    """Run the job; a backend that turns out not to run here (at load) is an 'unavailable' outcome."""
+    hold_freed_memory()
+    backend = get_backend(job.backend)
+    ok, reason = backend.available(job.device)
+    if not ok:
+        return Outcome("unavailable", reason=reason)
+    try:
+        return Outcome("ok", rows=_measure(job))
+    except BackendUnavailable as exc:
+        return Outcome("unavailable", reason=str(exc))
+
+
+def _measure(job: Job) -> list[BenchRow]:
+    from fnnkit.artifacts import load_trained
+    from fnnkit.export import load_test_set
+    from fnnkit.export.parity import measure as parity_of
+    from fnnkit.export.parity import reference
+    from fnnkit.variants import get_spec
+
+    backend = get_backend(job.backend)
+    eager, card = load_trained(job.variant_dir, "cpu")
+    spec = get_spec(card["variant"]["name"])
+    inputs, labels = load_test_set(card, job.data_dir)
+    _reset_device_memory(job.device)
+
+    rows: list[BenchRow] = []
+    predictor: Predictor | None = None
+    for threads, sizes in _by_threads(job.batch_threads):
+        rss_before = _rss_mb()
+        started = time.perf_counter()
+        predictor = backend.load(job.variant_dir, job.device, threads)
+        load_s = time.perf_counter() - started
+        group = [_time_batch(predictor, job, spec, inputs, batch, load_s) for batch in sizes]
+        rows += [replace(row, rss_added_mb=round(_rss_mb() - rss_before, 1)) for row in group]
+
+    parity = None
+    if job.accuracy and predictor is not None:
+        eager_logits = reference(eager, inputs)
+        parity = parity_of(predictor.predict, inputs, labels, eager_logits, backend.tolerance)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_device = _peak_device_mb(job.device)
+    return [
+        replace(
+            row,
+            accuracy=parity.accuracy if parity else None,
+            eager_accuracy=parity.eager_accuracy if parity else None,
+            max_abs_diff=parity.max_abs_diff if parity else None,
+            agreement=parity.agreement if parity else None,
+            agrees=parity.passed if parity else None,
+            peak_rss_mb=round(peak_rss, 1),
+            peak_device_mb=peak_device,
+        )
+        for row in rows
+    ]
+
+
+def _by_threads(batch_threads: list[tuple[int, int]]) -> list[tuple[int, list[int]]]:
+    groups: dict[int, list[int]] = {}
+    for batch, threads in batch_threads:
+        groups.setdefault(threads, []).append(batch)
+    return list(groups.items())
+
+
+def batch_of(inputs: torch.Tensor, batch: int) -> torch.Tensor:
+    """``batch`` real test images (repeated when the test set is smaller): realistic values, fixed."""
+    index = torch.arange(batch) % inputs.shape[0]
+    return inputs[index].contiguous()
+
+
+def _time_batch(predictor: Predictor, job: Job, spec, inputs: torch.Tensor, batch: int, load_s: float) -> BenchRow:
+    x = batch_of(inputs, batch)
+    prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
+
+    started = time.perf_counter()
+    predictor(prepared)
+    predictor.synchronize()
+    first_call_ms = (time.perf_counter() - started) * 1e3
+
+    warm_until = time.perf_counter() + job.warmup_s
+    rounds = 0
+    while rounds < job.warmup_rounds or time.perf_counter() < warm_until:
+        predictor(prepared)
+        rounds += 1
+    predictor.synchronize()
+
+    timer = TIMERS[job.device]()
+    compiled_before = predictor.compilations
+    with CpuLoad() as load, predictor.steady():
+        samples, stable, seconds = time_calls(
+            lambda: predictor(prepared),
+            timer,
+            min_time_s=job.min_time_s,
+            max_time_s=job.max_time_s,
+            stability=job.stability,
+        )
+    stats = LatencyStats.from_ns(samples, stable, seconds)
+    e2e = None
+    if job.device != "cpu":  # on a GPU the host<->device copies are a real part of a request
+        e2e_samples, _, _ = time_calls(
+            lambda: predictor.predict(x), timer, min_time_s=job.min_time_s / 2, max_time_s=job.min_time_s,
+            stability=job.stability,
+        )  # fmt: skip
+        e2e = LatencyStats.from_ns(e2e_samples).p50_us
+
+    throughput = batch / (stats.p50_us / 1e6)
+    return BenchRow(
+        variant=spec.name,
+        backend=predictor.backend,
+        device=predictor.device,
+        precision=get_backend(predictor.backend).precision,
+        batch_size=batch,
+        threads=predictor.threads,
+        p50_us=stats.p50_us,
+        p90_us=stats.p90_us,
+        p99_us=stats.p99_us,
+        mean_us=stats.mean_us,
+        min_us=stats.min_us,
+        spread=stats.spread,
+        samples=stats.samples,
+        measure_s=round(stats.seconds, 3),
+        stable=stats.stable,
+        others_cores=round(load.others_cores, 3),
+        throughput=throughput,
+        gflops=throughput * spec.flops_per_sample / 1e9,
+        load_s=round(load_s, 4),
+        first_call_ms=round(first_call_ms, 3),
+        accuracy=None,
+        eager_accuracy=None,
+        max_abs_diff=None,
+        agreement=None,
+        agrees=None,
+        peak_rss_mb=0.0,
+        rss_added_mb=0.0,
+        peak_device_mb=None,
+        e2e_p50_us=e2e,
+        recompiles=predictor.compilations - compiled_before,
+        distribution_us=stats.distribution_us,
+    )
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _reset_device_memory(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_device_mb(device: str) -> float | None:
+    """Peak memory torch allocated on the GPU, or the device's used memory when a non-torch runtime ran."""
+    if device != "cuda":
+        return None
+    allocated = torch.cuda.max_memory_allocated()
+    if allocated:
+        return round(allocated / 2**20, 1)
+    free, total = torch.cuda.mem_get_info()  # ONNX Runtime allocates outside torch's accounting
+    return round((total - free) / 2**20, 1)
+
+
+def matmul_ceiling(threads: int, size: int = 2048, min_time_s: float = 0.5, device: str = "cpu") -> Ceiling:
+    """GFLOP/s of a large fp32 matmul at ``threads``: the most this machine does with these cores.
+
+    Reported as the best of the repetitions (a ceiling), with the median alongside.
+    """
+    set_threads(threads)
+    a = torch.rand(size, size, device=device)
+    b = torch.rand(size, size, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(2):
+        torch.mm(a, b)
+    sync()
+    durations = []
+    deadline = time.perf_counter() + min_time_s
+    while len(durations) < 5 or time.perf_counter() < deadline:
+        started = time.perf_counter_ns()
+        torch.mm(a, b)
+        sync()
+        durations.append(time.perf_counter_ns() - started)
+    flop = 2 * size**3
+    rates = sorted(flop / d for d in durations)  # FLOP per ns = GFLOP/s
+    return Ceiling(device, threads, size, round(rates[-1], 2), round(rates[len(rates) // 2], 2), len(rates))

@@ -1,0 +1,335 @@
+"""The benchmark harness: statistics on known samples, the gate, the recommendation, the schema,
+real (short) runs of every backend available here, and the CLI's answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fnnkit.backends import BACKENDS, get_backend
+from fnnkit.bench import (
+    SCHEMA,
+    BenchConfig,
+    BenchRow,
+    compare_runs,
+    load_run,
+    parse_batch_sizes,
+    recommend,
+    run_bench,
+    save_run,
+    write_csv,
+    write_plot,
+)
+from fnnkit.bench.stats import LatencyStats, cpu_timer, quarter_drift, time_calls
+from fnnkit.errors import ArtifactError, ConfigError
+from fnnkit.export import export_variant, get_format
+
+DATASET = "mnist-sample"
+CPU_BACKENDS = [name for name, b in BACKENDS.items() if b.available("cpu")[0]]
+QUICK = {"min_time_s": 0.02, "max_time_s": 0.05, "warmup_rounds": 2, "warmup_s": 0.005}
+
+
+@pytest.fixture(scope="module")
+def root(trained_root, tmp_path_factory) -> Path:
+    """Variants A and E trained (from the shared fixture) and exported to every CPU format."""
+    root = tmp_path_factory.mktemp("bench") / "artifacts"
+    formats = sorted({get_backend(n).export_format for n in CPU_BACKENDS} - {None})
+    for variant in ("A", "E"):
+        shutil.copytree(trained_root / DATASET / variant, root / DATASET / variant)
+        export_variant(root / DATASET / variant, [get_format(f) for f in formats], device="cpu")
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_run(root):
+    """One short in-process run of every CPU backend on variant A, batch 1 and 64."""
+    config = BenchConfig(variants=("A",), devices=("cpu",), batch_sizes=(1, 64), isolate=False, artifacts=str(root),
+                         **QUICK)  # fmt: skip
+    return run_bench(config)
+
+
+def row(**overrides) -> BenchRow:
+    base = dict(
+        variant="A", backend="eager", device="cpu", precision="fp32", batch_size=1, threads=1, p50_us=10.0,
+        p90_us=11.0, p99_us=12.0, mean_us=10.2, min_us=9.0, spread=0.05, samples=100, measure_s=0.1, stable=True,
+        others_cores=0.0, throughput=1e5, gflops=1.0, load_s=0.1, first_call_ms=1.0, accuracy=90.0,
+        eager_accuracy=90.0, max_abs_diff=0.0, agreement=100.0, agrees=True, peak_rss_mb=100.0, rss_added_mb=1.0,
+        peak_device_mb=None,
+    )  # fmt: skip
+    return BenchRow(**{**base, **overrides})
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_latency_stats_on_known_samples():
+    stats = LatencyStats.from_ns(np.arange(1, 101) * 1000)  # 1..100 µs
+    assert stats.p50_us == pytest.approx(50.5)
+    assert stats.p90_us == pytest.approx(90.1)
+    assert stats.p99_us == pytest.approx(99.01)
+    assert stats.min_us == 1.0 and stats.samples == 100
+    assert stats.spread == pytest.approx((75.25 - 25.75) / 50.5)
+    assert stats.distribution_us["p100"] == 100.0
+
+
+def test_quarter_drift_sees_a_slowdown_half_way():
+    assert quarter_drift([100] * 40) == 0.0
+    assert quarter_drift([100] * 20 + [150] * 20) == pytest.approx(0.5 / 1.25)
+    assert quarter_drift([1, 2, 3]) == float("inf")  # too few samples to judge
+
+
+def test_time_calls_stops_when_stable_or_at_the_budget():
+    samples, stable, seconds = time_calls(lambda: None, cpu_timer, min_time_s=0.01, max_time_s=1.0, stability=0.5)
+    assert stable and seconds < 0.5 and len(samples) >= 20
+
+    def slower_and_slower(state=[0]):  # noqa: B006 - a counter the closure keeps
+        state[0] += 1
+        time.sleep(state[0] * 1e-5)
+
+    samples, stable, seconds = time_calls(
+        slower_and_slower, cpu_timer, min_time_s=0.01, max_time_s=0.05, stability=0.01
+    )
+    assert not stable and 0.05 <= seconds < 0.5
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("text, expected", [("1,64,1024", (1, 64, 1024)), ("64, 1,64", (1, 64))])
+def test_batch_sizes_parse(text, expected):
+    assert parse_batch_sizes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1,abc", "", "1.5"])
+def test_bad_batch_sizes_are_refused(text):
+    with pytest.raises(ConfigError, match="--batch-sizes"):
+        parse_batch_sizes(text)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"threads": 0}, "--threads"),
+        ({"min_time_s": 0}, "min_time_s"),
+        ({"backends": ("tensorflow",)}, "unknown backend 'tensorflow'"),
+        ({"variants": ("Z",)}, "unknown variant 'Z'"),
+        ({"devices": ("tpu",)}, "unknown device 'tpu'"),
+        ({"batch_sizes": (0,)}, "--batch-sizes"),
+        ({"min_time_s": 1.0, "max_time_s": 0.5}, "max_time_s"),
+    ],
+)
+def test_config_is_validated_at_construction(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        BenchConfig(**overrides)
+
+
+def test_auto_threads_one_for_tiny_batches_all_cores_above():
+    config = BenchConfig(cores=4)
+    assert [config.threads_for(b) for b in (1, 64, 65, 8192)] == [1, 1, 4, 4]
+    assert BenchConfig(threads=2, cores=4).threads_for(1) == 2
+
+
+# --------------------------------------------------------------------------- recommendation and gate
+
+
+def test_recommendation_is_the_fastest_backend_that_matches_eager():
+    rows = [
+        row(backend="eager", p50_us=20.0),
+        row(backend="onnxruntime", p50_us=6.0),
+        row(backend="broken", p50_us=1.0, agrees=False, max_abs_diff=0.5),
+        row(backend="onnxruntime-int8", precision="int8", p50_us=5.0, accuracy=89.9, max_abs_diff=0.02),
+        row(backend="unmeasured", p50_us=0.5, agrees=None, accuracy=None),
+    ]
+    (best,) = recommend(rows)
+    assert (best.backend, best.runner_up) == ("onnxruntime", "eager")
+    (lenient,) = recommend(rows, tolerance_points=0.1)
+    assert lenient.backend == "onnxruntime-int8"
+    (none,) = recommend([row(agrees=False)])
+    assert none.backend is None
+
+
+def _run_with(rows):
+    from fnnkit.bench import BenchRun
+
+    return BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], rows)
+
+
+def test_gate_flags_rows_slower_than_the_threshold():
+    baseline = _run_with([row(batch_size=1, p50_us=10.0), row(batch_size=64, p50_us=100.0), row(backend="gone")])
+    current = _run_with([row(batch_size=1, p50_us=10.5), row(batch_size=64, p50_us=120.0), row(backend="new")])
+    result = compare_runs(current, baseline, threshold_pct=10.0)
+    assert [(c.batch_size, c.change_pct, c.regression) for c in result.changes] == [(1, 5.0, False), (64, 20.0, True)]
+    assert len(result.regressions) == 1
+    assert result.only_current == [("A", "new", "cpu", 1)] and result.only_baseline == [("A", "gone", "cpu", 1)]
+    with pytest.raises(ConfigError, match="--fail-threshold"):
+        compare_runs(current, baseline, threshold_pct=0)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_saved_run_round_trips(real_run, tmp_path):
+    path = save_run(real_run, tmp_path / "run.json")
+    again = load_run(path)
+    assert again.rows == real_run.rows and again.recommendations == real_run.recommendations
+    assert json.loads(path.read_text())["schema"] == SCHEMA
+
+
+def test_bad_baselines_are_refused_clearly(real_run, tmp_path):
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_run(tmp_path / "nope.json")
+    (tmp_path / "text.json").write_text("not json {")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        load_run(tmp_path / "text.json")
+    payload = json.loads(save_run(real_run, tmp_path / "run.json").read_text())
+    (tmp_path / "other.json").write_text(json.dumps({**payload, "schema": "fnnkit.bench/0"}))
+    with pytest.raises(ArtifactError, match="schema 'fnnkit.bench/0'"):
+        load_run(tmp_path / "other.json")
+    del payload["rows"][0]["p50_us"]
+    (tmp_path / "edited.json").write_text(json.dumps(payload))
+    with pytest.raises(ArtifactError, match="row 0 lacks field.*p50_us"):
+        load_run(tmp_path / "edited.json")
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+def test_real_run_measures_every_cpu_backend_and_they_agree(real_run):
+    measured = {r.backend for r in real_run.rows}
+    assert measured == set(CPU_BACKENDS)
+    assert {s.backend for s in real_run.skipped} == set(BACKENDS) - set(CPU_BACKENDS)
+    assert all(s.reason for s in real_run.skipped)
+    for r in real_run.rows:
+        assert r.p50_us > 0 and r.p90_us >= r.p50_us and r.p99_us >= r.p90_us and r.samples >= 20
+        assert r.throughput == pytest.approx(r.batch_size / (r.p50_us / 1e6))
+        assert r.recompiles == 0 and r.ceiling_share is not None and r.speedup_vs_eager is not None
+        assert r.agrees is True, r
+        if r.precision == "fp32":
+            assert r.accuracy == r.eager_accuracy and r.max_abs_diff <= 1e-4
+    assert {(c.device, c.threads) for c in real_run.ceilings} == {("cpu", 1)}
+    assert {(r.batch_size, r.backend is not None) for r in real_run.recommendations} == {(1, True), (64, True)}
+
+
+def test_csv_and_plot_are_written(real_run, tmp_path):
+    csv_text = write_csv(real_run, tmp_path / "run.csv").read_text().splitlines()
+    assert csv_text[0].startswith("run_id,variant,backend,device") and len(csv_text) == len(real_run.rows) + 1
+    png = write_plot(real_run, tmp_path / "run.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def fnnkit(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+    """Run the CLI's real entry point in this process: exit code and everything it printed."""
+    from fnnkit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["fnnkit", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+QUICK_FLAGS = ("--min-time", "0.02", "--device", "cpu")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--backend", "tensorflow"], "unknown backend 'tensorflow'"),
+        (["--variant", "Z"], "unknown variant 'Z'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--batch-sizes", "0"], "not a positive integer"),
+        (["--batch-sizes", "-1"], "not a positive integer"),
+        (["--batch-sizes", "1,big"], "'big' is not an integer"),
+        (["--threads", "0"], "--threads must be a positive integer"),
+        (["--compare", "/nonexistent/baseline.json"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, monkeypatch, tmp_path, args, fragment):
+    code, text = fnnkit(capsys, monkeypatch, "bench", *args, "--artifacts", str(tmp_path))
+    assert code == 2 and fragment in text and "Traceback" not in text, text
+
+
+def test_baseline_that_is_not_json_or_another_schema(capsys, monkeypatch, tmp_path):
+    (tmp_path / "bad.json").write_text("{ nope")
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--compare", str(tmp_path / "bad.json"))
+    assert code == 2 and "not valid JSON" in text
+    (tmp_path / "old.json").write_text(json.dumps({"schema": "fnnkit.bench/0"}))
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--compare", str(tmp_path / "old.json"))
+    assert code == 2 and "this fnnkit reads 'fnnkit.bench/1'" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_refused(capsys, monkeypatch, root):
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--device", "cuda", "--artifacts", str(root))
+    assert code == 2 and "no CUDA GPU is usable here" in text and "Traceback" not in text
+
+
+def test_missing_artifacts_name_the_commands(capsys, monkeypatch, root, tmp_path):
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--variant", "A", *QUICK_FLAGS, "--artifacts", str(tmp_path))
+    assert code == 2 and "fnnkit train --variant A" in text and "--prepare" in text
+    bare = tmp_path / "bare"
+    shutil.copytree(root / DATASET / "A", bare / DATASET / "A", ignore=shutil.ignore_patterns("*.onnx", "export.json"))
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--variant", "A", *QUICK_FLAGS, "--artifacts", str(bare))
+    assert code == 2 and "fnnkit export --format " in text and "onnx-int8" in text and "--variant A " in text
+
+
+def test_tampered_artifact_stops_the_run(capsys, monkeypatch, root, tmp_path):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(root / DATASET / "A", copy / DATASET / "A")
+    (copy / DATASET / "A" / "model.onnx").write_bytes(b"\x08\x01tampered")
+    code, text = fnnkit(capsys, monkeypatch, "bench", "--variant", "A", "--backend", "onnxruntime", *QUICK_FLAGS,
+                        "--batch-sizes", "1", "--artifacts", str(copy))  # fmt: skip
+    assert code == 2 and "sha256" in text and "Refusing to load" in text and "Traceback" not in text
+
+
+def test_bench_end_to_end_in_worker_processes_with_gate(capsys, monkeypatch, root, tmp_path):
+    """The default path: each backend in its own process; files written; the gate passes, then fails."""
+    out = tmp_path / "run.json"
+    args = ["bench", "--variant", "E", "--backend", "eager,onnxruntime", "--batch-sizes", "1,256", *QUICK_FLAGS,
+            "--artifacts", str(root)]  # fmt: skip
+    code, text = fnnkit(capsys, monkeypatch, *args, "--json", str(out), "--csv", str(tmp_path / "r.csv"),
+                        "--plot", str(tmp_path / "r.png"))  # fmt: skip
+    assert code == 0, text
+    assert "Recommended backend" in text and (tmp_path / "r.csv").exists() and (tmp_path / "r.png").exists()
+    run = load_run(out)
+    assert run.isolation == "subprocess" and {r.backend for r in run.rows} == {"eager", "onnxruntime"}
+    assert all(r.agrees for r in run.rows)
+
+    lenient = json.loads(out.read_text())
+    for r in lenient["rows"]:
+        r["p50_us"] *= 100  # the baseline was 100x slower: no regression now
+    (tmp_path / "slow.json").write_text(json.dumps(lenient))
+    code, text = fnnkit(capsys, monkeypatch, *args, "--compare", str(tmp_path / "slow.json"), "--fail-threshold", "50")
+    assert code == 0 and "no row slower" in text, text
+
+    strict = json.loads(out.read_text())
+    strict["rows"] = [{**r, "p50_us": r["p50_us"] / 100} for r in strict["rows"]]  # 100x faster baseline
+    (tmp_path / "fast.json").write_text(json.dumps(strict))
+    code, text = fnnkit(capsys, monkeypatch, *args, "--compare", str(tmp_path / "fast.json"), "--fail-threshold", "50")
+    assert code == 1 and "regression" in text, text
+
+
+def test_backends_command_lists_every_pair(capsys, monkeypatch):
+    code, text = fnnkit(capsys, monkeypatch, "backends")
+    assert code == 0
+    for name in BACKENDS:
+        assert name in text
+
+
+def test_row_fields_are_all_json_scalars_or_distribution(real_run):
+    for key, value in asdict(real_run.rows[0]).items():
+        assert key == "distribution_us" or value is None or isinstance(value, (int, float, str, bool)), key
