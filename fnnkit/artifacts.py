@@ -234,14 +234,18 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
 
 
 def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict:
-    """Weights of a trained variant, after their sha256 matched the card's."""
+    """Weights of a trained variant, after their sha256 matched the card's and their header passed
+    the checks `fnnkit verify` runs (lengths, offsets, the variant's tensor names, dtypes, shapes)."""
     from safetensors import SafetensorError
     from safetensors.torch import load as safetensors_load
+
+    from fnnkit.verify import vet_safetensors
 
     folder = Path(folder)
     card = card or read_model_card(folder)
     path = folder / WEIGHTS_FILE
     data = read_verified(path, card["weights"]["sha256"])
+    vet_safetensors(data, path, spec_from_card(card, folder / MODEL_CARD))
     try:
         return safetensors_load(data)
     except (SafetensorError, ValueError) as exc:
@@ -254,7 +258,9 @@ def spec_from_card(card: dict, path: str | os.PathLike = MODEL_CARD):
 
     variant = card["variant"]
     try:
-        return VariantSpec(variant["name"], variant["activation"], int(variant["hidden_layers"]), int(variant["hidden_dim"]))
+        return VariantSpec(
+            variant["name"], variant["activation"], int(variant["hidden_layers"]), int(variant["hidden_dim"])
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"model card {path}: field 'variant' is malformed ({exc})") from None
 

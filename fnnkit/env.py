@@ -99,10 +99,17 @@ def gpu_info() -> dict[str, str] | None:
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    info = {"name": props.name, "memory_gib": f"{props.total_memory / 2**30:.1f}", "capability": f"{props.major}.{props.minor}"}
+    info = {
+        "name": props.name,
+        "memory_gib": f"{props.total_memory / 2**30:.1f}",
+        "capability": f"{props.major}.{props.minor}",
+    }
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
     except (OSError, subprocess.TimeoutExpired):

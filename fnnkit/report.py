@@ -12,10 +12,14 @@ from fnnkit.train import TrainRecord
 
 
 def training_table(records: Sequence[TrainRecord]) -> Table:
-    datasets = sorted({f"{r.dataset.name} ({r.dataset.train_size:,} train / {r.dataset.test_size:,} test)" for r in records})
+    datasets = sorted(
+        {f"{r.dataset.name} ({r.dataset.train_size:,} train / {r.dataset.test_size:,} test)" for r in records}
+    )
     table = Table(title=f"Training results: {', '.join(datasets)}", title_style="bold")
     for column in ("variant", "network", "params", "final %", "best %", "wall s", "samples/s", "device"):
-        table.add_column(column, justify="left" if column in ("variant", "network", "device") else "right", no_wrap=True)
+        table.add_column(
+            column, justify="left" if column in ("variant", "network", "device") else "right", no_wrap=True
+        )
     best = max(r.test_accuracy for r in records) if records else None
     for r in records:
         final = f"{r.test_accuracy:.2f}"

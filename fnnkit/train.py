@@ -173,7 +173,7 @@ def model_card(record: TrainRecord) -> dict:
         "parameters": record.spec.num_parameters,
         "dataset": asdict(record.dataset),
         "preprocessing": {
-            "input": "uint8 images [N, 28, 28] -> float32 [N, 784], pixel / 255 (torchvision ToTensor), no normalisation",
+            "input": "uint8 images [N, 28, 28] -> float32 [N, 784], pixel / 255 (as ToTensor), no normalisation",
             "input_name": "input",
             "input_shape": ["batch", 784],
             "output_name": "logits",

@@ -34,7 +34,7 @@ class VariantSpec:
     def layer_dims(self) -> list[tuple[int, int]]:
         """(in, out) of every Linear layer, input to logits."""
         dims = [INPUT_DIM] + [self.hidden_dim] * self.hidden_layers + [NUM_CLASSES]
-        return list(zip(dims[:-1], dims[1:]))
+        return list(zip(dims[:-1], dims[1:], strict=True))
 
     @property
     def num_parameters(self) -> int:

@@ -45,8 +45,17 @@ def test_public_load_returns_verified_module(trained_root):
 
 def test_card_records_what_the_issue_lists(trained_root):
     card = json.loads((trained_root / "mnist-sample" / "E" / MODEL_CARD).read_text())
-    for field in ("variant", "dataset", "preprocessing", "hyperparameters", "history", "test_accuracy", "seed",
-                  "versions", "weights"):
+    for field in (
+        "variant",
+        "dataset",
+        "preprocessing",
+        "hyperparameters",
+        "history",
+        "test_accuracy",
+        "seed",
+        "versions",
+        "weights",
+    ):
         assert field in card, field
     assert card["dataset"]["name"] == "mnist-sample" and card["parameters"] == 99_710
     assert card["hyperparameters"]["learning_rate"] == 0.1 and card["hyperparameters"]["batch_size"] == 100
@@ -112,7 +121,9 @@ def test_unwritable_artifacts_root_is_clear(tmp_path, sample_data):
 
 
 def _child(code: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _wait_for(predicate, timeout=30.0):
@@ -169,9 +180,23 @@ def test_ctrl_c_during_training_keeps_previous_artifact(variant_copy):
     root = variant_copy.parent.parent
     before = {p.name: p.read_bytes() for p in variant_copy.iterdir() if p.is_file()}
     child = subprocess.Popen(
-        [sys.executable, "-m", "fnnkit", "train", "--variant", "C", "--dataset", "mnist-sample",
-         "--iters", "1000000", "--artifacts", str(root)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"},
+        [
+            sys.executable,
+            "-m",
+            "fnnkit",
+            "train",
+            "--variant",
+            "C",
+            "--dataset",
+            "mnist-sample",
+            "--iters",
+            "1000000",
+            "--artifacts",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "120"},
     )
     time.sleep(6)  # imports, data, then well inside the training loop
     child.send_signal(signal.SIGINT)

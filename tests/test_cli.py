@@ -12,8 +12,9 @@ import torch
 
 def fnnkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -63,8 +64,19 @@ def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
 
 def test_train_evaluate_info_end_to_end(tmp_path):
     root = tmp_path / "artifacts"
-    result = fnnkit("train", "--variant", "A,E", "--dataset", "mnist-sample", "--iters", "200", "--eval-every", "100",
-                    "--artifacts", str(root))
+    result = fnnkit(
+        "train",
+        "--variant",
+        "A,E",
+        "--dataset",
+        "mnist-sample",
+        "--iters",
+        "200",
+        "--eval-every",
+        "100",
+        "--artifacts",
+        str(root),
+    )
     assert result.returncode == 0, result.stderr
     assert "Training results" in result.stdout and "mnist-sample" in result.stdout
     for variant in ("A", "E"):

@@ -42,7 +42,7 @@ def test_same_seed_gives_bit_identical_weights(sample_data):
     config = TrainConfig(iterations=60, eval_every=60, seed=3)
     first, _ = fit(VARIANTS["D"], sample_data, config)
     second, _ = fit(VARIANTS["D"], sample_data, config)
-    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     other, _ = fit(VARIANTS["D"], sample_data, TrainConfig(iterations=60, eval_every=60, seed=4))
     assert not torch.equal(first.state_dict()["layers.0.weight"], other.state_dict()["layers.0.weight"])
@@ -56,8 +56,12 @@ def test_history_follows_eval_every(sample_data):
 
 def test_progress_callback_sees_every_evaluation(sample_data):
     seen = []
-    fit(VARIANTS["A"], sample_data, TrainConfig(iterations=100, eval_every=50),
-        on_progress=lambda i, loss, acc: seen.append((i, acc is not None)))
+    fit(
+        VARIANTS["A"],
+        sample_data,
+        TrainConfig(iterations=100, eval_every=50),
+        on_progress=lambda i, loss, acc: seen.append((i, acc is not None)),
+    )
     assert (50, True) in seen and (100, True) in seen and all(i % 50 == 0 for i, _ in seen)
 
 

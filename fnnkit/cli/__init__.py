@@ -44,4 +44,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-from fnnkit.cli import train_cmds  # noqa: E402,F401  (registers its commands on app)
+from fnnkit.cli import bench_cmds, export_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)

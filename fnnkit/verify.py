@@ -1,0 +1,483 @@
+"""Check artifacts without running any model code from them: what `fnnkit verify` reports.
+
+For every variant folder: the schema of ``model.json`` and ``export.json``, the sha256 of
+every recorded file against its record, the safetensors header (parsed here, lengths
+checked before anything is read or allocated), every ONNX file through ``onnx.checker``
+with no external data and the ``input``/``logits`` interface. ``.pt2`` and TorchScript files
+can carry native code and pickles, so they are only hashed, never opened. Loaders run the
+same checks on the bytes they load (``vet_safetensors`` here, ``vet_onnx`` in export).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from fnnkit.artifacts import (
+    _TEMP_RE,
+    EXPORT_MANIFEST,
+    MODEL_CARD,
+    MODEL_SCHEMA,
+    WEIGHTS_FILE,
+    read_model_card,
+    sha256_bytes,
+    sha256_file,
+    spec_from_card,
+)
+from fnnkit.errors import ArtifactError, ExportError, IntegrityError
+
+MAX_HEADER_BYTES = 16 << 20  # fnnkit's headers are under 1 KiB; safetensors itself stops at 100 MB
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+    "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8,
+}  # fmt: skip
+ENTRY_FIELDS = ("file", "sha256", "bytes", "device", "versions", "source_sha256", "parity")
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pt2", ".pth", ".bin", ".data", ".pkl", ".ckpt")
+
+Expected = dict[str, tuple[str, list[int]]]  # tensor name -> (safetensors dtype, shape)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check on one file: ``problem`` says what is wrong and what to do; ``note`` what was confirmed."""
+
+    file: Path
+    check: str
+    ok: bool
+    problem: str = ""
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def verify(path: str | os.PathLike) -> list[Check]:
+    """Every check on an artifacts root (all variant folders below it), one variant folder, or one file."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise ArtifactError(f"{path} does not exist; give an artifacts folder, a variant folder or a file")
+    if not path.is_dir():
+        return verify_file(path)
+    if is_variant_dir(path):
+        return verify_variant(path)
+    folders = variant_dirs(path)
+    if not folders:
+        raise ArtifactError(
+            f"no fnnkit artifacts under {path} (no {MODEL_CARD} or {EXPORT_MANIFEST} found); "
+            "train first (fnnkit train) or give the folder that holds them"
+        )
+    return [check for folder in folders for check in verify_variant(folder)]
+
+
+def is_variant_dir(folder: Path) -> bool:
+    return (folder / MODEL_CARD).is_file() or (folder / EXPORT_MANIFEST).is_file()
+
+
+def variant_dirs(root: Path) -> list[Path]:
+    """Folders below ``root`` that hold a model card or an export manifest, in path order."""
+    found = {p.parent for name in (MODEL_CARD, EXPORT_MANIFEST) for p in root.rglob(name) if p.is_file()}
+    return sorted(found)
+
+
+def verify_file(path: Path) -> list[Check]:
+    """One file: its checks within its variant folder, or, outside one, what can be said without a record."""
+    if is_variant_dir(path.parent):
+        checks = [c for c in verify_variant(path.parent) if c.file == path]
+        if checks:
+            return checks
+    return _unrecorded_file(path)
+
+
+def verify_variant(folder: Path) -> list[Check]:
+    """Card, weights, manifest, every exported file, and anything in the folder fnnkit did not record."""
+    checks: list[Check] = []
+    card = _check_card(folder, checks)
+    if card is not None or (folder / WEIGHTS_FILE).exists():
+        _check_weights(folder, card, checks)
+    recorded = {MODEL_CARD, WEIGHTS_FILE, EXPORT_MANIFEST}
+    recorded |= _check_manifest(folder, card, checks)
+    _check_strays(folder, recorded, checks)
+    return checks
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _attempt(checks: list[Check], file: Path, name: str, check: Callable[[], str | None]) -> bool:
+    """Run one check; an ArtifactError (or export's own ExportError, or an unreadable file) becomes a problem row."""
+    try:
+        note = check()
+    except (ArtifactError, ExportError) as exc:
+        checks.append(Check(file, name, False, problem=str(exc)))
+        return False
+    except OSError as exc:
+        checks.append(Check(file, name, False, problem=f"cannot read {file}: {exc.strerror or exc}"))
+        return False
+    checks.append(Check(file, name, True, note=note or ""))
+    return True
+
+
+def _regular_file(path: Path) -> str:
+    if path.is_symlink():
+        raise ArtifactError(f"{path} is a symlink (to {os.readlink(path)}); fnnkit writes and loads regular files only")
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing; re-create it with fnnkit (train or export)")
+    return f"{path.stat().st_size:,} bytes"
+
+
+def _sha_matches(actual: str, expected: object, path: Path, record: Path) -> str:
+    if actual != expected:
+        shown = f"{expected[:16]}..." if isinstance(expected, str) else repr(expected)
+        raise IntegrityError(
+            f"{path} has sha256 {actual[:16]}..., but {record} records {shown}: the file was changed or "
+            "damaged, and fnnkit refuses to load it; re-create it with fnnkit"
+        )
+    return f"sha256 {actual[:12]}... matches {record.name}"
+
+
+# --------------------------------------------------------------------------- model card and weights
+
+
+def _check_card(folder: Path, checks: list[Check]) -> dict | None:
+    path = folder / MODEL_CARD
+    card: dict | None = None
+
+    def check() -> str:
+        nonlocal card
+        found = read_model_card(folder)
+        spec = spec_from_card(found, path)
+        card = found
+        return f"{MODEL_SCHEMA}, variant {spec.name}"
+
+    _attempt(checks, path, "schema", check)
+    return card
+
+
+def _check_weights(folder: Path, card: dict | None, checks: list[Check]) -> None:
+    path = folder / WEIGHTS_FILE
+    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+        return
+    expected = expected_tensors(spec_from_card(card, folder / MODEL_CARD)) if card else None
+    _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path, expected))
+    if card is not None:
+        recorded = card["weights"]["sha256"]
+        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), recorded, path, folder / MODEL_CARD))
+
+
+def expected_tensors(spec) -> Expected:
+    """Names, dtypes and shapes the variant's module expects (built on the meta device: no memory)."""
+    import torch
+
+    from fnnkit.variants import FeedForward
+
+    with torch.device("meta"):
+        state = FeedForward(spec).state_dict()
+    return {name: ("F32", list(tensor.shape)) for name, tensor in state.items()}
+
+
+# --------------------------------------------------------------------------- safetensors
+
+
+def read_safetensors_header(f: BinaryIO, size: int, path: Path) -> tuple[dict, int]:
+    """The JSON header and the data section's length.
+
+    The 8-byte length field is checked against the file size and a cap before a byte of the
+    header is read, so a damaged or hostile length never decides how much memory is allocated.
+    """
+    if size < 8:
+        raise ArtifactError(f"{path} is {size} bytes: too short for a safetensors file; re-create it")
+    (length,) = struct.unpack("<Q", f.read(8))
+    if length > size - 8:
+        raise ArtifactError(
+            f"{path}: the safetensors header length field says {length:,} bytes, but only {size - 8:,} follow it: "
+            "the file is truncated or not a safetensors file; re-create it with fnnkit train"
+        )
+    if length > MAX_HEADER_BYTES:
+        raise ArtifactError(
+            f"{path}: safetensors header of {length:,} bytes exceeds the {MAX_HEADER_BYTES:,}-byte limit "
+            "(fnnkit's are under 1 KiB): the file is damaged or was not written by fnnkit; re-create it"
+        )
+    raw = f.read(length)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ArtifactError(
+            f"{path}: the safetensors header is not valid UTF-8 JSON ({type(exc).__name__}); the file is damaged"
+        ) from None
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}: the safetensors header is a JSON {type(header).__name__}, not an object")
+    return header, size - 8 - length
+
+
+def check_safetensors_layout(header: dict, data_bytes: int, path: Path, expected: Expected | None = None) -> str:
+    """Every tensor's dtype, shape and byte range consistent, the ranges tiling the data section exactly."""
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ArtifactError(f"{path}: safetensors __metadata__ must map names to strings")
+    spans = sorted((_tensor_span(name, info, path), name) for name, info in tensors.items())
+    cursor = 0
+    for (begin, end), name in spans:
+        if begin != cursor:
+            raise ArtifactError(
+                f"{path}: tensor {name!r} starts at byte {begin:,} of the data section, expected {cursor:,} "
+                "(a gap or an overlap): the file is damaged"
+            )
+        cursor = end
+    if cursor != data_bytes:
+        raise ArtifactError(
+            f"{path}: the tensors cover {cursor:,} bytes, but the data section holds {data_bytes:,}: "
+            "the file is truncated or has bytes appended"
+        )
+    if expected is not None:
+        _match_expected(tensors, expected, path)
+    return f"{len(tensors)} tensors, {data_bytes:,} data bytes" + (", as the variant expects" if expected else "")
+
+
+def _tensor_span(name: str, info: object, path: Path) -> tuple[int, int]:
+    """(begin, end) of one tensor's bytes, after its dtype, shape and offsets agree with each other."""
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise ArtifactError(f"{path}: tensor {name!r} must have exactly dtype, shape and data_offsets")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype not in DTYPE_BYTES:
+        raise ArtifactError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(_natural(d) for d in shape):
+        raise ArtifactError(f"{path}: tensor {name!r} has shape {shape!r}; expected a list of non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_natural(o) for o in offsets):
+        raise ArtifactError(f"{path}: tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
+    begin, end = offsets
+    needed = DTYPE_BYTES[dtype]
+    for dim in shape:
+        needed *= dim  # Python integers: no overflow, whatever the header claims
+    if end - begin != needed:
+        raise ArtifactError(
+            f"{path}: tensor {name!r} ({dtype} {shape}) needs {needed:,} bytes, its data_offsets span {end - begin:,}"
+        )
+    return begin, end
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _match_expected(tensors: dict, expected: Expected, path: Path) -> None:
+    found = {name: (info["dtype"], info["shape"]) for name, info in tensors.items()}
+    if found == expected:
+        return
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    wrong = [f"{n}: {found[n][0]} {found[n][1]} (expected {expected[n][0]} {expected[n][1]})"
+             for n in sorted(set(found) & set(expected)) if found[n] != expected[n]]  # fmt: skip
+    parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "", "; ".join(wrong)]
+    raise ArtifactError(
+        f"{path} does not hold the tensors its model card's variant needs: {'; '.join(p for p in parts if p)}; "
+        "re-train it"
+    )
+
+
+def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
+    """Header and layout of a safetensors file, reading only the 8-byte length and the header itself."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header, data_bytes = read_safetensors_header(f, size, path)
+    return check_safetensors_layout(header, data_bytes, path, expected)
+
+
+def vet_safetensors(data: bytes, path: Path, spec=None) -> None:
+    """The loader's copy of ``fnnkit verify``'s safetensors checks, on the bytes about to be parsed."""
+    header, data_bytes = read_safetensors_header(io.BytesIO(data), len(data), path)
+    check_safetensors_layout(header, data_bytes, path, expected_tensors(spec) if spec is not None else None)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _check_manifest(folder: Path, card: dict | None, checks: list[Check]) -> set[str]:
+    """Schema of export.json and every entry's file; returns the file names it records."""
+    from fnnkit.export import read_export_manifest
+
+    path = folder / EXPORT_MANIFEST
+    if not path.exists():
+        return set()
+    manifest: dict = {}
+
+    def schema() -> str:
+        manifest.update(read_export_manifest(folder))
+        return f"{manifest['schema']}, {len(manifest['formats'])} format(s)"
+
+    if not _attempt(checks, path, "schema", schema):
+        return set()
+    names = set()
+    for key, entry in manifest["formats"].items():
+        if name := _check_entry(folder, key, entry, card, checks):
+            names.add(name)
+    return names
+
+
+def _entry_file(folder: Path, key: str, entry: object) -> Path:
+    """The file an export.json entry names, only if it is the name fnnkit gives that format (no paths)."""
+    from fnnkit.export import FORMATS
+
+    manifest = folder / EXPORT_MANIFEST
+    fmt_name, _, device = key.partition(":")
+    fmt = FORMATS.get(fmt_name)
+    if fmt is None:
+        raise ArtifactError(f"{manifest}: entry {key!r} names no known format ({', '.join(FORMATS)})")
+    if not isinstance(entry, dict) or (missing := [f for f in ENTRY_FIELDS if f not in entry]):
+        lacking = ", ".join(missing) if isinstance(entry, dict) else "everything (not a JSON object)"
+        raise ArtifactError(f"{manifest}: entry {key!r} lacks {lacking}; re-export with `fnnkit export --force`")
+    expected = fmt.filename(device or entry["device"])
+    if entry["file"] != expected:
+        raise ArtifactError(f"{manifest}: entry {key!r} names file {entry['file']!r}, fnnkit writes {expected!r}")
+    if not isinstance(entry["parity"], dict) or entry["parity"].get("passed") is not True:
+        raise ArtifactError(f"{manifest}: entry {key!r} does not record a passed parity check; re-export it")
+    return folder / expected
+
+
+def _check_entry(folder: Path, key: str, entry: object, card: dict | None, checks: list[Check]) -> str | None:
+    manifest = folder / EXPORT_MANIFEST
+    target: list[Path] = []
+
+    def check() -> str:
+        target.append(_entry_file(folder, key, entry))
+        return f"names {target[0].name}"
+
+    if not _attempt(checks, manifest, f"entry {key}", check):
+        return None
+    path = target[0]
+    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+        return path.name
+    if card is not None:
+        _attempt(checks, path, "current weights", lambda: _up_to_date(entry, card, path))
+    if path.suffix != ".onnx":  # .pt2 / TorchScript: native code and pickles; hashed, never opened
+        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), entry["sha256"], path, manifest))
+        return path.name
+    data: list[bytes] = []
+
+    def sha256() -> str:
+        data.append(path.read_bytes())  # read once: the bytes hashed are the bytes checked
+        return _sha_matches(sha256_bytes(data[0]), entry["sha256"], path, manifest)
+
+    _attempt(checks, path, "sha256", sha256)
+    if data:
+        _check_onnx(data[0], path, checks)
+    return path.name
+
+
+def _up_to_date(entry: dict, card: dict, path: Path) -> str:
+    if entry["source_sha256"] != card["weights"]["sha256"]:
+        raise ArtifactError(
+            f"{path} was exported from weights {str(entry['source_sha256'])[:12]}..., but model.safetensors is now "
+            f"{card['weights']['sha256'][:12]}...: it no longer matches the trained model; re-export it "
+            "(fnnkit export re-exports changed weights)"
+        )
+    return "exported from the current weights"
+
+
+def _check_onnx(data: bytes, path: Path, checks: list[Check]) -> None:
+    """Parse, refuse external data, then the full checker and the interface: none of it runs the graph."""
+    import onnx
+
+    from fnnkit.export import check_self_contained
+
+    proto: list = []
+
+    def parse() -> str:
+        try:
+            proto.append(onnx.load_model_from_string(data))
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it") from None
+        check_self_contained(proto[0], path)
+        return "self-contained (no external data)"
+
+    if not _attempt(checks, path, "external data", parse):
+        return  # the checker would look for the external files: never follow them
+    _attempt(checks, path, "onnx.checker", lambda: _onnx_checker(proto[0], path))
+    _attempt(checks, path, "interface", lambda: _onnx_interface(proto[0], path))
+
+
+def _onnx_checker(proto, path: Path) -> str:
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
+    return f"check_model(full_check=True) passed, opset {max((o.version for o in proto.opset_import), default=0)}"
+
+
+def _onnx_interface(proto, path: Path) -> str:
+    from fnnkit.export.onnx_files import _check_interface  # export's own rule: the one definition of it
+
+    try:
+        _check_interface(proto)
+    except ExportError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    return "input [batch, 784] -> logits [batch, 10], float32"
+
+
+# --------------------------------------------------------------------------- what nothing records
+
+
+def _check_strays(folder: Path, recorded: set[str], checks: list[Check]) -> None:
+    """Symlinks, model files nothing records, and temp files of interrupted writes."""
+    for path in sorted(folder.iterdir()):
+        if path.name in recorded:
+            continue
+        if path.is_symlink():
+            checks.append(Check(path, "regular file", False, problem=_symlink_problem(path)))
+        elif match := _TEMP_RE.match(path.name):
+            checks.append(Check(path, "temp file", True, note=_temp_note(int(match["pid"]))))
+        elif path.suffix in MODEL_SUFFIXES:
+            checks.append(Check(path, "recorded", False, problem=_unrecorded_problem(path)))
+
+
+def _symlink_problem(path: Path) -> str:
+    return f"{path} is a symlink (to {os.readlink(path)}); fnnkit never writes one: remove it"
+
+
+def _temp_note(pid: int) -> str:
+    from fnnkit.artifacts import _pid_alive
+
+    if _pid_alive(pid):
+        return f"being written by process {pid}"
+    return f"left by an interrupted write (process {pid} is gone); the next fnnkit command in this folder removes it"
+
+
+def _unrecorded_problem(path: Path) -> str:
+    return (
+        f"{path} is not recorded in {MODEL_CARD} or {EXPORT_MANIFEST}: fnnkit cannot verify it and will not load it "
+        "(a .pt2 or TorchScript file can run code when opened); delete it, or re-create it with fnnkit export"
+    )
+
+
+def _unrecorded_file(path: Path) -> list[Check]:
+    """A file no fnnkit record covers: refused as unverifiable, plus the structural checks that run no code."""
+    checks = [Check(path, "recorded", False, problem=_unrecorded_problem(path))]
+    if path.is_symlink():
+        checks.append(Check(path, "regular file", False, problem=_symlink_problem(path)))
+    elif path.suffix == ".onnx" and path.is_file():
+        _check_onnx(path.read_bytes(), path, checks)
+    elif path.suffix == ".safetensors":
+        _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path))
+    return checks
+
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "Check",
+    "check_safetensors_file",
+    "check_safetensors_layout",
+    "expected_tensors",
+    "read_safetensors_header",
+    "verify",
+    "verify_file",
+    "verify_variant",
+    "vet_safetensors",
+]

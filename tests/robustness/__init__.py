@@ -1,0 +1,1 @@
+"""Trust boundaries and fault injection (issue 5): one test module per group of cases."""

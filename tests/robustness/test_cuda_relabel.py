@@ -1,0 +1,57 @@
+"""Case 7: ONNX Runtime asked for CUDA on a machine without a usable CUDA: refused or listed
+as not measured, never a row labelled cuda.
+
+Two layers are exercised: the registry refuses up front when torch sees no GPU, and, below
+it, ``ort_session`` refuses when onnxruntime silently falls back from the CUDA provider to the
+CPU (the onnxruntime-gpu wheel lists CUDAExecutionProvider even where libcuda is missing).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fnnkit.errors import BackendUnavailable
+
+from .helpers import fnnkit_cli
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
+
+
+def test_registry_refuses_cuda_onnxruntime(variant):
+    from fnnkit.backends import get_backend
+
+    backend = get_backend("onnxruntime")
+    ok, reason = backend.available("cuda")
+    assert not ok and "no CUDA GPU here" in reason
+    with pytest.raises(BackendUnavailable, match="cannot run on cuda"):
+        backend.load(variant, "cuda", 1)
+
+
+def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
+    """Below the registry: a session that asked for CUDA and got the CPU is refused, whatever the cause."""
+    from fnnkit.backends import ort_session, read_exported
+
+    data, path = read_exported(variant, "onnx", "cpu")
+    with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider") as info:
+        ort_session(data, path, ("CUDAExecutionProvider", "CPUExecutionProvider"), {}, 1)
+    assert "refusing to report" in str(info.value) or "could not open" in str(info.value)
+
+
+def test_bench_on_cuda_reports_no_cuda_rows(variant):
+    """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
+    from fnnkit.bench import BenchConfig, run_bench
+
+    config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
+                         batch_sizes=(1,), isolate=False, artifacts=str(variant.parent.parent), min_time_s=0.02,
+                         accuracy=False)  # fmt: skip
+    run = run_bench(config)
+    assert run.rows == [] and run.ceilings == [] and run.recommendations == []
+    assert {(s.backend, s.device) for s in run.skipped} == {(b, "cuda") for b in config.backends}
+    assert all("CUDA" in s.reason for s in run.skipped)
+
+
+def test_cli_refuses_device_cuda(variant, capsys, monkeypatch):
+    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--device", "cuda", "--backend", "onnxruntime",
+                            "--artifacts", str(variant.parent.parent))  # fmt: skip
+    assert code == 2 and "no CUDA GPU is usable here" in text and "Traceback" not in text
