@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fnnkit-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train-all export-all bench test test-fast lint format clean
+.PHONY: help setup train-all export-all bench test test-fast lint format clean gpu-wheels test-compat
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,3 +41,24 @@ format: setup  ## apply ruff formatting and safe fixes
 
 clean:  ## remove the virtual environment and caches (artifacts/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks
+
+# --- the GPU check (docs/gpu.md) and the oldest torch fnnkit is tested with ---------------------------
+ORT_GPU     ?= 1.31.1
+TORCH       ?= 2.11.0
+TORCHVISION ?= 0.26.0
+COMPAT      := .venv-compat
+
+gpu-wheels:  ## onnxruntime-gpu for the GPU machine (cp312, CUDA 13) in .whl/, slimmed to sm_90 to fit its 64 MiB carry
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl-full onnxruntime-gpu==$(ORT_GPU)
+	rm -f .whl/onnxruntime_gpu-*.whl
+	$(PYTHON) scripts/slim_ort_wheel.py .whl-full/onnxruntime_gpu-$(ORT_GPU)-cp312-cp312-manylinux_2_28_x86_64.whl .whl --keep-sm 90
+	@du -h .whl/*.whl
+
+test-compat:  ## the test suite under torch $(TORCH) / torchvision $(TORCHVISION) in .venv-compat (TORCH=... to change)
+	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet torch==$(TORCH) torchvision==$(TORCHVISION)
+	printf 'torch==$(TORCH)\ntorchvision==$(TORCHVISION)\n' > $(COMPAT)/constraints.txt
+	$(COMPAT)/bin/python -m pip install --quiet -c $(COMPAT)/constraints.txt -e ".[dev]"
+	$(COMPAT)/bin/python -c "import torch; assert torch.__version__.split('+')[0] == '$(TORCH)', torch.__version__"
+	$(COMPAT)/bin/python -m pytest

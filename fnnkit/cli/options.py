@@ -13,7 +13,7 @@ DATA_DIR = typer.Option(
     None,
     "--data-dir",
     envvar="FNNKIT_DATA",
-    help="Folder for MNIST / Fashion-MNIST files [default: ~/.cache/fnnkit/data].",
+    help="Folder for MNIST / Fashion-MNIST files \\[default: ~/.cache/fnnkit/data].",
 )
 DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda ('auto' takes the GPU when there is one).")
 VARIANT = typer.Option("all", "--variant", "-v", help="A, B, C, D, E, a comma list, or all.")

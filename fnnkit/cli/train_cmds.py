@@ -26,7 +26,7 @@ def train(
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
     plot: Path | None = typer.Option(
-        None, "--plot", help="Curves PNG [default: <artifacts>/<dataset>/training_curves.png]."
+        None, "--plot", help="Curves PNG \\[default: <artifacts>/<dataset>/training_curves.png]."
     ),
 ) -> None:
     """Train variants and write artifacts/<dataset>/<variant>/model.{safetensors,json}.
