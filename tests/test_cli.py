@@ -8,26 +8,12 @@ import time
 
 import pytest
 import torch
-
-
-def fnnkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    text = result.stdout + result.stderr
-    assert result.returncode != 0, text
-    assert "Traceback" not in text, text
-    for fragment in fragments:
-        assert fragment in text, text
+from clitools import assert_user_error, run_fnnkit
 
 
 def test_help_is_fast_and_lists_commands():
     started = time.monotonic()
-    result = fnnkit("--help")
+    result = run_fnnkit("--help")
     assert result.returncode == 0
     for command in ("train", "evaluate", "info"):
         assert command in result.stdout
@@ -49,22 +35,22 @@ def test_console_script_is_installed():
     ],
 )
 def test_bad_flags_are_one_clear_line(args, fragments):
-    assert_user_error(fnnkit(*args), *fragments)
+    assert_user_error(run_fnnkit(*args), *fragments)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU; the no-GPU message cannot be shown")
 def test_cuda_without_gpu_is_refused():
-    assert_user_error(fnnkit("train", "--device", "cuda", "--variant", "A"), "no CUDA GPU is usable here")
+    assert_user_error(run_fnnkit("train", "--device", "cuda", "--variant", "A"), "no CUDA GPU is usable here")
 
 
 def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
-    result = fnnkit("train", "--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path))
+    result = run_fnnkit("train", "--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path))
     assert_user_error(result, "train-images-idx3-ubyte", "mnist-sample")
 
 
 def test_train_evaluate_info_end_to_end(tmp_path):
     root = tmp_path / "artifacts"
-    result = fnnkit(
+    result = run_fnnkit(
         "train",
         "--variant",
         "A,E",
@@ -86,14 +72,15 @@ def test_train_evaluate_info_end_to_end(tmp_path):
     assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     recorded = json.loads((root / "mnist-sample" / "E" / "model.json").read_text())["test_accuracy"]
-    evaluated = fnnkit("evaluate", "--variant", "E", "--artifacts", str(root), "--device", "cpu")
+    evaluated = run_fnnkit("evaluate", "--variant", "E", "--artifacts", str(root), "--device", "cpu")
     assert evaluated.returncode == 0, evaluated.stderr
     assert evaluated.stdout.count(f"{recorded:.2f}") >= 2  # recorded and re-measured columns agree
 
-    info = fnnkit("info", "--artifacts", str(root))
+    info = run_fnnkit("info", "--artifacts", str(root))
     assert info.returncode == 0, info.stderr
     assert "torch" in info.stdout and "mnist-sample" in info.stdout
 
 
 def test_evaluate_without_training_says_how(tmp_path):
-    assert_user_error(fnnkit("evaluate", "--variant", "B", "--artifacts", str(tmp_path)), "fnnkit train --variant B")
+    result = run_fnnkit("evaluate", "--variant", "B", "--artifacts", str(tmp_path))
+    assert_user_error(result, "fnnkit train --variant B")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from clitools import assert_user_error, run_fnnkit
 
 from fnnkit.artifacts import EXPORT_MANIFEST, WEIGHTS_FILE, sha256_file
 from fnnkit.data import preprocess
@@ -128,19 +129,6 @@ def variant_copy(exported_root, tmp_path) -> Path:
 
 def temp_files(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if ".tmp-" in p.name]
-
-
-def fnnkit_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "fnnkit", *args], capture_output=True, text=True, env=env, timeout=300)
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    text = result.stdout + result.stderr
-    assert result.returncode != 0, text
-    assert "Traceback" not in text, text
-    for fragment in fragments:
-        assert fragment in text, text
 
 
 # --------------------------------------------------------------------------- round trips
@@ -252,16 +240,16 @@ def test_all_means_fp16_only_for_cuda():
 def test_unknown_format_lists_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match="onnx, torchscript, compiled, onnx-int8, onnx-fp16, all"):
         resolve_formats("tflite")
-    result = fnnkit_cli("export", "--format", "tflite", "--artifacts", str(tmp_path))
+    result = run_fnnkit("export", "--format", "tflite", "--artifacts", str(tmp_path))
     assert_user_error(result, "unknown format 'tflite'", "onnx, torchscript, compiled, onnx-int8, onnx-fp16, all")
 
 
 def test_bad_opset_is_refused(tmp_path):
-    assert_user_error(fnnkit_cli("export", "--opset", "7", "--artifacts", str(tmp_path)), "--opset 7 is outside")
+    assert_user_error(run_fnnkit("export", "--opset", "7", "--artifacts", str(tmp_path)), "--opset 7 is outside")
 
 
 def test_missing_trained_model_gives_the_command(tmp_path):
-    result = fnnkit_cli("export", "--format", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(tmp_path))
+    result = run_fnnkit("export", "--format", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(tmp_path))
     assert_user_error(
         result, f"fnnkit train --variant C --dataset {DATASET} --artifacts {tmp_path}", "--train-if-missing"
     )
@@ -286,7 +274,7 @@ def test_cli_trains_if_missing(tmp_path, monkeypatch):
 
 def test_cli_exports_and_prints_the_table(variant_copy):
     root = variant_copy.parent.parent
-    result = fnnkit_cli("export", "-f", "onnx,onnx-int8", "-v", "C", "-d", DATASET, "--artifacts", str(root))
+    result = run_fnnkit("export", "-f", "onnx,onnx-int8", "-v", "C", "-d", DATASET, "--artifacts", str(root))
     assert result.returncode == 0, result.stderr
     assert "model.int8.onnx" in result.stdout and "reused" in result.stdout and "agreement" in result.stdout
 
@@ -300,7 +288,7 @@ def test_changed_weights_are_refused(variant_copy):
     with pytest.raises(IntegrityError, match=str(weights)):
         export_variant(variant_copy, "onnx", force=True)
     assert (variant_copy / "model.onnx").read_bytes() == before
-    result = fnnkit_cli(
+    result = run_fnnkit(
         "export", "-f", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(variant_copy.parent.parent)
     )
     assert_user_error(result, "model.safetensors", "Refusing to load it")
