@@ -54,7 +54,7 @@ gpu-wheels:  ## onnxruntime-gpu for the GPU machine (cp312, CUDA 13) in .whl/, s
 	$(PYTHON) scripts/slim_ort_wheel.py .whl-full/onnxruntime_gpu-$(ORT_GPU)-cp312-cp312-manylinux_2_28_x86_64.whl .whl --keep-sm 90
 	@du -h .whl/*.whl
 
-test-compat:  ## the test suite under torch $(TORCH) / torchvision $(TORCHVISION) in .venv-compat (TORCH=... to change)
+test-compat:  ## the test suite under the oldest tested torch (TORCH=2.11.0 TORCHVISION=0.26.0 by default) in .venv-compat
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT)/bin/python -m pip install --quiet torch==$(TORCH) torchvision==$(TORCHVISION)

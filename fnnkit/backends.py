@@ -274,16 +274,39 @@ class Compile(Backend):
             return False, "torch.compile on the CPU needs a C++ compiler (g++), and none is on PATH"
         return True, f"torch {torch.__version__} Inductor on {device}"
 
+    cudagraphs: ClassVar[bool] = False
+
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         model = _eager_model(folder, device, torch.float32)
         # dynamic: one graph for every batch >= 2 (1 is specialised); freezing folds weights into the graph
-        compiled = torch.compile(model, dynamic=True, options={"freezing": True})
+        options: dict[str, Any] = {"freezing": True}
+        if self.cudagraphs:  # exactly what mode="reduce-overhead" sets; torch.compile takes a mode or options, not both
+            from torch._inductor import list_mode_options
+
+            options |= list_mode_options("reduce-overhead")
+        compiled = torch.compile(model, dynamic=True, options=options)
+        step = torch.compiler.cudagraph_mark_step_begin if self.cudagraphs else None
 
         def run(x: torch.Tensor) -> torch.Tensor:
+            if step is not None:  # each call is a new step: its graph may reuse the previous call's output memory
+                step()
             with torch.no_grad():  # freezing applies only without grad, and dynamo guards on grad mode
                 return compiled(x)
 
         return CompiledPredictor(self.name, device, threads, run, torch.float32)
+
+
+class CompileCudaGraphs(Compile):
+    """torch.compile with CUDA graphs: a recorded graph per batch size, replayed with one launch per call.
+
+    Outputs live in the graph's memory pool and are overwritten by the next call; ``to_host``
+    copies them first (reading a stale one raises rather than returning wrong numbers).
+    """
+
+    name, summary = "compile-cudagraphs", 'torch.compile mode="reduce-overhead" (CUDA graphs), frozen weights'
+    devices = ("cuda",)
+    unsupported = 'CUDA graphs (torch.compile mode="reduce-overhead") exist on CUDA only'
+    cudagraphs = True
 
 
 class TorchScript(Backend):
@@ -297,7 +320,8 @@ class TorchScript(Backend):
         module = load_exported(folder, "torchscript", device).handle
         # torch.jit is deprecated upstream; fnnkit.export.torchscript says why fnnkit keeps it
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+            for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
+                warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
             frozen = torch.jit.freeze(module.eval())  # weights become constants: no attribute lookups per call
         return TorchPredictor(self.name, device, threads, frozen, torch.float32)
 
@@ -341,12 +365,68 @@ class OnnxRuntime(Backend):
         return OrtPredictor(self.name, device, threads, session)
 
 
+TRT_MAX_BATCH = 131_072  # the engine's optimisation profile covers batch 1..this; larger batches fail to run
+
+
 class OnnxRuntimeTrt(OnnxRuntime):
-    name, summary = "onnxruntime-trt", "ONNX Runtime TensorRT provider (model.onnx), fp32, engine built at load"
+    """TensorRT through ONNX Runtime: one engine for every batch size, cached on disk per model file.
+
+    The engine is built when the session opens (reported as setup, with the first call). Its
+    cache folder is named after the ONNX file's sha256, because ONNX Runtime names engines by
+    graph structure, not weights: two trainings of one variant would otherwise share an engine.
+    """
+
+    name, summary = "onnxruntime-trt", "ONNX Runtime TensorRT provider (model.onnx), fp32, engine cached on disk"
     devices = ("cuda",)
     unsupported = "TensorRT is an NVIDIA GPU runtime"
     providers = {"cuda": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
-    provider_options = {"TensorrtExecutionProvider": {"trt_fp16_enable": "False"}, **OnnxRuntime.provider_options}
+    provider_options = {
+        "TensorrtExecutionProvider": {
+            "trt_fp16_enable": "False",
+            "trt_engine_cache_enable": "True",
+            "trt_timing_cache_enable": "True",
+            # an explicit profile: without one, each batch size beyond the last builds a new engine
+            "trt_profile_min_shapes": f"{INPUT_NAME}:1x{INPUT_DIM}",
+            "trt_profile_opt_shapes": f"{INPUT_NAME}:1024x{INPUT_DIM}",
+            "trt_profile_max_shapes": f"{INPUT_NAME}:{TRT_MAX_BATCH}x{INPUT_DIM}",
+        },
+        **OnnxRuntime.provider_options,
+    }
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        import hashlib
+
+        data, path = read_exported(folder, self.export_format, device)
+        cache = trt_cache_root() / hashlib.sha256(data).hexdigest()[:16]
+        cache.mkdir(parents=True, exist_ok=True)
+        trt = self.provider_options["TensorrtExecutionProvider"] | {
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_path": str(cache.parent),  # kernel timings, not weights: shared by every model
+        }
+        options = self.provider_options | {"TensorrtExecutionProvider": trt}
+        try:
+            session = ort_session(data, path, self.providers[device], options, threads)
+        except BackendUnavailable as exc:  # name the usual cause: TensorRT itself is not installed
+            raise BackendUnavailable(f"{exc}; {tensorrt_library()}") from None
+        return OrtPredictor(self.name, device, threads, session)
+
+
+def tensorrt_library(name: str = "libnvinfer.so.10") -> str:
+    """Whether TensorRT's runtime library (the one onnxruntime-gpu's TensorRT provider links) loads here."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(name)
+    except OSError as exc:
+        return f"TensorRT is not installed here ({exc})"
+    return f"{name} loads, so onnxruntime's own log above says why the provider did not start"
+
+
+def trt_cache_root() -> Path:
+    """Where TensorRT engines are cached: $FNNKIT_TRT_CACHE, else ~/.cache/fnnkit/tensorrt."""
+    import os
+
+    return Path(os.environ.get("FNNKIT_TRT_CACHE") or Path.home() / ".cache" / "fnnkit" / "tensorrt")
 
 
 class OnnxRuntimeInt8(OnnxRuntime):
@@ -481,6 +561,7 @@ BACKENDS: dict[str, Backend] = {
     for backend in (
         Eager(),
         Compile(),
+        CompileCudaGraphs(),
         TorchScript(),
         Aoti(),
         OnnxRuntime(),

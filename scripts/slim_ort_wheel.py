@@ -68,10 +68,10 @@ CONTRIB = re.compile(rb"contrib|cutlass|flash|moe|deep_gemm|llm")
 CORE = b"N11onnxruntime4cuda"  # mangled prefix of namespace onnxruntime::cuda
 
 
-def kernel_names(payload: bytes, flags: int, compressed: int) -> set[bytes]:
+def kernel_names(payload: bytes | bytearray, flags: int, compressed: int) -> set[bytes]:
     """Mangled symbol names in one cubin (zstd-decompressed first when the entry says so)."""
     if flags & 0x8000:  # zstd-compressed payload (CUDA 12.8+ fatbins), padded to 8 bytes after the frame
-        payload = payload[:compressed]
+        payload = bytes(payload[:compressed])
         try:
             payload = subprocess.run(["zstd", "-dcq"], input=payload, capture_output=True, check=True).stdout
         except FileNotFoundError:
@@ -105,7 +105,7 @@ def prune_fatbin(data: bytearray, keep: set[int], keep_contrib: bool = False) ->
                 raise ValueError(f"unexpected fatbin entry at {entry:#x}: kind {kind}, size {payload}")
             if arch not in keep:
                 why = "other architecture"
-            elif not keep_contrib and contrib_only(kernel_names(bytes(data[start : start + payload]), flags, compressed)):
+            elif not keep_contrib and contrib_only(kernel_names(data[start : start + payload], flags, compressed)):
                 why = "contrib/LLM kernels only"
             else:
                 why = ""

@@ -19,6 +19,8 @@ from fnnkit.export.parity import measure, reference
 
 DATASET = "mnist-sample"
 VARIANT = "A"  # the smallest network: the slowest steps here are compilers, not the model
+# every (backend, device) test; the CUDA ones carry the `cuda` mark, so `pytest -m cuda` selects them on a GPU
+ON_DEVICES = [pytest.param(d, marks=pytest.mark.cuda) if d == "cuda" else d for d in DEVICES]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +28,10 @@ def folder(trained_root, tmp_path_factory) -> Path:
     """Variant A with every CPU-exportable format, in a private copy of the trained root."""
     target = tmp_path_factory.mktemp("backends") / DATASET / VARIANT
     shutil.copytree(trained_root / DATASET / VARIANT, target)
-    formats = {get_backend(n).export_format for n in BACKENDS if get_backend(n).available("cpu")[0]} - {None}
-    export_variant(target, [get_format(f) for f in sorted(formats)], device="cpu")
+    for device in DEVICES:  # the CUDA files (model.cuda.pt2, fp16 ONNX) only where a GPU can check them
+        formats = {b.export_format for b in BACKENDS.values() if b.available(device)[0]} - {None}
+        if formats:
+            export_variant(target, [get_format(f) for f in sorted(formats)], device=device)
     return target
 
 
@@ -54,7 +58,7 @@ def test_every_backend_has_a_test_path():
             assert backend.tolerance == FP32, f"{name}: an fp32 backend is held to the fp32 tolerance"
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", ON_DEVICES)
 @pytest.mark.parametrize("name", list(BACKENDS))
 def test_backend_matches_eager(name, device, folder, test_set):
     backend = BACKENDS[name]
@@ -71,14 +75,19 @@ def test_backend_matches_eager(name, device, folder, test_set):
         assert parity.accuracy == parity.eager_accuracy
 
 
-@pytest.mark.parametrize("name", [n for n in BACKENDS if BACKENDS[n].available("cpu")[0]])
-def test_prepared_input_is_reused_and_outputs_are_not_aliased(name, folder, test_set):
-    predictor = BACKENDS[name].load(folder, "cpu", threads=1)
+@pytest.mark.parametrize("device", ON_DEVICES)
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_prepared_input_is_reused_and_outputs_are_not_aliased(name, device, folder, test_set):
+    ok, reason = BACKENDS[name].available(device)
+    if not ok:
+        pytest.skip(reason)
+    predictor = BACKENDS[name].load(folder, device, threads=1)
     inputs = test_set[0]
     first = predictor.prepare(inputs[:8])
     a = predictor.to_host(predictor(first))
-    predictor(predictor.prepare(inputs[8:16]))  # a second batch must not overwrite the first result
+    b = predictor.to_host(predictor(predictor.prepare(inputs[8:16])))  # must not overwrite the first result
     assert torch.equal(a, predictor.to_host(predictor(first)))
+    assert not torch.equal(a, b)
     assert a.shape == (8, 10) and a.dtype == torch.float32
 
 
@@ -91,6 +100,42 @@ def test_compile_refuses_to_compile_inside_the_timed_region(folder):
     assert predictor.compilations == compiled
     with pytest.raises(Exception, match="(?i)recompil"), predictor.steady():
         predictor(predictor.prepare(torch.rand(2, 1, 784)))  # a 3-d input: a new graph, never seen in this process
+
+
+def test_cudagraphs_backend_is_cuda_only_and_says_why():
+    backend = get_backend("compile-cudagraphs")
+    assert backend.devices == ("cuda",) and backend.precision == "fp32"
+    ok, reason = backend.available("cpu")
+    assert not ok and 'mode="reduce-overhead"' in reason and "CUDA only" in reason
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_cudagraphs_replay_without_recompiling(folder, test_set):
+    """Each batch size is recorded once; replays in the timed region neither recompile nor re-record wrongly."""
+    predictor = get_backend("compile-cudagraphs").load(folder, "cuda", threads=1)
+    inputs, _, eager = test_set
+    for batch in (1, 64, 1000):
+        predictor.warmup(batch, rounds=3)
+    compiled = predictor.compilations
+    prepared = {batch: predictor.prepare(inputs[:batch]) for batch in (1, 64, 1000)}
+    with predictor.steady():
+        for _ in range(3):
+            for x in prepared.values():
+                predictor(x)
+    assert predictor.compilations == compiled
+    for batch, x in prepared.items():
+        assert (predictor.to_host(predictor(x)) - eager[:batch]).abs().max() <= 1e-4
+
+
+def test_tensorrt_engines_are_cached_per_model_file(monkeypatch, tmp_path):
+    from fnnkit.backends import TRT_MAX_BATCH, trt_cache_root
+
+    monkeypatch.setenv("FNNKIT_TRT_CACHE", str(tmp_path / "trt"))
+    assert trt_cache_root() == tmp_path / "trt"
+    options = get_backend("onnxruntime-trt").provider_options["TensorrtExecutionProvider"]
+    assert options["trt_engine_cache_enable"] == "True"
+    assert options["trt_profile_max_shapes"] == f"input:{TRT_MAX_BATCH}x784" and TRT_MAX_BATCH >= 65_536
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with a GPU the CUDA provider may start; nothing to refuse")

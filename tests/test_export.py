@@ -196,7 +196,8 @@ def test_onnx_file_is_self_contained_and_documented(exported_root):
     assert not [p for p in folder.iterdir() if p.suffix == ".data" or "external" in p.name]
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # torch 2.14
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")  # torch 2.11
 def test_torchscript_carries_the_metadata(exported_root):
     extra = {"fnnkit.json": ""}
     folder = exported_root / DATASET / "A"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,21 @@ class LoadedExport:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
+
+
+@contextlib.contextmanager
+def quiet_torch_internals() -> Iterator[None]:
+    """Silence deprecation warnings torch raises about its own internals while exporting.
+
+    torch 2.11's exporters deep-copy FX graphs whose pytree specs warn that ``LeafSpec`` is
+    deprecated (a FutureWarning from inside torch, printed on every ``fnnkit export``, that no
+    caller can act on); later releases no longer do.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # float32 [N, 784] -> float32 logits [N, 10] on the CPU

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from fnnkit.errors import ArtifactError, BackendUnavailable, ExportError
-from fnnkit.export.base import EXAMPLE_BATCH, ExportContext, Runner, as_float_cpu
+from fnnkit.export.base import EXAMPLE_BATCH, ExportContext, Runner, as_float_cpu, quiet_torch_internals
 from fnnkit.variants import INPUT_DIM
 
 
@@ -35,11 +35,12 @@ def write(ctx: ExportContext, temp: Path) -> None:
     level = cpp_log.level
     cpp_log.setLevel(logging.ERROR)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), quiet_torch_internals():
             program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-        torch._inductor.aoti_compile_and_package(
-            program, package_path=buffer, inductor_configs={"aot_inductor.metadata": dict(ctx.metadata)}
-        )
+        with quiet_torch_internals():
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=buffer, inductor_configs={"aot_inductor.metadata": dict(ctx.metadata)}
+            )
     except Exception as exc:  # inductor raises compiler, codegen and export errors of many types
         raise ExportError(
             f"AOTInductor could not compile variant {ctx.metadata['variant']} for {ctx.device}: "

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fnnkit.errors import ArtifactError, BackendUnavailable, ExportError
-from fnnkit.export.base import EXAMPLE_BATCH, INPUT_NAME, OUTPUT_NAME, ExportContext, Runner, as_float_cpu
+from fnnkit.export.base import (
+    EXAMPLE_BATCH,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    ExportContext,
+    Runner,
+    as_float_cpu,
+    quiet_torch_internals,
+)
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -43,17 +51,18 @@ def export_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
     example = torch.rand(EXAMPLE_BATCH, INPUT_DIM)
     batch = torch.export.Dim("batch", min=1)
     try:
-        program = torch.onnx.export(
-            model.cpu().eval(),
-            (example,),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},),
-            opset_version=opset,
-            external_data=False,
-            verbose=False,
-        )
+        with quiet_torch_internals():
+            program = torch.onnx.export(
+                model.cpu().eval(),
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: batch},),
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
     except Exception as exc:  # the exporter raises many types; the user needs one message
         raise ExportError(f"torch.onnx.export (dynamo) failed at opset {opset}: {type(exc).__name__}: {exc}") from exc
     return program.model_proto

@@ -28,7 +28,8 @@ EXTRA_FILE = "fnnkit.json"  # read back with torch.jit.load(..., _extra_files={"
 @contextlib.contextmanager
 def _known_deprecation() -> Iterator[None]:
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+        for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
         yield
 
 
