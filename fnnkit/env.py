@@ -15,7 +15,7 @@ from pathlib import Path
 from fnnkit.errors import ConfigError, unknown_choice
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-MIN_TORCH = (2, 11)  # oldest tested (`make test-compat`); 2.6 fails export; <2.6 had a weights_only bypass
+MIN_TORCH = (2, 6)  # 2.6 made torch.load(weights_only=True) the default and fixed a bypass of it
 
 
 def parse_version(text: str) -> tuple[int, ...]:

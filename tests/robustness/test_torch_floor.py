@@ -1,5 +1,5 @@
-"""Case 12: a torch older than the tested floor 2.11 (past 2.6, which fixed a ``weights_only`` bypass) is refused
-at import and at CLI start, before torch itself is imported.
+"""Case 12: a torch older than 2.6 (which fixed a ``weights_only`` bypass) is refused at import and
+at CLI start, before torch itself is imported.
 
 The old torch is simulated with a fake ``torch-2.5.1.dist-info`` placed first on the path, so
 ``importlib.metadata`` reports it while the real (new) torch stays importable: the test proves
@@ -18,16 +18,16 @@ from fnnkit.env import MIN_TORCH, check_torch_floor
 from .helpers import REPO, child_env, run_python
 
 
-@pytest.mark.parametrize("version", ["2.10.1", "2.6.0", "2.5.1", "2.5.1+cu124", "2.0.0", "1.13.1"])
+@pytest.mark.parametrize("version", ["2.5.1", "2.5.1+cu124", "2.0.0", "1.13.1"])
 def test_old_torch_is_refused(version):
-    with pytest.raises(ImportError, match=r"fnnkit needs torch>=2\.11") as info:
+    with pytest.raises(ImportError, match=r"fnnkit needs torch>=2\.6") as info:
         check_torch_floor(version)
     assert f"this environment has torch {version}" in str(info.value) and "pip install" in str(info.value)
 
 
-@pytest.mark.parametrize("version", ["2.11.0", "2.14.1+cu130", "3.0.0a0"])
+@pytest.mark.parametrize("version", ["2.6.0", "2.14.1+cu130", "3.0.0a0"])
 def test_supported_torch_passes(version):
-    assert MIN_TORCH == (2, 11)
+    assert MIN_TORCH == (2, 6)
     check_torch_floor(version)
 
 
@@ -53,7 +53,7 @@ def test_import_refuses_before_torch_loads(old_torch_env):
         env=old_torch_env,
     )
     assert result.returncode == 0, result.stderr
-    assert "refused: fnnkit needs torch>=2.11" in result.stdout and "torch 2.5.1" in result.stdout
+    assert "refused: fnnkit needs torch>=2.6" in result.stdout and "torch 2.5.1" in result.stdout
     assert "torch imported: False" in result.stdout
 
 
@@ -62,4 +62,4 @@ def test_cli_refuses_at_start(old_torch_env):
                             env=old_torch_env, cwd=REPO, timeout=60)  # fmt: skip
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError: fnnkit needs torch>=2.11") and "torch 2.5.1" in last, result.stderr
+    assert last.startswith("ImportError: fnnkit needs torch>=2.6") and "torch 2.5.1" in last, result.stderr
