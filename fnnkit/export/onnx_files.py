@@ -65,7 +65,20 @@ def export_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
             )
     except Exception as exc:  # the exporter raises many types; the user needs one message
         raise ExportError(f"torch.onnx.export (dynamo) failed at opset {opset}: {type(exc).__name__}: {exc}") from exc
-    return program.model_proto
+    proto = program.model_proto
+    _name_batch_axis(proto)
+    return proto
+
+
+def _name_batch_axis(proto: onnx.ModelProto) -> None:
+    """Call the dynamic axis ``batch`` everywhere: torch 2.6's exporter names it after its symbol (``s0``)."""
+    interface = (*proto.graph.input, *proto.graph.output)
+    symbols = {v.type.tensor_type.shape.dim[0].dim_param for v in interface if v.type.tensor_type.shape.dim}
+    symbols -= {"", "batch"}
+    for value in (*interface, *proto.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in symbols:
+                dim.dim_param = "batch"
 
 
 def write_fp32(ctx: ExportContext, temp: Path) -> None:
