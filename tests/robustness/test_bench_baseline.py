@@ -12,20 +12,15 @@ import json
 from dataclasses import asdict
 
 import pytest
+from benchrows import row as make_row
 
-from fnnkit.bench import SCHEMA, BenchRow, BenchRun, Ceiling, save_run
+from fnnkit.bench import SCHEMA, BenchRun, Ceiling, save_run
 
 from .helpers import fnnkit_cli
 
 
 def valid_run() -> dict:
-    row = BenchRow(
-        variant="C", backend="eager", device="cpu", precision="fp32", batch_size=1, threads=1, p50_us=10.0,
-        p90_us=11.0, p99_us=12.0, mean_us=10.2, min_us=9.0, spread=0.05, samples=100, measure_s=0.1, stable=True,
-        others_cores=0.0, throughput=1e5, gflops=1.0, load_s=0.1, first_call_ms=1.0, accuracy=90.0,
-        eager_accuracy=90.0, max_abs_diff=0.0, agreement=100.0, agrees=True, peak_rss_mb=100.0, rss_added_mb=1.0,
-        peak_device_mb=None,
-    )  # fmt: skip
+    row = make_row(variant="C")
     ceiling = Ceiling(device="cpu", threads=1, size=1024, gflops=50.0, median_gflops=48.0, samples=5)
     run = BenchRun(run_id="r", created="2026-01-01T00:00:00+0000", config={}, environment={"cpu": "x"},
                    threads={"policy": "auto"}, isolation="in-process", ceilings=[ceiling], rows=[row])  # fmt: skip
