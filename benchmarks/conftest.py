@@ -99,8 +99,8 @@ def steady_allocator() -> str:
 @pytest.fixture(scope="session")
 def test_inputs(bench_config):
     """Real test images of the dataset the models were trained on, preprocessed once."""
-    from fnnkit.artifacts import find_variant_dir, read_model_card
     from fnnkit.export import load_test_set
+    from fnnkit.store import find_variant_dir, read_model_card
 
     folder = find_variant_dir(bench_config.artifacts, bench_config.variants[0], bench_config.dataset)
     inputs, _labels = load_test_set(read_model_card(folder), bench_config.data_dir)
@@ -110,8 +110,8 @@ def test_inputs(bench_config):
 @pytest.fixture(scope="session")
 def predictors(bench_config):
     """Predictors loaded on first use and kept: one per (variant, backend, device, threads)."""
-    from fnnkit.artifacts import find_variant_dir
     from fnnkit.backends import get_backend
+    from fnnkit.store import find_variant_dir
 
     cache: dict[tuple, object] = {}
 

@@ -20,7 +20,7 @@ def load(variant: str = "C", dataset: str | None = None, artifacts: str = "artif
     """
     from pathlib import Path
 
-    from fnnkit.artifacts import find_variant_dir, load_trained
+    from fnnkit.store import find_variant_dir, load_trained
     from fnnkit.variants import get_spec
 
     path = Path(variant)

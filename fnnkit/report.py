@@ -43,7 +43,7 @@ def plot_training_curves(records: Sequence[TrainRecord], path: str | os.PathLike
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    from fnnkit.artifacts import atomic_write
+    from fnnkit.store import atomic_write
 
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     for r in records:

@@ -163,9 +163,9 @@ def _synchronize(device: torch.device) -> None:
 
 
 def model_card(record: TrainRecord) -> dict:
-    """The JSON that travels with the weights (artifacts.save_trained adds their sha256)."""
-    from fnnkit.artifacts import MODEL_SCHEMA
+    """The JSON that travels with the weights (store.save_trained adds their sha256)."""
     from fnnkit.env import versions
+    from fnnkit.store import MODEL_SCHEMA
 
     return {
         "schema": MODEL_SCHEMA,
@@ -202,7 +202,7 @@ def train_and_save(
     on_progress: ProgressFn | None = None,
 ) -> TrainRecord:
     """fit() then write ``<root>/<dataset>/<variant>/model.{safetensors,json}`` atomically."""
-    from fnnkit.artifacts import ensure_writable_dir, save_trained, variant_dir
+    from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
 
     folder = variant_dir(artifacts_root, data.info.name, spec.name)
     ensure_writable_dir(folder)  # fail before minutes of training, not after

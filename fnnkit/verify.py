@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from fnnkit.artifacts import (
+from fnnkit.errors import ArtifactError, ExportError, IntegrityError
+from fnnkit.store import (
     _TEMP_RE,
     EXPORT_MANIFEST,
     MODEL_CARD,
@@ -30,7 +31,6 @@ from fnnkit.artifacts import (
     sha256_file,
     spec_from_card,
 )
-from fnnkit.errors import ArtifactError, ExportError, IntegrityError
 
 MAX_HEADER_BYTES = 16 << 20  # fnnkit's headers are under 1 KiB; safetensors itself stops at 100 MB
 DTYPE_BYTES = {
@@ -443,7 +443,7 @@ def _symlink_problem(path: Path) -> str:
 
 
 def _temp_note(pid: int) -> str:
-    from fnnkit.artifacts import _pid_alive
+    from fnnkit.store import _pid_alive
 
     if _pid_alive(pid):
         return f"being written by process {pid}"

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import fnnkit
-from fnnkit.artifacts import (
+from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.store import (
     MODEL_CARD,
     WEIGHTS_FILE,
     atomic_write,
@@ -20,7 +21,6 @@ from fnnkit.artifacts import (
     load_trained,
     sweep_stale_temps,
 )
-from fnnkit.errors import ArtifactError, IntegrityError
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_kill_9_while_saving_keeps_previous_artifact(tmp_path):
     child = _child(f"""
         import time
         from pathlib import Path
-        from fnnkit.artifacts import atomic_write
+        from fnnkit.store import atomic_write
         def slow(temp):
             with open(temp, "wb") as f:
                 f.write(b"half of the new file")
@@ -162,7 +162,7 @@ def test_disk_full_while_saving_keeps_previous_artifact(tmp_path):
         from pathlib import Path
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
         resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
-        from fnnkit.artifacts import atomic_write_bytes
+        from fnnkit.store import atomic_write_bytes
         from fnnkit.errors import ArtifactError
         try:
             atomic_write_bytes(Path({str(target)!r}), b"x" * 100_000)

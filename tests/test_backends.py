@@ -37,8 +37,8 @@ def folder(trained_root, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_set(folder, sample_data):
-    from fnnkit.artifacts import load_trained
     from fnnkit.data import preprocess
+    from fnnkit.store import load_trained
 
     inputs = preprocess(sample_data.test_x)
     model, _ = load_trained(folder)

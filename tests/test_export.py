@@ -26,7 +26,6 @@ import pytest
 import torch
 from clitools import assert_user_error, run_fnnkit
 
-from fnnkit.artifacts import EXPORT_MANIFEST, WEIGHTS_FILE, sha256_file
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, ParityError
 from fnnkit.export import (
@@ -37,6 +36,7 @@ from fnnkit.export import (
     read_export_manifest,
     resolve_formats,
 )
+from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE, sha256_file
 from fnnkit.variants import VARIANTS
 
 DATASET = "mnist-sample"
@@ -143,7 +143,7 @@ def test_every_format_has_a_standalone_loader():
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, test_inputs, standalone_logits):
     """The file alone, in a process that never imports fnnkit, computes what the trained model does."""
-    from fnnkit.artifacts import load_trained
+    from fnnkit.store import load_trained
 
     x, labels, _ = test_inputs
     model, _card = load_trained(exported_root / DATASET / variant)

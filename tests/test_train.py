@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fnnkit.artifacts import load_trained, read_model_card, variant_dir
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError
+from fnnkit.store import load_trained, read_model_card, variant_dir
 from fnnkit.train import TrainConfig, evaluate, fit
 from fnnkit.variants import VARIANTS
 

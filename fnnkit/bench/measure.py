@@ -99,10 +99,10 @@ def measure(job: Job) -> Outcome:
 
 
 def _measure(job: Job) -> list[BenchRow]:
-    from fnnkit.artifacts import load_trained
     from fnnkit.export import load_test_set
     from fnnkit.export.parity import measure as parity_of
     from fnnkit.export.parity import reference
+    from fnnkit.store import load_trained
     from fnnkit.variants import get_spec
 
     backend = get_backend(job.backend)

@@ -26,9 +26,9 @@ def formats_needed(config: BenchConfig, device: str) -> list[str]:
 
 def prepare_artifacts(config: BenchConfig, on_step: StepFn | None = None) -> list[str]:
     """Train missing variants and export missing files for ``config``; returns what was done."""
-    from fnnkit.artifacts import find_variant_dir, variant_dir
     from fnnkit.data import load_dataset
     from fnnkit.export import export_variant, get_format
+    from fnnkit.store import find_variant_dir, variant_dir
     from fnnkit.train import TrainConfig, train_and_save
     from fnnkit.variants import get_spec
 

@@ -15,7 +15,7 @@ CSV_FIELDS = [f.name for f in fields(BenchRow) if f.name != "distribution_us"]
 
 def write_csv(run: BenchRun, path: str | os.PathLike) -> Path:
     """One line per row, every scalar field, written atomically."""
-    from fnnkit.artifacts import atomic_write_bytes
+    from fnnkit.store import atomic_write_bytes
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["run_id", *CSV_FIELDS], extrasaction="ignore", lineterminator="\n")
@@ -32,7 +32,7 @@ def write_plot(run: BenchRun, path: str | os.PathLike) -> Path:
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    from fnnkit.artifacts import atomic_write
+    from fnnkit.store import atomic_write
 
     variants = list(dict.fromkeys(r.variant for r in run.rows)) or ["-"]
     fig, axes = plt.subplots(

@@ -202,14 +202,14 @@ def run_from_dict(payload: dict, path: Path) -> BenchRun:
 
 def load_run(path: str | os.PathLike) -> BenchRun:
     """A saved run, validated: missing file, bad JSON, other schema or missing fields -> ArtifactError."""
-    from fnnkit.artifacts import read_json
+    from fnnkit.store import read_json
 
     path = Path(path)
     return run_from_dict(read_json(path, what="benchmark file"), path)
 
 
 def save_run(run: BenchRun, path: str | os.PathLike) -> Path:
-    from fnnkit.artifacts import atomic_write_json
+    from fnnkit.store import atomic_write_json
 
     return atomic_write_json(path, _finite(run.as_dict()))
 

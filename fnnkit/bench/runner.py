@@ -33,15 +33,15 @@ WORKER_TIMEOUT_S = 1800  # a cold torch.compile / TensorRT build on a slow machi
 
 
 def variant_dirs(config: BenchConfig) -> dict[str, Path]:
-    from fnnkit.artifacts import find_variant_dir
+    from fnnkit.store import find_variant_dir
 
     return {v: find_variant_dir(config.artifacts, v, config.dataset) for v in config.variants}
 
 
 def missing_artifacts(config: BenchConfig) -> list[str]:
     """What the selected backends need and do not find, as the few commands that make it all."""
-    from fnnkit.artifacts import MODEL_CARD, find_variant_dir
     from fnnkit.backends import export_command, is_exported
+    from fnnkit.store import MODEL_CARD, find_variant_dir
 
     untrained: list[str] = []
     exports: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # (dataset, device) -> (variants, formats)

@@ -13,9 +13,9 @@ import traceback
 
 
 def main(argv: list[str]) -> int:
-    from fnnkit.artifacts import atomic_write_json
     from fnnkit.bench.measure import Job, Outcome, measure
     from fnnkit.errors import FnnkitError
+    from fnnkit.store import atomic_write_json
 
     job_path, out_path = argv
     with open(job_path) as f:

@@ -95,8 +95,8 @@ def _trained_folder(
     artifacts: Path, variant: str, dataset: str, train: bool, data_dir: Path | None, device: str
 ) -> Path:
     """The variant's folder, training it first when asked; otherwise the exact command that would."""
-    from fnnkit.artifacts import MODEL_CARD, find_variant_dir, variant_dir
     from fnnkit.errors import ArtifactError
+    from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
 
     try:
         folder = find_variant_dir(artifacts, variant, dataset)

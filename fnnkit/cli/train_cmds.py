@@ -91,10 +91,10 @@ def evaluate(
     """
     import torch
 
-    from fnnkit.artifacts import find_variant_dir, read_model_card
     from fnnkit.backends import accuracy, get_backend
     from fnnkit.data import default_data_dir, load_dataset, preprocess
     from fnnkit.env import resolve_device
+    from fnnkit.store import find_variant_dir, read_model_card
     from fnnkit.variants import resolve_variants
 
     runner = get_backend(backend)
@@ -127,9 +127,9 @@ def info(
 
     Example: fnnkit info
     """
-    from fnnkit.artifacts import trained_datasets
     from fnnkit.data import dataset_status, default_data_dir
     from fnnkit.env import environment
+    from fnnkit.store import trained_datasets
 
     env = environment()
     table = Table(title="fnnkit environment", title_style="bold", show_header=False)

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import torch
 
-from fnnkit.artifacts import (
+from fnnkit.errors import ArtifactError, ExportError
+from fnnkit.export import parity
+from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
+from fnnkit.export.formats import ExportFormat, check_opset, get_format, resolve_formats
+from fnnkit.store import (
     EXPORT_MANIFEST,
     atomic_write,
     atomic_write_json,
@@ -28,10 +32,6 @@ from fnnkit.artifacts import (
     sha256_file,
     sweep_stale_temps,
 )
-from fnnkit.errors import ArtifactError, ExportError
-from fnnkit.export import parity
-from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
-from fnnkit.export.formats import ExportFormat, check_opset, get_format, resolve_formats
 
 EXPORT_SCHEMA = "fnnkit.export/1"
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fnnkit.artifacts import EXPORT_MANIFEST, MODEL_CARD, WEIGHTS_FILE, sha256_file
+from fnnkit.store import EXPORT_MANIFEST, MODEL_CARD, WEIGHTS_FILE, sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from fnnkit.artifacts import MODEL_CARD, load_trained, sha256_file
+from fnnkit.store import MODEL_CARD, load_trained, sha256_file
 from fnnkit.verify import verify
 
 from .helpers import REPO, child_env, problems

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fnnkit.artifacts import WEIGHTS_FILE, load_trained
 from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.store import WEIGHTS_FILE, load_trained
 from fnnkit.verify import MAX_HEADER_BYTES, verify
 
 from .helpers import last_json, problems, rerecord_weights, run_python
@@ -107,7 +107,7 @@ def test_no_allocation_follows_the_claimed_length(variant, tmp_path):
         """
         import json, resource, sys
         from pathlib import Path
-        from fnnkit.artifacts import load_trained
+        from fnnkit.store import load_trained
         from fnnkit.errors import FnnkitError
         from fnnkit.verify import verify
         folder, sparse = Path(sys.argv[1]), Path(sys.argv[2])

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from fnnkit.artifacts import EXPORT_MANIFEST
 from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.store import EXPORT_MANIFEST
 from fnnkit.verify import verify
 
 from .helpers import REPO, flip_byte, fnnkit_cli, last_json, problems, rerecord_export, run_python

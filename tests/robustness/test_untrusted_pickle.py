@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from fnnkit.artifacts import WEIGHTS_FILE
 from fnnkit.errors import ArtifactError
+from fnnkit.store import WEIGHTS_FILE
 
 from .helpers import fnnkit_cli, last_json, problems, rerecord_export, rerecord_weights, run_python
 
@@ -66,7 +66,7 @@ def _load(folder: Path) -> None:
 
 
 def _load_trained(folder: Path) -> None:
-    from fnnkit.artifacts import load_trained
+    from fnnkit.store import load_trained
 
     load_trained(folder)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from fnnkit.artifacts import EXPORT_MANIFEST, WEIGHTS_FILE
+from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE
 from fnnkit.verify import verify
 
 from .helpers import fnnkit_cli, problems, snapshot, temp_files

@@ -1,0 +1,87 @@
+"""One registry of inference backends: (backend, device) -> Predictor(x[N, 784]) -> logits[N, 10].
+
+Rooms: ``base`` (the Predictor protocol, the Backend base class, devices), ``torch``
+(PyTorch's own paths), ``ort`` (ONNX Runtime: the one session builder, CUDA / TensorRT).
+The same Predictor serves ``fnnkit bench``, ``fnnkit evaluate`` and the pytest-benchmark suites.
+"""
+
+from __future__ import annotations
+
+from fnnkit.backends.base import (
+    DEVICES,
+    Backend,
+    Predictor,
+    accuracy,
+    check_device,
+    export_command,
+    is_exported,
+    set_threads,
+)
+from fnnkit.backends.ort import (
+    TRT_MAX_BATCH,
+    OnnxRuntime,
+    OnnxRuntimeFp16,
+    OnnxRuntimeInt8,
+    OnnxRuntimeTrt,
+    ort_session,
+    trt_cache_root,
+)
+from fnnkit.backends.torch import Aoti, Compile, CompileCudaGraphs, Eager, EagerBf16, EagerFp16, TorchScript
+from fnnkit.errors import unknown_choice
+from fnnkit.export import read_exported
+
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend
+    for backend in (
+        Eager(),
+        Compile(),
+        CompileCudaGraphs(),
+        TorchScript(),
+        Aoti(),
+        OnnxRuntime(),
+        OnnxRuntimeInt8(),
+        OnnxRuntimeTrt(),
+        OnnxRuntimeFp16(),
+        EagerFp16(),
+        EagerBf16(),
+    )
+}
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name.strip().lower()]
+    except KeyError:
+        raise unknown_choice("backend", name, list(BACKENDS)) from None
+
+
+def resolve_backends(names: str | list[str] | tuple[str, ...]) -> list[Backend]:
+    """``"all"``, ``"eager"``, ``"eager,onnxruntime"`` or a list -> backends in registry order, no repeats."""
+    if isinstance(names, str):
+        names = [names]
+    parts = [p.strip().lower() for n in names for p in n.split(",") if p.strip()]
+    if not parts:
+        raise unknown_choice("backend", "", [*BACKENDS, "all"])
+    if "all" in parts:
+        return list(BACKENDS.values())
+    wanted = {get_backend(p).name for p in parts}
+    return [b for b in BACKENDS.values() if b.name in wanted]
+
+
+__all__ = [
+    "BACKENDS",
+    "DEVICES",
+    "TRT_MAX_BATCH",
+    "Backend",
+    "Predictor",
+    "accuracy",
+    "check_device",
+    "export_command",
+    "get_backend",
+    "is_exported",
+    "ort_session",
+    "read_exported",
+    "resolve_backends",
+    "set_threads",
+    "trt_cache_root",
+]

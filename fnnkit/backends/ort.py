@@ -1,0 +1,215 @@
+"""ONNX Runtime: the one session builder, IOBinding predictors, and the CUDA / TensorRT plumbing."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from fnnkit.backends.base import Backend, Predictor
+from fnnkit.errors import BackendUnavailable, unknown_choice
+from fnnkit.export import read_exported
+from fnnkit.export.base import FP16, INPUT_NAME, INT8, OUTPUT_NAME
+from fnnkit.variants import INPUT_DIM, NUM_CLASSES
+
+
+class OrtPredictor(Predictor):
+    """ONNX Runtime through IOBinding: input and output buffers are bound once per prepared batch,
+    so a call is one C++ ``Run`` with no Python-side allocation or copy."""
+
+    def __init__(self, backend: str, device: str, threads: int, session: Any) -> None:
+        super().__init__(backend, device, threads)
+        self.session = session
+        self._run = session._sess.run_with_iobinding  # the C++ entry point, minus a Python wrapper frame
+
+    def prepare(self, x: torch.Tensor) -> _OrtBatch:
+        return _OrtBatch(self.session, x, self.device)
+
+    def __call__(self, prepared: _OrtBatch) -> Any:
+        self._run(prepared.binding._iobinding, None)
+        return prepared.output
+
+    def to_host(self, logits: Any) -> torch.Tensor:
+        return torch.from_numpy(logits.numpy().copy()).float()
+
+
+class _OrtBatch:
+    """One input bound on the session's device, and its pre-allocated output."""
+
+    def __init__(self, session: Any, x: torch.Tensor, device: str) -> None:
+        import numpy as np
+        import onnxruntime as ort
+
+        self.host = x.detach().to("cpu", torch.float32).contiguous().numpy()  # kept alive: ORT may alias it
+        self.input = ort.OrtValue.ortvalue_from_numpy(self.host, device, 0)
+        self.output = ort.OrtValue.ortvalue_from_shape_and_type([len(self.host), NUM_CLASSES], np.float32, device, 0)
+        self.binding = session.io_binding()
+        self.binding.bind_ortvalue_input(INPUT_NAME, self.input)
+        self.binding.bind_ortvalue_output(OUTPUT_NAME, self.output)
+
+
+class OnnxRuntime(Backend):
+    """ONNX Runtime with the execution provider that matches the device; a fallback is refused."""
+
+    name, summary, export_format = "onnxruntime", "ONNX Runtime (model.onnx): CPU or CUDA provider", "onnx"
+    providers: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cpu": ("CPUExecutionProvider",),
+        "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    }
+    provider_options: ClassVar[dict[str, dict[str, str]]] = {"CUDAExecutionProvider": {"use_tf32": "0"}}
+
+    def _runtime(self, device: str) -> tuple[bool, str]:
+        import onnxruntime as ort
+
+        wanted = self.providers[device][0]
+        if wanted not in ort.get_available_providers():
+            found = ", ".join(ort.get_available_providers())
+            return False, f"onnxruntime {ort.__version__} here has no {wanted} (it has: {found})"
+        return True, f"onnxruntime {ort.__version__} {wanted}"
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        data, path = read_exported(folder, self.export_format, device)
+        session = ort_session(data, path, self.providers[device], self.provider_options, threads)
+        return OrtPredictor(self.name, device, threads, session)
+
+
+TRT_MAX_BATCH = 131_072  # the engine's optimisation profile covers batch 1..this; larger batches fail to run
+
+
+class OnnxRuntimeTrt(OnnxRuntime):
+    """TensorRT through ONNX Runtime: one engine for every batch size, cached on disk per model file.
+
+    The engine is built when the session opens (reported as setup, with the first call). Its
+    cache folder is named after the ONNX file's sha256, because ONNX Runtime names engines by
+    graph structure, not weights: two trainings of one variant would otherwise share an engine.
+    """
+
+    name, summary = "onnxruntime-trt", "ONNX Runtime TensorRT provider (model.onnx), fp32, engine cached on disk"
+    devices = ("cuda",)
+    unsupported = "TensorRT is an NVIDIA GPU runtime"
+    providers = {"cuda": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
+    provider_options = {
+        "TensorrtExecutionProvider": {
+            "trt_fp16_enable": "False",
+            "trt_engine_cache_enable": "True",
+            "trt_timing_cache_enable": "True",
+            # an explicit profile: without one, each batch size beyond the last builds a new engine
+            "trt_profile_min_shapes": f"{INPUT_NAME}:1x{INPUT_DIM}",
+            "trt_profile_opt_shapes": f"{INPUT_NAME}:1024x{INPUT_DIM}",
+            "trt_profile_max_shapes": f"{INPUT_NAME}:{TRT_MAX_BATCH}x{INPUT_DIM}",
+        },
+        **OnnxRuntime.provider_options,
+    }
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        import hashlib
+
+        data, path = read_exported(folder, self.export_format, device)
+        cache = trt_cache_root() / hashlib.sha256(data).hexdigest()[:16]
+        cache.mkdir(parents=True, exist_ok=True)
+        trt = self.provider_options["TensorrtExecutionProvider"] | {
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_path": str(cache.parent),  # kernel timings, not weights: shared by every model
+        }
+        options = self.provider_options | {"TensorrtExecutionProvider": trt}
+        try:
+            session = ort_session(data, path, self.providers[device], options, threads)
+        except BackendUnavailable as exc:  # name the usual cause: TensorRT itself is not installed
+            raise BackendUnavailable(f"{exc}; {tensorrt_library()}") from None
+        return OrtPredictor(self.name, device, threads, session)
+
+
+def tensorrt_library(name: str = "libnvinfer.so.10") -> str:
+    """Whether TensorRT's runtime library (the one onnxruntime-gpu's TensorRT provider links) loads here."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(name)
+    except OSError as exc:
+        return f"TensorRT is not installed here ({exc})"
+    return f"{name} loads, so onnxruntime's own log above says why the provider did not start"
+
+
+def trt_cache_root() -> Path:
+    """Where TensorRT engines are cached: $FNNKIT_TRT_CACHE, else ~/.cache/fnnkit/tensorrt."""
+    import os
+
+    return Path(os.environ.get("FNNKIT_TRT_CACHE") or Path.home() / ".cache" / "fnnkit" / "tensorrt")
+
+
+class OnnxRuntimeInt8(OnnxRuntime):
+    name, summary = "onnxruntime-int8", "ONNX Runtime, int8 dynamic quantization (model.int8.onnx)"
+    precision, tolerance, export_format = "int8", INT8, "onnx-int8"
+    devices = ("cpu",)
+    unsupported = "dynamically quantized int8 (MatMulInteger) has no CUDA kernels in onnxruntime; it would run on CPU"
+    providers = {"cpu": ("CPUExecutionProvider",)}
+
+
+class OnnxRuntimeFp16(OnnxRuntime):
+    name, summary = "onnxruntime-fp16", "ONNX Runtime CUDA provider, fp16 weights and math (model.fp16.onnx)"
+    precision, tolerance, export_format = "fp16", FP16, "onnx-fp16"
+    devices = ("cuda",)
+    unsupported = "fp16 ONNX is offered on CUDA only (the CPU provider runs most fp16 ops by casting to fp32)"
+    providers = {"cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
+
+
+# --------------------------------------------------------------------------- session
+
+
+def ort_session(
+    data: bytes,
+    path: Path,
+    providers: tuple[str, ...],
+    provider_options: dict[str, dict[str, str]],
+    threads: int,
+    optimization: str = "all",
+) -> Any:
+    """A session with fnnkit's fixed options; BackendUnavailable if the first provider did not start.
+
+    ONNX Runtime silently falls back to the next provider (ultimately the CPU) when one fails
+    to load; a benchmark that allowed that would report CPU numbers under a GPU name.
+    """
+    import onnxruntime as ort
+
+    if providers[0] != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
+        with contextlib.suppress(Exception):  # loads CUDA/cuDNN from pip wheels; a failure shows as a fallback
+            ort.preload_dlls()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # the same pool size torch gets
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = optimization_level(optimization)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not steal cores
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    chosen = [(p, provider_options[p]) if p in provider_options else p for p in providers]
+    try:
+        session = ort.InferenceSession(data, options, providers=chosen)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/EP types
+        raise BackendUnavailable(
+            f"onnxruntime {ort.__version__} could not open {path} with {providers[0]}: {exc}"
+        ) from None
+    started = session.get_providers()
+    if started[0] != providers[0]:
+        raise BackendUnavailable(
+            f"onnxruntime could not start {providers[0]} for {path} and fell back to {started[0]}; refusing to "
+            "report those numbers under this backend's name (check the CUDA/cuDNN/TensorRT libraries it needs)"
+        )
+    return session
+
+
+def optimization_level(name: str) -> Any:
+    """ONNX Runtime's graph optimisation level by its short name (``all`` fuses Gemm + activation)."""
+    import onnxruntime as ort
+
+    levels = {
+        "none": "ORT_DISABLE_ALL",
+        "basic": "ORT_ENABLE_BASIC",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "all": "ORT_ENABLE_ALL",
+    }
+    if name not in levels:
+        raise unknown_choice("graph optimisation level", name, list(levels))
+    return getattr(ort.GraphOptimizationLevel, levels[name])

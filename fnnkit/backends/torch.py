@@ -1,0 +1,161 @@
+"""PyTorch's own paths: eager (fp32 and reduced precision), torch.compile, TorchScript, AOTInductor."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from fnnkit.backends.base import Backend, Predictor
+from fnnkit.export.base import FP16, Tolerance
+
+BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  # 8-bit mantissa: looser than fp16
+
+
+class TorchPredictor(Predictor):
+    """Anything callable on a torch tensor: eager, TorchScript, AOTInductor, reduced precision."""
+
+    def __init__(self, backend: str, device: str, threads: int, fn: Callable, dtype: torch.dtype) -> None:
+        super().__init__(backend, device, threads)
+        self.fn, self.dtype = fn, dtype
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device, self.dtype).contiguous()
+
+    def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
+        return self.fn(prepared)
+
+    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.detach().to("cpu", torch.float32, copy=True)
+
+
+class CompiledPredictor(TorchPredictor):
+    """torch.compile: compiles lazily per new shape, so the timed region forbids recompiling."""
+
+    @contextlib.contextmanager
+    def steady(self) -> Iterator[None]:
+        before = self.compilations
+        with torch.compiler.set_stance("fail_on_recompile"):  # a guard miss raises instead of compiling
+            yield
+        if self.compilations != before:
+            raise RuntimeError(f"torch.compile compiled {self.compilations - before} graph(s) inside the timed region")
+
+    @property
+    def compilations(self) -> int:
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
+
+
+def _eager_model(folder: Path, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    from fnnkit.store import load_trained
+
+    model, _card = load_trained(folder, device)
+    return model.to(dtype=dtype).requires_grad_(False)  # no autograd graph, without a per-call context
+
+
+class Eager(Backend):
+    name, summary = "eager", "PyTorch eager, float32: the reference every other backend is held to"
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        return TorchPredictor(self.name, device, threads, _eager_model(folder, device, torch.float32), torch.float32)
+
+
+class _ReducedEager(Backend):
+    """Eager in a lower precision: worth it on GPU tensor cores, so offered on CUDA only."""
+
+    devices = ("cuda",)
+    unsupported = (
+        "reduced-precision eager is offered on CUDA only (on CPUs without native half matmul it is slower than fp32)"
+    )
+    dtype: ClassVar[torch.dtype]
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        return TorchPredictor(self.name, device, threads, _eager_model(folder, device, self.dtype), self.dtype)
+
+
+class EagerFp16(_ReducedEager):
+    name, summary, precision, tolerance, dtype = "eager-fp16", "PyTorch eager in float16", "fp16", FP16, torch.float16
+
+
+class EagerBf16(_ReducedEager):
+    name, summary, precision, tolerance, dtype = "eager-bf16", "PyTorch eager in bfloat16", "bf16", BF16, torch.bfloat16
+
+
+class Compile(Backend):
+    name, summary = "compile", "torch.compile (Inductor, dynamic batch, frozen weights)"
+
+    def _runtime(self, device: str) -> tuple[bool, str]:
+        import shutil
+
+        if device == "cpu" and shutil.which("g++") is None and shutil.which("c++") is None:
+            return False, "torch.compile on the CPU needs a C++ compiler (g++), and none is on PATH"
+        return True, f"torch {torch.__version__} Inductor on {device}"
+
+    cudagraphs: ClassVar[bool] = False
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        model = _eager_model(folder, device, torch.float32)
+        # dynamic: one graph for every batch >= 2 (1 is specialised); freezing folds weights into the graph
+        options: dict[str, Any] = {"freezing": True}
+        if self.cudagraphs:  # exactly what mode="reduce-overhead" sets; torch.compile takes a mode or options, not both
+            from torch._inductor import list_mode_options
+
+            options |= list_mode_options("reduce-overhead")
+        compiled = torch.compile(model, dynamic=True, options=options)
+        step = torch.compiler.cudagraph_mark_step_begin if self.cudagraphs else None
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if step is not None:  # each call is a new step: its graph may reuse the previous call's output memory
+                step()
+            with torch.no_grad():  # freezing applies only without grad, and dynamo guards on grad mode
+                return compiled(x)
+
+        return CompiledPredictor(self.name, device, threads, run, torch.float32)
+
+
+class CompileCudaGraphs(Compile):
+    """torch.compile with CUDA graphs: a recorded graph per batch size, replayed with one launch per call.
+
+    Outputs live in the graph's memory pool and are overwritten by the next call; ``to_host``
+    copies them first (reading a stale one raises rather than returning wrong numbers).
+    """
+
+    name, summary = "compile-cudagraphs", 'torch.compile mode="reduce-overhead" (CUDA graphs), frozen weights'
+    devices = ("cuda",)
+    unsupported = 'CUDA graphs (torch.compile mode="reduce-overhead") exist on CUDA only'
+    cudagraphs = True
+
+
+class TorchScript(Backend):
+    name, summary, export_format = "torchscript", "TorchScript (model.torchscript.pt), frozen", "torchscript"
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        import warnings
+
+        from fnnkit.export import load_exported
+
+        module = load_exported(folder, "torchscript", device).handle
+        # torch.jit is deprecated upstream; fnnkit.export.torchscript says why fnnkit keeps it
+        with warnings.catch_warnings():
+            for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
+                warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
+            frozen = torch.jit.freeze(module.eval())  # weights become constants: no attribute lookups per call
+        return TorchPredictor(self.name, device, threads, frozen, torch.float32)
+
+
+class Aoti(Backend):
+    name, summary, export_format = "aoti", "AOTInductor package (model.pt2), ahead-of-time compiled", "compiled"
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        from fnnkit.export import load_exported
+
+        loader = load_exported(folder, "compiled", device).handle.loader  # skip the pytree wrapper per call
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return loader.run([x])[0]
+
+        return TorchPredictor(self.name, device, threads, run, torch.float32)
