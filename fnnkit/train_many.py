@@ -1,0 +1,119 @@
+"""Several variants at once: one single-threaded worker process per core, results saved by the parent.
+
+Why processes: a batch-100 step keeps one core busy with small matmuls; a second thread
+inside the step helps little and, spinning, collapses when another program takes a core.
+Independent variants, one per process and one thread each, use both cores fully and degrade
+only in proportion when a core is taken. Workers are forked, so they share the preprocessed
+dataset copy-on-write and start without re-importing torch; each returns its weights and
+record, and only the parent writes artifacts (atomically, through fnnkit.store).
+The weights do not depend on the number of workers: every variant trains on one thread
+from its own seed, in a worker or in-process alike.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+import torch
+
+from fnnkit.data import Dataset
+from fnnkit.train import Prepared, TrainConfig, TrainRecord, fit, model_card
+from fnnkit.variants import VariantSpec
+
+# (variant name, iteration, latest loss, test accuracy or None)
+ManyProgressFn = Callable[[str, int, float, "float | None"], None]
+
+_shared: dict = {}  # set in the parent just before the workers fork; read in them
+
+
+def default_workers(count: int) -> int:
+    """One worker per core this process may use, never more than there are variants."""
+    return max(1, min(count, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it cancels and reaps its workers
+    torch.set_num_threads(1)
+
+
+def _train_one(spec: VariantSpec, config: TrainConfig) -> tuple[dict, TrainRecord]:
+    progress = _shared["queue"]
+
+    def report(iteration: int, loss: float, accuracy: float | None) -> None:
+        progress.put((spec.name, iteration, loss, accuracy))
+
+    model, record = fit(spec, _shared["prepared"], config, torch.device("cpu"), report)
+    return model.state_dict(), record
+
+
+def train_and_save_many(
+    specs: Sequence[VariantSpec],
+    data: Dataset,
+    artifacts_root,
+    config: TrainConfig = TrainConfig(),
+    device: torch.device = torch.device("cpu"),
+    on_progress: ManyProgressFn | None = None,
+    workers: int | None = None,
+) -> list[TrainRecord]:
+    """Train ``specs`` and save each as it finishes; records come back in ``specs`` order.
+
+    CUDA, one variant or ``workers=1`` train in this process, one after another.
+    """
+    from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
+
+    folders = {spec.name: variant_dir(artifacts_root, data.info.name, spec.name) for spec in specs}
+    for folder in folders.values():
+        ensure_writable_dir(folder)  # fail before minutes of training, not after
+    workers = default_workers(len(specs)) if workers is None else max(1, min(workers, len(specs)))
+    prepared = Prepared.of(data, device)
+    records: dict[str, TrainRecord] = {}
+
+    def save(state_dict: dict, record: TrainRecord) -> None:
+        save_trained(folders[record.spec.name], state_dict, model_card(record))
+        records[record.spec.name] = record
+
+    if device.type != "cpu" or workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for spec in specs:
+            report = None if on_progress is None else (lambda i, loss, acc, n=spec.name: on_progress(n, i, loss, acc))
+            model, record = fit(spec, prepared, config, device, report)
+            save(model.state_dict(), record)
+        return [records[spec.name] for spec in specs]
+
+    context = multiprocessing.get_context("fork")
+    progress = context.SimpleQueue()
+    _shared.update(prepared=prepared, queue=progress)
+    order = sorted(specs, key=lambda s: -s.flops_per_sample)  # longest first: better packing
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+            pending = {pool.submit(_train_one, spec, config) for spec in order}
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                    _drain(progress, on_progress)
+                    for future in done:
+                        save(*future.result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()  # an interrupted run must not leave workers training
+                raise
+        _drain(progress, on_progress)
+    finally:
+        _shared.clear()
+    return [records[spec.name] for spec in specs]
+
+
+def _drain(progress, on_progress: ManyProgressFn | None) -> None:
+    while not progress.empty():
+        try:
+            item = progress.get()
+        except (EOFError, OSError, queue_module.Empty):
+            return
+        if on_progress is not None:
+            on_progress(*item)
