@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue as queue_module
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -62,7 +63,7 @@ def train_and_save_many(
 ) -> list[TrainRecord]:
     """Train ``specs`` and save each as it finishes; records come back in ``specs`` order.
 
-    CUDA, one variant or ``workers=1`` train in this process, one after another.
+    CUDA, one variant, ``workers=1`` or a platform other than Linux train in this process, one after another.
     """
     from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
 
@@ -77,7 +78,7 @@ def train_and_save_many(
         save_trained(folders[record.spec.name], state_dict, model_card(record))
         records[record.spec.name] = record
 
-    if device.type != "cpu" or workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if device.type != "cpu" or workers == 1 or sys.platform != "linux":  # fork is safe with torch on Linux only
         for spec in specs:
             report = None if on_progress is None else (lambda i, loss, acc, n=spec.name: on_progress(n, i, loss, acc))
             model, record = fit(spec, prepared, config, device, report)

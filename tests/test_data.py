@@ -465,3 +465,30 @@ def test_read_official_refuses_other_bytes(tmp_path):
     path = write(tmp_path / "t10k-labels.idx1-ubyte", idx_bytes(labels(10)))
     with pytest.raises(DataError, match="refused"):
         package_index.read_official(path, "t10k-labels-idx1-ubyte")
+
+
+# --------------------------------------------------------------------------- fnnkit data fetch | list
+
+
+def test_cli_data_list_and_fetch_when_present(tmp_path):
+    from tests.clitools import assert_user_error, run_fnnkit
+
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    listed = run_fnnkit("data", "list", "--data-dir", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "not the official files" in listed.stdout and str(tmp_path / "mnist") in listed.stdout
+    fetched = run_fnnkit("data", "fetch", "mnist", "--data-dir", str(tmp_path))
+    assert fetched.returncode == 0 and "already here" in fetched.stdout, fetched.stderr
+    assert_user_error(
+        run_fnnkit("data", "fetch", "cifar10"), "unknown dataset to fetch 'cifar10'", "mnist, fashion-mnist, all"
+    )
+
+
+def test_dataset_statuses_verify_the_official_hashes(tmp_path):
+    from fnnkit.data import dataset_statuses
+
+    write_mnist_folder(tmp_path / "mnist", gz=False)
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01")
+    rows = {row.name: row for row in dataset_statuses(tmp_path, verify=True)}
+    assert rows["mnist"].present and rows["mnist"].verified.startswith("damaged: bad IDX file")
+    assert rows["mnist-sample"].present
