@@ -492,3 +492,24 @@ def test_dataset_statuses_verify_the_official_hashes(tmp_path):
     rows = {row.name: row for row in dataset_statuses(tmp_path, verify=True)}
     assert rows["mnist"].present and rows["mnist"].verified.startswith("damaged: bad IDX file")
     assert rows["mnist-sample"].present
+
+
+def test_full_disk_while_storing_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC when the fetched files are flushed: one line, no file, no temp folder left."""
+    import errno
+    import os
+
+    served = write_mnist_folder(tmp_path / "mirror", gz=True)
+    serve_from(monkeypatch, tmp_path / "mirror", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
+    calls = []
+
+    def fsync_fills_the_disk(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(data.sources.os, "fsync", fsync_fills_the_disk)
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "No space left on device" in str(err.value) and "Traceback" not in str(err.value)
+    assert list((tmp_path / "data").iterdir()) == []

@@ -22,7 +22,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -169,9 +168,3 @@ def fetch_official(work: Path, progress=None) -> dict[str, bytes]:
     if progress is not None:
         progress(ARCHIVE, ARCHIVE_BYTES, ARCHIVE_BYTES)
     return files
-
-
-def private_workdir(parent: Path, name: str) -> tempfile.TemporaryDirectory:
-    """A folder only this user can read (0700), removed afterwards whatever happens; named like the
-    mirror download's temp folder, so the same sweeper removes it if this process is killed."""
-    return tempfile.TemporaryDirectory(prefix=f".{name}.download-{os.getpid()}-", dir=parent)
