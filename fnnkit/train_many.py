@@ -19,15 +19,22 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import torch
 
 from fnnkit.data import Dataset
+from fnnkit.errors import FnnkitError
 from fnnkit.train import Prepared, TrainConfig, TrainRecord, fit, model_card
 from fnnkit.variants import VariantSpec
 
 # (variant name, iteration, latest loss, test accuracy or None)
 ManyProgressFn = Callable[[str, int, float, "float | None"], None]
+
+
+class WorkerDied(FnnkitError):
+    """A training worker process ended abruptly (killed, out of memory): its variant was not saved."""
+
 
 _shared: dict = {}  # set in the parent just before the workers fork; read in them
 
@@ -97,7 +104,14 @@ def train_and_save_many(
                     done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                     _drain(progress, on_progress)
                     for future in done:
-                        save(*future.result())
+                        try:
+                            save(*future.result())
+                        except BrokenProcessPool:
+                            missing = ", ".join(s.name for s in specs if s.name not in records)
+                            raise WorkerDied(
+                                f"a training worker process died (killed, or out of memory); variants {missing} "
+                                "were not saved (finished ones were, atomically); rerun them, or use fewer at a time"
+                            ) from None
             except BaseException:
                 for future in pending:
                     future.cancel()

@@ -155,6 +155,22 @@ def test_parallel_progress_reports_every_variant(tmp_path, sample_data):
     assert seen == {"B": [50, 100], "C": [50, 100]}
 
 
+def _die(spec, config):
+    import os
+
+    os._exit(9)  # as the kernel's OOM killer would end it: no exception, no result
+
+
+def test_a_dead_worker_is_one_clear_error(tmp_path, sample_data, monkeypatch):
+    from fnnkit import train_many
+
+    monkeypatch.setattr(train_many, "_train_one", _die)  # the workers are forked after this
+    with pytest.raises(train_many.WorkerDied, match="worker process died") as err:
+        train_and_save_many([VARIANTS["A"], VARIANTS["B"]], sample_data, tmp_path, TrainConfig(iterations=5), workers=2)
+    assert "A, B" in str(err.value)
+    assert not list(tmp_path.glob("*/*/model.*"))
+
+
 # --------------------------------------------------------------------------- divergence (issue 9, class 2)
 
 
