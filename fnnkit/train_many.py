@@ -45,7 +45,10 @@ def default_workers(count: int) -> int:
 
 
 def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it cancels and reaps its workers
+    # The parent decides: Ctrl-C goes to it alone, and its terminate() (SIGTERM) must end a worker
+    # outright, not raise fnnkit's Interrupted inside the task (the handler inherited through fork).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)
 
 
@@ -96,32 +99,39 @@ def train_and_save_many(
     progress = context.SimpleQueue()
     _shared.update(prepared=prepared, queue=progress)
     order = sorted(specs, key=lambda s: -s.flops_per_sample)  # longest first: better packing
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            pending = {pool.submit(_train_one, spec, config) for spec in order}
-            try:
-                while pending:
-                    done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                    _drain(progress, on_progress)
-                    for future in done:
-                        try:
-                            save(*future.result())
-                        except BrokenProcessPool:
-                            missing = ", ".join(s.name for s in specs if s.name not in records)
-                            raise WorkerDied(
-                                f"a training worker process died (killed, or out of memory); variants {missing} "
-                                "were not saved (finished ones were, atomically); rerun them, or use fewer at a time"
-                            ) from None
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.terminate()  # an interrupted run must not leave workers training
-                raise
+        pending = {pool.submit(_train_one, spec, config) for spec in order}
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            _drain(progress, on_progress)
+            for future in done:
+                try:
+                    save(*future.result())
+                except BrokenProcessPool:
+                    missing = ", ".join(s.name for s in specs if s.name not in records)
+                    raise WorkerDied(
+                        f"a training worker process died (killed, or out of memory); variants {missing} "
+                        "were not saved (finished ones were, atomically); rerun them, or use fewer at a time"
+                    ) from None
         _drain(progress, on_progress)
+    except BaseException:
+        _stop(pool)  # an interrupted or failed run must not leave workers training
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         _shared.clear()
     return [records[spec.name] for spec in specs]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _drain(progress, on_progress: ManyProgressFn | None) -> None:
