@@ -266,3 +266,32 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
     got = {r.spec.name: r.test_accuracy for r in records}
     off = {name: round(acc - PUBLISHED_ACCURACY[name], 2) for name, acc in got.items()}
     assert all(abs(d) <= PUBLISHED_TOLERANCE for d in off.values()), (got, off)
+
+
+def test_ctrl_c_stops_parallel_training_and_its_workers(tmp_path):
+    """SIGINT to `fnnkit train` with two workers: exit 130, one line, no worker left running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    command = [sys.executable, "-m", "fnnkit", "train", "--variant", "A,C", "--dataset", "mnist-sample",
+               "--iters", "1000000", "--artifacts", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = psutil.Process(process.pid).children()
+    assert len(workers) == 2, "the two training workers never started"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted by SIGINT" in err and "Traceback" not in err, err
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+    assert not list(tmp_path.glob("*/*/model.*"))
