@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ class ExportContext:
     metadata: dict[str, str]  # variant, dataset, accuracy, versions, source sha256: travels inside the file
     device: str  # "cpu" | "cuda": what a device-bound format is compiled for; where parity runs
     opset: int
+    isa: str = "avx2"  # instruction set a compiled (.pt2) CPU package targets: capabilities.ISA_CHOICES
+    calibration: Callable[[], torch.Tensor] | None = None  # training images [N, 784], loaded only if asked
 
 
 @dataclass
@@ -64,6 +67,18 @@ class LoadedExport:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str = "") -> Iterator[None]:
+    """Errors only from one logger (root by default) for a block: for known, unactionable chatter."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @contextlib.contextmanager

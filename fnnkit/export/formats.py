@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fnnkit.errors import ConfigError, unknown_choice
-from fnnkit.export import compiled, onnx_files, torchscript
+from fnnkit.export import compiled, onnx_files, quantized, torchscript
 from fnnkit.export.base import DEFAULT_OPSET, FP16, FP32, INT8, MIN_OPSET, Opener, Tolerance, Vetter, Writer
 
 
@@ -56,6 +56,7 @@ FORMATS: dict[str, ExportFormat] = {
             device_bound=True,
         ),
         _onnx("onnx-int8", "model.int8.onnx", onnx_files.write_int8, INT8),
+        _onnx("onnx-int8-static", "model.int8-static.onnx", quantized.write_int8_static, INT8, in_all=("cpu",)),
         _onnx("onnx-fp16", "model.fp16.onnx", onnx_files.write_fp16, FP16, in_all=("cuda",)),
     )
 }  # fmt: skip
