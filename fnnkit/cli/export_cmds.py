@@ -88,7 +88,8 @@ def export(
 
             try:
                 results += export_variant(
-                    folder, formats, device=target, opset=opset, isa=isa, force=force, test_set_for=test_set_for, data_dir=data_dir,
+                    folder, formats, device=target, opset=opset, isa=isa, force=force, test_set_for=test_set_for,
+                    data_dir=data_dir,
                     on_progress=show,
                 )  # fmt: skip
             except (ExportError, ArtifactError) as exc:  # one bad variant must not hide the others' results
