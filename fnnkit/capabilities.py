@@ -35,6 +35,7 @@ SIMD_FLAG = re.compile(r"^(sse\w*|ssse3|avx\w*|amx\w*|fma|f16c|bmi\d|movbe|popcn
 
 # Native reduced precision on the CPU: the flags that make a bf16 / int8 matmul cheaper than fp32.
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+FP16_FLAGS = ("amx_fp16", "avx512_fp16")
 INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
 
 
@@ -47,6 +48,14 @@ class CpuCapabilities:
     def bf16(self) -> str | None:
         """The flag that makes bf16 native here (AMX first), or None."""
         return next((f for f in BF16_FLAGS if f in self.flags), None)
+
+    @property
+    def fp16(self) -> str | None:
+        return next((f for f in FP16_FLAGS if f in self.flags), None)
+
+    def native(self, precision: str) -> str | None:
+        """The flag that makes ``precision`` ("bf16" | "fp16" | "int8") native on this CPU, or None."""
+        return {"bf16": self.bf16, "fp16": self.fp16, "int8": self.int8}.get(precision)
 
     @property
     def int8(self) -> str | None:
@@ -73,7 +82,7 @@ class CpuCapabilities:
         return "none"
 
     def describe(self) -> str:
-        native = [f"{p} ({f})" for p, f in (("bf16", self.bf16), ("int8", self.int8)) if f]
+        native = [f"{p} ({self.native(p)})" for p in ("bf16", "fp16", "int8") if self.native(p)]
         return (
             f"isa {self.best_isa()} (torch dispatch {self.torch_capability}); "
             f"native reduced precision: {', '.join(native) or 'none'}"

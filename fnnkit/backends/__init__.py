@@ -1,7 +1,8 @@
 """One registry of inference backends: (backend, device) -> Predictor(x[N, 784]) -> logits[N, 10].
 
 Rooms: ``base`` (the Predictor protocol, the Backend base class, devices), ``torch``
-(PyTorch's own paths), ``ort`` (ONNX Runtime: the one session builder, CUDA / TensorRT).
+(PyTorch's own paths), ``ort`` (ONNX Runtime: the one session builder, CUDA / TensorRT),
+``openvino`` (Intel's CPU runtime on the same ONNX files).
 The same Predictor serves ``fnnkit bench``, ``fnnkit evaluate`` and the pytest-benchmark suites.
 """
 
@@ -27,6 +28,7 @@ from fnnkit.backends.ort import (
     ort_session,
     trt_cache_root,
 )
+from fnnkit.backends.openvino import OpenVino, OpenVinoBf16, OpenVinoInt8
 from fnnkit.backends.torch import Aoti, Compile, CompileCudaGraphs, Eager, EagerBf16, EagerFp16, TorchScript
 from fnnkit.errors import unknown_choice
 from fnnkit.export import read_exported
@@ -44,6 +46,9 @@ BACKENDS: dict[str, Backend] = {
         OnnxRuntimeInt8Static(),
         OnnxRuntimeTrt(),
         OnnxRuntimeFp16(),
+        OpenVino(),
+        OpenVinoBf16(),
+        OpenVinoInt8(),
         EagerFp16(),
         EagerBf16(),
     )

@@ -41,6 +41,7 @@ FP32 = Tolerance(max_abs_diff=1e-4, min_agreement=100.0)
 # accuracy within +0.2 points (max |Δ| up to 0.4); fp16 agrees on 100% (max |Δ| <= 8e-3).
 INT8 = Tolerance(max_abs_diff=None, min_agreement=98.0, max_accuracy_drop=1.0)
 FP16 = Tolerance(max_abs_diff=None, min_agreement=99.5, max_accuracy_drop=0.5)
+BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  # 8-bit mantissa: looser than fp16
 
 
 @dataclass(frozen=True)
