@@ -18,6 +18,7 @@ from fnnkit.backends.base import (
     is_exported,
     set_threads,
 )
+from fnnkit.backends.openvino import OpenVino, OpenVinoBf16, OpenVinoInt8
 from fnnkit.backends.ort import (
     TRT_MAX_BATCH,
     OnnxRuntime,
@@ -28,7 +29,6 @@ from fnnkit.backends.ort import (
     ort_session,
     trt_cache_root,
 )
-from fnnkit.backends.openvino import OpenVino, OpenVinoBf16, OpenVinoInt8
 from fnnkit.backends.torch import Aoti, Compile, CompileCudaGraphs, Eager, EagerBf16, EagerFp16, TorchScript
 from fnnkit.errors import unknown_choice
 from fnnkit.export import read_exported
