@@ -15,8 +15,9 @@ FORMAT = typer.Option(
     "all",
     "--format",
     "-f",
-    help="onnx | torchscript | compiled | onnx-int8 | onnx-int8-static | onnx-fp16 | all, or a comma list "
-    "('all': the first five on cpu; onnx-fp16 instead of onnx-int8-static with --device cuda).",
+    help="onnx | torchscript | torchscript-lite | compiled | onnx-int8 | onnx-int8-static | onnx-fp16 | all, or a "
+    "comma list ('all': onnx, torchscript, compiled, onnx-int8 and, on cpu, onnx-int8-static; with --device cuda, "
+    "onnx-fp16 instead of onnx-int8-static). torchscript-lite (model.ptl, PyTorch Mobile) only when named.",
 )
 EXPORT_DEVICE = typer.Option(
     "cpu",

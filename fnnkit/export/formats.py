@@ -52,6 +52,10 @@ FORMATS: dict[str, ExportFormat] = {
         _onnx("onnx", "model.onnx", onnx_files.write_fp32, FP32),
         ExportFormat("torchscript", "model.torchscript.pt", "torch.jit", torchscript.write, torchscript.open_ts, FP32),
         ExportFormat(
+            "torchscript-lite", "model.ptl", "PyTorch Mobile lite interpreter", torchscript.write_lite,
+            torchscript.open_lite, FP32, in_all=(),
+        ),
+        ExportFormat(
             "compiled", "model.pt2", "torch._inductor (AOTInductor)", compiled.write, compiled.open_pt2, FP32,
             device_bound=True,
         ),
