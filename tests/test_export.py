@@ -248,7 +248,9 @@ def test_all_means_fp16_only_for_cuda():
 
 
 def test_unknown_format_lists_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match="onnx, torchscript, compiled, onnx-int8, onnx-fp16, all"):
+    with pytest.raises(
+        ConfigError, match="onnx, torchscript, torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
+    ):
         resolve_formats("tflite")
     result = run_fnnkit("export", "--format", "tflite", "--artifacts", str(tmp_path))
     assert_user_error(result, "unknown format 'tflite'", "onnx, torchscript, compiled, onnx-int8, onnx-fp16, all")

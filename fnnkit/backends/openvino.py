@@ -76,10 +76,10 @@ class OpenVino(Backend):
         offered = core.get_property(OV_DEVICE, "OPTIMIZATION_CAPABILITIES")
         if self.needs not in offered:
             return False, f"openvino {ov.__version__}'s CPU plugin has no native {self.needs} here ({offered})"
-        return self._capability(ov.__version__)
+        return self._capability(ov.__version__.split("-")[0])  # "2026.4.1-22982-<hash>-releases/...": the release
 
     def _capability(self, version: str) -> tuple[bool, str]:
-        return True, f"openvino {version} CPU, {self.hint_precision}"
+        return True, f"openvino {version} CPU, {self.precision}"
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         import openvino as ov

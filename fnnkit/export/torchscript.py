@@ -4,7 +4,9 @@ Upstream PyTorch keeps TorchScript in maintenance mode (torch 2.14 warns that to
 deprecated in favour of torch.export); fnnkit still writes it because C++ deployments load
 it with libtorch alone. ``model.torchscript.pt`` is a full-JIT file, which the mobile lite
 interpreter refuses (no ``bytecode.pkl``); ``model.ptl`` (format ``torchscript-lite``) is
-the same scripted module saved for the lite interpreter, and is proven by running it there.
+the same scripted module saved for the lite interpreter, and is proven by running it there
+(torch 2.14 deprecates the lite interpreter in favour of ExecuTorch; existing PyTorch Mobile
+apps still load ``.ptl`` files).
 The deprecation warnings are silenced here, where they are known and documented, rather
 than shown on every export.
 """
@@ -34,6 +36,7 @@ def _known_deprecation() -> Iterator[None]:
     with warnings.catch_warnings():
         for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
             warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
+            warnings.filterwarnings("ignore", message=r"Lite Interpreter is deprecated", category=category)
         yield
 
 
