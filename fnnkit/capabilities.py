@@ -128,3 +128,13 @@ def check_isa(isa: str) -> str:
             "could not be proven here; export on a machine that has them, or use --isa avx2"
         )
     return isa
+
+
+def buildable_isa(isa: str) -> str:
+    """The target a compile will really use: inductor without ``cpp.march`` (older torch) always builds native.
+
+    Recorded as such in export.json and the package, so a loader checks the truth, never the request.
+    """
+    import torch._inductor.config as inductor_config
+
+    return isa if isa == "native" or hasattr(inductor_config.cpp, "march") else "native"

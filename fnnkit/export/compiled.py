@@ -73,12 +73,15 @@ def isa_metadata(isa: str) -> dict[str, str]:
 
 
 def package_metadata(data: bytes, path: Path) -> dict[str, str]:
-    """The metadata AOTInductor stores beside its library, read from the zip without loading any code."""
+    """The metadata AOTInductor stores beside its library, read from the zip without loading any code.
+
+    Empty for a package without that file (an older torch's): its loader then has nothing to check.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            name = next(n for n in archive.namelist() if n.endswith("wrapper_metadata.json"))
-            found = json.loads(archive.read(name))
-    except (zipfile.BadZipFile, StopIteration, KeyError, ValueError) as exc:
+            names = [n for n in archive.namelist() if n.endswith("wrapper_metadata.json")]
+            found = json.loads(archive.read(names[0])) if names else {}
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ArtifactError(f"{path} is not an AOTInductor package ({type(exc).__name__}); re-export it") from None
     if not isinstance(found, dict):
         raise ArtifactError(f"{path}: its package metadata is not a JSON object; re-export it")

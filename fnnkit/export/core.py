@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from fnnkit.capabilities import DEFAULT_ISA, check_isa
+from fnnkit.capabilities import DEFAULT_ISA, buildable_isa, check_isa
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import parity
 from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
@@ -107,6 +107,8 @@ def export_variant(
     fmts = resolve_formats(formats, device) if isinstance(formats, str) else list(formats)
     check_opset(opset)
     isa = check_isa(isa)
+    if any(fmt.device_bound for fmt in fmts):
+        isa = buildable_isa(isa)
     notify = on_progress or (lambda fmt, phase: None)
     with folder_lock(folder):
         model, card = load_trained(folder, "cpu")  # refuses weights whose sha256 changed
