@@ -46,7 +46,7 @@ def coldstart(
             folder, names, repeats, threads, on_run=lambda name, i: status.update(f"{name}: run {i + 1}/{repeats}")
         )
     table = Table(title=f"Cold start, variant {spec.name}, {threads} thread(s), {repeats} fresh processes each")
-    table.add_column("backend")
+    table.add_column("backend", no_wrap=True)
     for phase in ("import", "load", "first", "total"):
         table.add_column(f"{phase} p50 ms", justify="right")
     table.add_column("total p90 ms", justify="right")
