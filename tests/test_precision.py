@@ -150,6 +150,7 @@ def test_each_precision_has_its_own_ceiling():
         assert ceiling.precision == precision and ceiling.gflops >= ceiling.median_gflops > 0
 
 
+@pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
 def test_cold_start_runs_fresh_processes(folder):
     from fnnkit.bench.coldstart import measure_cold_starts, quantile
 
