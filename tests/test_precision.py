@@ -166,3 +166,11 @@ def test_cold_start_runs_fresh_processes(folder):
         assert [name for name, _ in skipped] == ["eager-fp16"]
     with pytest.raises(ConfigError, match="--repeats"):
         measure_cold_starts(folder, ["eager"], repeats=0)
+
+
+def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
+    from clitools import assert_user_error, run_fnnkit
+
+    result = run_fnnkit("export", "--isa", "sse9", "--variant", "A", "--artifacts", str(tmp_path))
+    assert_user_error(result, "unknown isa 'sse9'", "avx2, avx512, native")
+    assert_user_error(run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be >= 1")

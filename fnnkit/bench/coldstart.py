@@ -103,16 +103,20 @@ def summarize(name: str, runs: list[dict[str, float]]) -> ColdStart:
     )
 
 
+def check_counts(repeats: int, threads: int) -> None:
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+
+
 def measure_cold_starts(
     folder: Path, backends: list[str], repeats: int = DEFAULT_REPEATS, threads: int = 1, on_run=None
 ) -> tuple[list[ColdStart], list[tuple[str, str]]]:
     """Baselines first, then each backend that can run here; (results, [(backend, why skipped)])."""
     from fnnkit.backends import get_backend
 
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    check_counts(repeats, threads)
     notify = on_run or (lambda name, i: None)
     results, skipped = [], []
     plan: list[tuple[str, str, str]] = [(b, "python" if b == "python" else "torch", "") for b in BASELINES]

@@ -67,7 +67,7 @@ def export(
     folders = [_trained_folder(artifacts, spec.name, dataset, train_if_missing, data_dir, target) for spec in specs]
     console.print(
         f"exporting {', '.join(s.name for s in specs)} to {', '.join(f.name for f in formats)} "
-        f"for [bold]{target}[/] (opset {opset}) under [bold]{artifacts}[/]"
+        f"for [bold]{target}[/] (opset {opset}, .pt2 isa {isa}) under [bold]{artifacts}[/]"
     )
 
     results, failures = [], []
