@@ -526,3 +526,23 @@ def test_default_pt2_has_no_avx512_instructions(exported_root, tmp_path):
             archive.extract(name, tmp_path)
     for name in libraries:
         assert evex_instructions(tmp_path / name) == [], name
+
+
+def test_package_for_instructions_this_cpu_lacks_is_refused_before_loading(exported_root):
+    """The loader reads the ISA record from the zip and refuses in one line; the library is never mapped."""
+    import io
+    import zipfile
+
+    from fnnkit.export.compiled import open_pt2
+
+    path = exported_root / DATASET / "A" / "model.pt2"
+    source, target = zipfile.ZipFile(path), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename.endswith("_metadata.json"):
+                meta = json.loads(data) | {"fnnkit_isa": "native", "fnnkit_isa_flags": "avx2 amx_imaginary"}
+                data = json.dumps(meta).encode()
+            out.writestr(item, data)
+    with pytest.raises(ArtifactError, match=r"compiled for isa native, and this CPU lacks amx_imaginary"):
+        open_pt2(target.getvalue(), path, "cpu")

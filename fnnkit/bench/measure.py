@@ -290,3 +290,15 @@ def ceiling_precisions(backends: tuple[str, ...] | list[str]) -> list[str]:
     """fp32 plus every other precision the chosen backends compute in: one ceiling each."""
     found = {get_backend(name).precision for name in backends} & set(CEILING_DTYPES)
     return ["fp32", *sorted(found - {"fp32"})]
+
+
+def precision_ceilings(threads: int, device: str, precisions: list[str], min_time_s: float) -> list[Ceiling]:
+    """One ceiling per precision; one this torch has no kernel for is left out (its rows show no share)."""
+    found = []
+    for precision in precisions:
+        try:
+            found.append(matmul_ceiling(threads, device=device, min_time_s=min_time_s, precision=precision))
+        except (RuntimeError, NotImplementedError):
+            if precision == "fp32":
+                raise
+    return found

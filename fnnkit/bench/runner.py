@@ -22,7 +22,7 @@ from pathlib import Path
 import fnnkit.errors as errors
 from fnnkit.backends import get_backend
 from fnnkit.bench.config import BenchConfig
-from fnnkit.bench.measure import Job, Outcome, ceiling_precisions, hold_freed_memory, matmul_ceiling, measure
+from fnnkit.bench.measure import Job, Outcome, ceiling_precisions, hold_freed_memory, measure, precision_ceilings
 from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Skipped
 from fnnkit.errors import ArtifactError, FnnkitError
 
@@ -154,8 +154,7 @@ def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
         if device == "cuda" and not _cuda_ready():
             continue
         for threads in sorted({config.threads_for(b) for b in config.batch_sizes}):
-            for precision in ceiling_precisions(config.backends):  # each precision's own limit
-                ceilings.append(matmul_ceiling(threads, device=device, min_time_s=CEILING_TIME_S, precision=precision))
+            ceilings += precision_ceilings(threads, device, ceiling_precisions(config.backends), CEILING_TIME_S)
     return ceilings
 
 
@@ -218,7 +217,7 @@ def annotate(rows: list[BenchRow], ceilings: list[Ceiling], config: BenchConfig)
     out = []
     for row in rows:
         reference = eager.get((row.variant, row.device, row.batch_size))
-        ceiling = best.get((row.device, row.threads, row.precision), best.get((row.device, row.threads, "fp32")))
+        ceiling = best.get((row.device, row.threads, row.precision))  # its own precision's, never another's
         out.append(
             replace(
                 row,
