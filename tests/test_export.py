@@ -253,7 +253,9 @@ def test_unknown_format_lists_the_valid_ones(tmp_path):
     ):
         resolve_formats("tflite")
     result = run_fnnkit("export", "--format", "tflite", "--artifacts", str(tmp_path))
-    assert_user_error(result, "unknown format 'tflite'", "onnx, torchscript, compiled, onnx-int8, onnx-fp16, all")
+    assert_user_error(
+        result, "unknown format 'tflite'", "torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
+    )
 
 
 def test_bad_opset_is_refused(tmp_path):
