@@ -116,7 +116,9 @@ def backends() -> None:
     Example: fnnkit backends
     """
     from fnnkit.backends import BACKENDS, DEVICES
+    from fnnkit.capabilities import cpu_capabilities
 
+    console.print(f"this CPU: {cpu_capabilities().describe()}", highlight=False)
     table = Table(title="Backends", title_style="bold")
     table.add_column("backend", no_wrap=True)
     for column in ("precision", "runs", *DEVICES):
