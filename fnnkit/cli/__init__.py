@@ -45,4 +45,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-from fnnkit.cli import bench_cmds, data_cmds, export_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)
+from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
+    bench_cmds,
+    coldstart_cmds,
+    data_cmds,
+    export_cmds,
+    train_cmds,
+    verify_cmds,
+)

@@ -116,7 +116,9 @@ def backends() -> None:
     Example: fnnkit backends
     """
     from fnnkit.backends import BACKENDS, DEVICES
+    from fnnkit.capabilities import cpu_capabilities
 
+    console.print(f"this CPU: {cpu_capabilities().describe()}", highlight=False)
     table = Table(title="Backends", title_style="bold")
     table.add_column("backend", no_wrap=True)
     for column in ("precision", "runs", *DEVICES):
@@ -167,7 +169,8 @@ def _print_run(run, config) -> None:
     )
     for c in run.ceilings:
         console.print(
-            f"matmul ceiling {c.device} {c.threads} thread(s): [bold]{c.gflops:.0f} GFLOP/s[/] (fp32 {c.size}³)"
+            f"matmul ceiling {c.device} {c.threads} thread(s), {c.precision}: [bold]{c.gflops:.0f} GFLOP/s[/] "
+            f"({c.size}³)"
         )
     for device in config.devices:
         rows = [r for r in run.rows if r.device == device]
@@ -258,7 +261,7 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
     table.add_column("backend", no_wrap=True)
     for batch in batch_sizes:
         table.add_column(f"batch {batch}", justify="right", no_wrap=True)
-    table.add_column(f"of fp32 ceiling at {largest}", justify="right")
+    table.add_column(f"of own-precision ceiling at {largest}", justify="right")
     table.add_column("peak RSS MB", justify="right")
     fastest = {
         (r.variant, r.batch_size): max(
