@@ -24,7 +24,9 @@ SCENARIO_HELP = (
 
 
 def _options(
-    qps: float = typer.Option(1000.0, "--qps", help="Server: offered queries/s (start of --find-peak); offline: expected."),
+    qps: float = typer.Option(
+        1000.0, "--qps", help="Server: offered queries/s (start of --find-peak); offline: expected."
+    ),
     latency_bound_ms: float = typer.Option(2.0, "--latency-bound-ms", help="p99 latency bound, ms."),
     find_peak: bool = typer.Option(False, "--find-peak", help="Server: search the highest rate LoadGen calls VALID."),
     max_batch: int = typer.Option(64, "--max-batch", help="Largest batch the batcher forms."),

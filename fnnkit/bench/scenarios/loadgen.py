@@ -183,7 +183,11 @@ def parse_detail(path: Path, mode: str) -> LoadgenResult:
         values[key] = entry.get("value")
         if entry.get("metadata", {}).get("is_error"):
             errors.append(f"{key}: {entry.get('value')}")
-    latency = {p: int(values[f"result_{p}_percentile_latency_ns"]) for p in PERCENTILES if f"result_{p}_percentile_latency_ns" in values}
+    latency = {
+        p: int(values[f"result_{p}_percentile_latency_ns"])
+        for p in PERCENTILES
+        if f"result_{p}_percentile_latency_ns" in values
+    }
     reasons = [name for key, name in _REASONS if values.get(key) is False]
     more = re.search(r"at least (\d+) more queries", str(values.get("early_stopping_result", "")))
     if more:

@@ -67,7 +67,9 @@ class BatchingSUT:
         self.batches = 0
         self.samples = 0
         self.errors: list[BaseException] = []
-        self._threads = [threading.Thread(target=self._work, name=f"fnnkit-sut-{i}", daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fnnkit-sut-{i}", daemon=True) for i in range(workers)
+        ]
 
     # ----------------------------------------------------------------- LoadGen callbacks
 
