@@ -19,7 +19,7 @@ from fnnkit.errors import ConfigError
 SCENARIO_HELP = (
     "Load scenario through MLPerf LoadGen: single-stream | multi-stream | offline | server. "
     "Its own options: --qps, --latency-bound-ms, --find-peak, --max-batch, --max-queue-delay-us, --workers, "
-    "--seed, --min-duration-ms, --min-query-count, --time-cap-s (see docs/scenarios.md)."
+    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision (see docs/scenarios.md)."
 )
 
 
@@ -34,8 +34,11 @@ def _options(
     workers: int = typer.Option(1, "--workers", help="Threads calling the model."),
     seed: int = typer.Option(0, "--seed", help="LoadGen's seeds: same seed, same arrivals."),
     min_duration_ms: int = typer.Option(2000, "--min-duration-ms", help="Shortest LoadGen run."),
-    min_query_count: int = typer.Option(100, "--min-query-count", help="Fewest queries per LoadGen run."),
+    min_query_count: int = typer.Option(500, "--min-query-count", help="Fewest queries per LoadGen run."),
     time_cap_s: float = typer.Option(60.0, "--time-cap-s", help="Hard cap per LoadGen run."),
+    peak_precision: float = typer.Option(
+        0.05, "--peak-precision", help="--find-peak stops when the failing rate is within this fraction of the passing one."
+    ),
 ) -> dict:
     return dict(locals())
 

@@ -26,13 +26,13 @@ class ScenarioConfig:
     threads: int = 1  # intra-op threads of torch / ONNX Runtime: batches are small
     seed: int = 0  # LoadGen's qsl / sample-index / schedule seeds: same seed, same arrivals
     min_duration_ms: int = 2000
-    min_query_count: int = 100
+    min_query_count: int = 500  # LoadGen's early stopping needs ~459 on-time queries to vouch for a p99
     time_cap_s: float = 60.0  # per LoadGen run: issuing stops here and the queue is drained, verdict CAPPED
     multi_stream_samples: int = 8  # samples per query in multi-stream (MLPerf's value)
     find_peak: bool = False
     peak_precision: float = 0.05  # stop the search when the invalid rate is within 5% of the valid one
     max_steps: int = 14
-    min_qps: float = 10.0  # the search gives up below this: "no rate meets the bound"
+    min_qps: float = 20.0  # the search gives up below this: "no rate meets the bound"
     max_qps: float = 1e6
 
     def __post_init__(self) -> None:
@@ -65,6 +65,8 @@ class ScenarioConfig:
                 f"--min-duration-ms {self.min_duration_ms} does not fit in --time-cap-s {self.time_cap_s:g}: "
                 "raise the cap or shorten the run"
             )
+        if not (math.isfinite(self.peak_precision) and 0 < self.peak_precision < 1):
+            raise ConfigError(f"--peak-precision must be between 0 and 1 (e.g. 0.05), got {self.peak_precision!r}")
         if not 0 < self.min_qps < self.max_qps:
             raise ConfigError(f"search range must satisfy 0 < min_qps < max_qps, got {self.min_qps}..{self.max_qps}")
 

@@ -53,6 +53,7 @@ class ScenarioRun:
     created: str
     config: dict
     environment: dict
+    loadgen: dict  # {"version": ...}: LoadGen's rules (early stopping) change between releases
     dataset: str
     samples: int
     overhead: BackendScenario  # the null predictor: the SUT's own ceiling
@@ -73,7 +74,7 @@ def run_scenarios(
     on_step: StepFn | None = None,
 ) -> ScenarioRun:
     """Run ``config`` for every (backend, device) that can run here; others become skipped rows."""
-    from fnnkit.env import environment
+    from fnnkit.env import environment, package_version
     from fnnkit.export import load_test_set
     from fnnkit.store import read_model_card
 
@@ -107,6 +108,7 @@ def run_scenarios(
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=config.as_dict(),
         environment=environment(),
+        loadgen={"version": package_version("mlcommons-loadgen")},
         dataset=card["dataset"]["name"],
         samples=len(inputs),
         overhead=overhead,
