@@ -27,15 +27,17 @@ class NullPredictor(Predictor):
 
     def __init__(self, threads: int = 1) -> None:
         super().__init__("null", "cpu", threads)
-        self._zeros = torch.zeros(0, 10)
+        self._zeros: dict[int, torch.Tensor] = {}  # one per batch size: a dict hit costs less than a slice
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
     def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
-        if len(self._zeros) < len(prepared):
-            self._zeros = torch.zeros(len(prepared), 10)
-        return self._zeros[: len(prepared)]
+        n = len(prepared)
+        zeros = self._zeros.get(n)
+        if zeros is None:
+            zeros = self._zeros[n] = torch.zeros(n, 10)
+        return zeros
 
     def to_host(self, logits: torch.Tensor) -> torch.Tensor:
         return logits
