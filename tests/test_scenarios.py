@@ -29,6 +29,7 @@ from fnnkit.errors import ConfigError  # noqa: E402
 
 DATASET = "mnist-sample"
 QUICK = dict(min_duration_ms=800, min_query_count=32, time_cap_s=10.0)  # seconds per LoadGen run, not minutes
+VOUCHED = {**QUICK, "min_query_count": 500}  # enough queries for LoadGen's early stopping to vouch for a p99
 
 
 class SleepPredictor(Predictor):
@@ -139,12 +140,10 @@ def test_search_reports_no_rate_when_even_the_floor_fails():
 def test_p99_grows_with_the_queue_and_loadgen_calls_overload_invalid(test_set, tmp_path):
     """1 ms per call, one call at a time: 1,000 samples/s at most. At 250/s the queue is short; at 1,500/s it grows."""
     inputs, _ = test_set
-    config = ScenarioConfig(
-        scenario="server", latency_bound_ms=25, max_batch=1, max_queue_delay_us=0, **{**QUICK, "min_query_count": 500}
-    )
+    config = ScenarioConfig(scenario="server", latency_bound_ms=25, max_batch=1, max_queue_delay_us=0, **VOUCHED)
     light = run_loadgen(SleepPredictor(0.001), inputs, config, tmp_path / "light", qps=250)
     heavy = run_loadgen(SleepPredictor(0.001), inputs, config, tmp_path / "heavy", qps=1500)
-    assert light.valid, light.reasons  # 500 queries: enough for LoadGen's early stopping to vouch for the p99
+    assert light.valid, light.reasons
     assert light.p() >= 1.0  # no sample completes faster than the model
     assert heavy.validity == "INVALID" and "latency bound not met" in heavy.reasons
     assert heavy.p() > 10 * light.p()  # the queue, not the model, sets the tail
@@ -155,9 +154,7 @@ def test_p99_grows_with_the_queue_and_loadgen_calls_overload_invalid(test_set, t
 def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     """The same 1 ms backend at 1,500/s meets the bound once the batcher may group 32 samples per call."""
     inputs, _ = test_set
-    config = ScenarioConfig(
-        scenario="server", latency_bound_ms=25, max_batch=32, max_queue_delay_us=1000, **{**QUICK, "min_query_count": 500}
-    )
+    config = ScenarioConfig(scenario="server", latency_bound_ms=25, max_batch=32, max_queue_delay_us=1000, **VOUCHED)
     result = run_loadgen(SleepPredictor(0.001), inputs, config, tmp_path / "batched", qps=1500)
     assert result.valid, result.reasons
     assert result.mean_batch > 1.5

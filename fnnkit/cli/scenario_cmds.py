@@ -37,7 +37,7 @@ def _options(
     min_query_count: int = typer.Option(500, "--min-query-count", help="Fewest queries per LoadGen run."),
     time_cap_s: float = typer.Option(60.0, "--time-cap-s", help="Hard cap per LoadGen run."),
     peak_precision: float = typer.Option(
-        0.05, "--peak-precision", help="--find-peak stops when the failing rate is within this fraction of the passing one."
+        0.05, "--peak-precision", help="--find-peak stops when failing and passing rates differ by this fraction."
     ),
 ) -> dict:
     return dict(locals())

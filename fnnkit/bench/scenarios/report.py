@@ -25,7 +25,7 @@ def write_scenario_plot(run: ScenarioRun, path: str | Path) -> Path:
     from fnnkit.store import atomic_write
 
     bound = run.config["latency_bound_ms"]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=120)
     for i, entry in enumerate([run.overhead, *run.results]):
         _plot_backend(ax, entry, "grey" if entry is run.overhead else f"C{i}")
     ax.axhline(bound, color="red", linewidth=1)
@@ -38,7 +38,7 @@ def write_scenario_plot(run: ScenarioRun, path: str | Path) -> Path:
     variant = run.results[0].variant if run.results else ""
     ax.set_title(f"{run.config['scenario']} scenario, variant {variant}: p50 dotted, p99 solid; × = INVALID")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never over a curve
     fig.tight_layout()
     try:
         return atomic_write(path, lambda temp: fig.savefig(temp, format="png"))

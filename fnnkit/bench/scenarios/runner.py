@@ -146,7 +146,7 @@ def run_one(
             steps.append(measure(steps[0].completed_qps * 1.5))  # LoadGen sized the run from a low guess
     out = BackendScenario(variant, predictor.backend, predictor.device, steps, peak)
     if labels is not None:
-        rate = peak or out.final.target_qps or config.qps
+        rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
         out.accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
         notify(predictor.backend, out.accuracy)
     return out
