@@ -262,3 +262,18 @@ def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path):
     assert run["results"][0]["accuracy"]["accuracy"] > 80  # AccuracyOnly through the batcher, scored on labels
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
     assert "Peak rate with p99 ≤ 10 ms" in result.output and "SUT overhead" in result.output
+
+
+def test_missing_loadgen_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from fnnkit.bench.scenarios import LoadgenMissing, loadgen
+
+    monkeypatch.setitem(sys.modules, "mlperf_loadgen", None)  # what `import` sees when the wheel is not installed
+    with pytest.raises(LoadgenMissing, match="pip install mlcommons-loadgen"):
+        loadgen()
+
+
+def test_cli_scenario_takes_one_variant(folder):
+    result = _fnnkit("bench", "--scenario", "offline", "-v", "all", "--artifacts", str(folder.parent.parent))
+    assert result.exit_code != 0 and "one variant at a time" in str(result.exception)

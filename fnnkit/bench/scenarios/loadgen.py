@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -64,7 +64,6 @@ class LoadgenResult:
     wall_s: float
     log_dir: str
     accuracy: float | None = None  # AccuracyOnly: % of logged responses whose class matches the label
-    extra: dict = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
