@@ -19,7 +19,8 @@ from fnnkit.errors import ConfigError
 SCENARIO_HELP = (
     "Load scenario through MLPerf LoadGen: single-stream | multi-stream | offline | server. "
     "Its own options: --qps, --latency-bound-ms, --find-peak, --max-batch, --max-queue-delay-us, --workers, "
-    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision (see docs/scenarios.md)."
+    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision, --min-qps, --max-qps "
+    "(see docs/scenarios.md)."
 )
 
 
@@ -36,6 +37,8 @@ def _options(
     min_duration_ms: int = typer.Option(2000, "--min-duration-ms", help="Shortest LoadGen run."),
     min_query_count: int = typer.Option(500, "--min-query-count", help="Fewest queries per LoadGen run."),
     time_cap_s: float = typer.Option(60.0, "--time-cap-s", help="Hard cap per LoadGen run."),
+    min_qps: float = typer.Option(20.0, "--min-qps", help="--find-peak gives up below this rate."),
+    max_qps: float = typer.Option(1e6, "--max-qps", help="--find-peak does not offer more than this rate."),
     peak_precision: float = typer.Option(
         0.05, "--peak-precision", help="--find-peak stops when failing and passing rates differ by this fraction."
     ),

@@ -68,7 +68,9 @@ class ScenarioConfig:
         if not (math.isfinite(self.peak_precision) and 0 < self.peak_precision < 1):
             raise ConfigError(f"--peak-precision must be between 0 and 1 (e.g. 0.05), got {self.peak_precision!r}")
         if not 0 < self.min_qps < self.max_qps:
-            raise ConfigError(f"search range must satisfy 0 < min_qps < max_qps, got {self.min_qps}..{self.max_qps}")
+            raise ConfigError(
+                f"--min-qps and --max-qps must satisfy 0 < min < max, got {self.min_qps:g}..{self.max_qps:g}"
+            )
 
     @property
     def bound_ns(self) -> int:
