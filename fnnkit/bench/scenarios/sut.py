@@ -59,11 +59,12 @@ class BatchingSUT:
         self.inputs = np.ascontiguousarray(inputs.numpy())  # numpy's take: ~4x cheaper than index_select here
         self.max_batch, self.delay_s = max_batch, max_queue_delay_us / 1e6
         self.with_data = with_data  # AccuracyOnly: responses carry the predicted class
-        self._pending: deque[tuple[list[int], list[int]]] = deque()
+        self._pending: deque[tuple[list[int], list[int], float]] = deque()  # (ids, indices, arrival)
         self._count = 0  # samples waiting in _pending
         self._head = 0  # samples of _pending[0] already taken
         self._cv = threading.Condition()
         self._stopping = False
+        self._flushed = False  # LoadGen said no more queries are coming soon: do not wait for company
         self._drain_after = float("inf")  # perf_counter after which queued samples are completed unanswered
         self.drained = 0  # samples completed without running the model (time cap hit)
         self.batches = 0
@@ -77,14 +78,16 @@ class BatchingSUT:
 
     def issue(self, ids: list[int], indices: list[int]) -> None:
         """ConstructFastSUT's issue callback: plain lists, no QuerySample objects."""
+        arrival = time.perf_counter()
         with self._cv:
-            self._pending.append((ids, indices))
+            self._pending.append((ids, indices, arrival))
             self._count += len(ids)
             self._cv.notify()
 
     def flush(self) -> None:
         """LoadGen's end-of-queries hint: a waiting partial batch need not wait any longer."""
         with self._cv:
+            self._flushed = True
             self._cv.notify_all()
 
     # ----------------------------------------------------------------- lifecycle
@@ -107,15 +110,15 @@ class BatchingSUT:
     # ----------------------------------------------------------------- workers
 
     def _take(self) -> tuple[list[int], list[int]] | None:
-        """Up to max_batch samples: the first waits at most delay_s for the rest to arrive."""
+        """Up to max_batch samples; the oldest waits at most delay_s after its arrival for the rest."""
         with self._cv:
             while not self._count:
                 if self._stopping:
                     return None
                 self._cv.wait(0.05)
             if self._count < self.max_batch and self.delay_s > 0:
-                until = time.perf_counter() + self.delay_s
-                while self._count < self.max_batch and not self._stopping:
+                until = self._pending[0][2] + self.delay_s  # a sample queued behind a busy worker waited already
+                while self._count < self.max_batch and not (self._stopping or self._flushed):
                     left = until - time.perf_counter()
                     if left <= 0:
                         break
@@ -123,7 +126,7 @@ class BatchingSUT:
             ids: list[int] = []
             indices: list[int] = []
             while self._pending and len(ids) < self.max_batch:
-                qids, qidx = self._pending[0]
+                qids, qidx, _ = self._pending[0]
                 end = self._head + self.max_batch - len(ids)
                 ids += qids[self._head : end]  # an offline query of 10,000 samples is taken in slices
                 indices += qidx[self._head : end]
@@ -133,6 +136,7 @@ class BatchingSUT:
                 else:
                     self._head = end
             self._count -= len(ids)
+            self._flushed = False
             return ids, indices
 
     def _work(self) -> None:
