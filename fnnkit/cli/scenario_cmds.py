@@ -26,7 +26,7 @@ SCENARIO_HELP = (
 
 def _options(
     qps: float = typer.Option(
-        1000.0, "--qps", help="Server: offered queries/s (start of --find-peak); offline: expected."
+        1000.0, "--qps", help="Server: offered queries/s; offline: expected samples/s (sizes the run)."
     ),
     latency_bound_ms: float = typer.Option(2.0, "--latency-bound-ms", help="p99 latency bound, ms."),
     find_peak: bool = typer.Option(False, "--find-peak", help="Server: search the highest rate LoadGen calls VALID."),
@@ -142,9 +142,10 @@ def _steps_table(entry, config) -> Table:
     for column in ("#", "offered q/s", "done samples/s", "p50 ms", "p90 ms", "p99 ms", "batch", "verdict"):
         table.add_column(column, justify="right")
     table.add_column("why")
-    for i, r in enumerate(entry.steps, 1):
+    numbered = [("offline", r) for r in entry.calibration] + [(str(i), r) for i, r in enumerate(entry.steps, 1)]
+    for label, r in numbered:
         table.add_row(
-            str(i), "-" if r.target_qps is None else f"{r.target_qps:,.0f}",
+            label, "-" if r.target_qps is None else f"{r.target_qps:,.0f}",
             "-" if r.completed_qps is None else f"{r.completed_qps:,.0f}",
             _ms(r.latency_ns.get("50.00")), _ms(r.latency_ns.get("90.00")), _ms(r.latency_ns.get("99.00")),
             f"{r.mean_batch:.1f}", _verdict(r.validity), "; ".join(r.reasons),

@@ -17,7 +17,7 @@ SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
 @dataclass(frozen=True)
 class ScenarioConfig:
     scenario: str = "server"
-    qps: float = 1000.0  # server: the offered rate, or where --find-peak starts
+    qps: float = 1000.0  # server: the offered rate; offline: LoadGen's expected rate
     latency_bound_ms: float = 2.0  # server: the p99 target LoadGen checks
     percentile: float = 0.99
     max_batch: int = 64  # the batcher never calls the model with more samples than this

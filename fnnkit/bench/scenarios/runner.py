@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -38,6 +38,7 @@ class BackendScenario:
     steps: list[LoadgenResult]
     peak_qps: float | None = None  # --find-peak: highest rate LoadGen called VALID; None: no rate met the bound
     accuracy: LoadgenResult | None = None
+    calibration: list[LoadgenResult] = field(default_factory=list)  # --find-peak: the offline runs it started from
 
     @property
     def final(self) -> LoadgenResult:
@@ -129,24 +130,35 @@ def run_one(
     """Performance (one run, or the search), then AccuracyOnly at the rate found when labels are given."""
     counter = iter(range(1, 10_000))
 
-    def measure(qps: float | None) -> LoadgenResult:
-        result = run_loadgen(predictor, inputs, config, logs / f"step-{next(counter):02d}", qps=qps)
+    def measure(qps: float | None, settings: ScenarioConfig = config) -> LoadgenResult:
+        result = run_loadgen(predictor, inputs, settings, logs / f"step-{next(counter):02d}", qps=qps)
         notify(predictor.backend, result)
         return result
 
-    peak = None
+    peak, calibration = None, []
     if config.find_peak:
-        peak, tried = find_peak(
-            measure, config.qps, config.min_qps, config.max_qps, config.peak_precision, config.max_steps
-        )
+        # p99 need not fall with the rate (at low rates every query wakes an idle worker), so the search
+        # starts near the top, at half the offline throughput of the same batcher, instead of at --qps
+        offline = replace(config, scenario="offline", find_peak=False)
+        calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
+        start = (calibration[-1].completed_qps or 2 * config.qps) / 2
+        peak, tried = find_peak(measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps)
         steps = [result for _, result in tried]
+    elif config.scenario == "offline":
+        steps = sized_offline(measure, config.qps)
     else:
         steps = [measure(config.qps)]
-        if config.scenario == "offline" and "min duration not met" in steps[0].reasons and steps[0].completed_qps:
-            steps.append(measure(steps[0].completed_qps * 1.5))  # LoadGen sized the run from a low guess
-    out = BackendScenario(variant, predictor.backend, predictor.device, steps, peak)
+    out = BackendScenario(variant, predictor.backend, predictor.device, steps, peak, calibration=calibration)
     if labels is not None:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
         out.accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
         notify(predictor.backend, out.accuracy)
     return out
+
+
+def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list[LoadgenResult]:
+    """Offline: LoadGen sizes the run from the expected rate; a low guess is re-run once at 1.5x the measured rate."""
+    runs = [measure(qps)]
+    if "min duration not met" in runs[0].reasons and runs[0].completed_qps:
+        runs.append(measure(runs[0].completed_qps * 1.5))
+    return runs
