@@ -200,7 +200,7 @@ def parse_detail(path: Path, mode: str) -> LoadgenResult:
         target_qps=None,
         validity=validity,
         reasons=reasons,
-        completed_qps=_float(values.get("result_completed_samples_per_sec", values.get("result_samples_per_second"))),
+        completed_qps=_samples_per_s(values),
         latency_ns=latency,
         mean_latency_ns=_int(values.get("result_mean_latency_ns")),
         queries=_int(values.get("result_query_count")),
@@ -215,6 +215,16 @@ _REASONS = (
     ("result_min_duration_met", "min duration not met"),
     ("result_min_queries_met", "min query count not met"),
 )
+
+
+def _samples_per_s(values: dict) -> float | None:
+    """Server and offline log samples/s; the streams log queries/s (one query: samples_per_query samples)."""
+    for key in ("result_completed_samples_per_sec", "result_samples_per_second"):
+        if key in values:
+            return _float(values[key])
+    qps = _float(values.get("result_qps_with_loadgen_overhead"))
+    per_query = _float(values.get("effective_samples_per_query")) or 1.0
+    return None if qps is None else qps * per_query
 
 
 def _float(value: object) -> float | None:
