@@ -130,8 +130,10 @@ def test_search_brackets_the_threshold_within_precision():
 
 
 def test_search_reports_no_rate_when_even_the_floor_fails():
-    peak, steps = find_peak(lambda q: _Threshold(False), 1000, 10, 1e6, 0.05, 20)
-    assert peak is None and steps[-1][0] == 10
+    peak, steps = find_peak(lambda q: _Threshold(False), 648, 10, 1e6, 0.05, 20)  # 648 / 4^3 = 10.125
+    rates = [q for q, _ in steps]
+    assert peak is None and rates[-1] <= 10 * 1.05
+    assert all(b < a / 1.05 for a, b in zip(rates, rates[1:], strict=False))  # 10.125 then 10 would be one rate twice
 
 
 # --------------------------------------------------------------------------- LoadGen on a slow backend

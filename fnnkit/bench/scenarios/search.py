@@ -43,7 +43,7 @@ def find_peak(
                 break
             qps = min(qps * 2, max_qps)
         elif valid is None:  # nothing passed yet: go down fast
-            if qps <= min_qps:
+            if qps <= min_qps * (1 + precision):  # at the floor already (20.06 is 20): do not run it twice
                 break
             qps = max(qps / 4, min_qps)
         else:
