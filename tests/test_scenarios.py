@@ -18,6 +18,7 @@ pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: p
 
 from fnnkit.backends import Predictor, accuracy, get_backend  # noqa: E402
 from fnnkit.bench.scenarios import (  # noqa: E402
+    SCENARIOS,
     SCHEMA,
     NullPredictor,
     ScenarioConfig,
@@ -181,6 +182,18 @@ def test_the_time_cap_ends_a_hopeless_run(test_set, tmp_path):
     result = run_loadgen(SleepPredictor(0.05), inputs, config, tmp_path / "capped", qps=200)
     assert time.perf_counter() - started < 15
     assert result.validity in ("CAPPED", "INVALID") and not result.valid
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_scenario_runs_through_the_batcher(scenario, test_set, tmp_path):
+    """Every scenario of the registry: LoadGen's latencies and a samples/s rate come back, with its logs."""
+    inputs, _ = test_set
+    config = ScenarioConfig(scenario=scenario, max_batch=16, **QUICK)
+    result = run_loadgen(NullPredictor(), inputs, config, tmp_path / scenario, qps=2000)
+    assert result.completed_qps and result.completed_qps > 0
+    assert 0 < result.latency_ns["50.00"] <= result.latency_ns["99.00"]
+    assert result.mean_batch >= (8 if scenario == "multi-stream" else 1)  # a multi-stream query is 8 samples
+    assert (tmp_path / scenario / "mlperf_log_detail.txt").is_file()
 
 
 # --------------------------------------------------------------------------- accuracy and determinism

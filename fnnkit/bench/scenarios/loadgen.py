@@ -218,12 +218,14 @@ _REASONS = (
 
 
 def _samples_per_s(values: dict) -> float | None:
-    """Server and offline log samples/s; the streams log queries/s (one query: samples_per_query samples)."""
+    """Server and offline log samples/s; the streams log queries/s or only the mean query latency."""
     for key in ("result_completed_samples_per_sec", "result_samples_per_second"):
         if key in values:
             return _float(values[key])
-    qps = _float(values.get("result_qps_with_loadgen_overhead"))
     per_query = _float(values.get("effective_samples_per_query")) or 1.0
+    qps = _float(values.get("result_qps_with_loadgen_overhead"))
+    if qps is None and _float(values.get("result_mean_query_latency_ns")):  # multi-stream logs no rate:
+        qps = 1e9 / float(values["result_mean_query_latency_ns"])  # one query at a time, back to back
     return None if qps is None else qps * per_query
 
 
