@@ -278,6 +278,7 @@ def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path):
     assert run["results"][0]["accuracy"]["accuracy"] > 80  # AccuracyOnly through the batcher, scored on labels
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
     assert "Peak rate with p99 ≤ 20 ms" in result.output and "SUT overhead" in result.output
+    assert all(entry["calibration"][-1]["completed_qps"] > 0 for entry in [run["overhead"], *run["results"]])
 
 
 def test_missing_loadgen_says_how_to_install_it(monkeypatch):
