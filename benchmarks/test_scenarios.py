@@ -3,7 +3,7 @@
 One benchmark per backend x device: the timed function is a whole ``--find-peak`` search
 (pytest-benchmark's time is the search's wall time, not a latency). The answer is in
 ``extra_info``: the peak rate LoadGen called VALID with p99 <= the bound, the p99 there, and
-the null predictor's peak under the same settings (the SUT's own ceiling).
+the null predictor's peak and offline throughput under the same settings (the SUT's own ceiling).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def _search(predictor, inputs, logs):
 
 
 @pytest.fixture(scope="session")
-def sut_ceiling(test_inputs, tmp_path_factory) -> float | None:
+def sut_ceiling(test_inputs, tmp_path_factory):
     """The null predictor's peak: what the batcher, threads and LoadGen sustain with no model at all."""
     pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: pip install mlcommons-loadgen")
     from fnnkit.bench.scenarios import NullPredictor
 
-    return _search(NullPredictor(), test_inputs, tmp_path_factory.mktemp("null-sut")).peak_qps
+    return _search(NullPredictor(), test_inputs, tmp_path_factory.mktemp("null-sut"))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -58,7 +58,9 @@ def test_server_peak(benchmark, backend, device, bench_config, test_inputs, sut_
         peak_qps=entry.peak_qps,
         p99_ms_at_peak=final.p() if entry.peak_qps else None,
         validity_at_peak=final.validity,
-        null_sut_peak_qps=sut_ceiling,
+        offline_samples_per_s=entry.calibration[-1].completed_qps,
+        null_sut_peak_qps=sut_ceiling.peak_qps,
+        null_sut_offline_samples_per_s=sut_ceiling.calibration[-1].completed_qps,
         steps=[(s.target_qps, s.validity, s.p()) for s in entry.steps],
     )
     assert entry.steps and all(s.validity in ("VALID", "INVALID", "CAPPED") for s in entry.steps)
