@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fnnkit.cli import app, console, err_console
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT
+from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
 from fnnkit.errors import ConfigError
 
 DEVICE_CHOICE = typer.Option(
@@ -28,8 +29,9 @@ def resolve_devices(name: str) -> tuple[str, ...]:
     return (resolve_device(name.strip()).type,)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
+    ctx: typer.Context,
     variant: str = VARIANT,
     backend: list[str] = typer.Option(
         ["all"], "--backend", "-b", help="Backend name(s), repeatable or comma list, or all."
@@ -65,11 +67,18 @@ def bench(
     dataset: str = TRAINED_DATASET,
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
+    scenario: str | None = typer.Option(None, "--scenario", help=SCENARIO_HELP),
 ) -> None:
     """Accuracy, latency and throughput of every backend; the fastest accurate one per batch size.
 
     Example: fnnkit bench --variant A,E --backend eager,onnxruntime --batch-sizes 1,1024
     """
+    if scenario is not None or ctx.args:  # LoadGen scenarios live in scenario_cmds; they parse ctx.args
+        return bench_scenario(
+            scenario, ctx.args, variant=variant, backends=backend, devices=resolve_devices(device), threads=threads,
+            json_path=json_path, plot_path=plot_path, prepare=prepare, dataset=dataset, data_dir=data_dir,
+            artifacts=artifacts,
+        )  # fmt: skip
     from fnnkit.bench import BenchConfig, load_run, parse_batch_sizes, prepare_artifacts, run_bench
 
     config = BenchConfig(
