@@ -45,4 +45,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-from fnnkit.cli import bench_cmds, export_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)
+from fnnkit.cli import bench_cmds, export_cmds, predict_cmds, serve_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)

@@ -1,0 +1,1 @@
+"""`fnnkit serve`: a verified model behind HTTP on Ray Serve."""
