@@ -20,9 +20,7 @@ def predict(
     paths: list[Path] = typer.Argument(..., help="PNG/JPEG/BMP files, folders of them, .npy arrays or IDX files."),
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E."),
     dataset: str = TRAINED_DATASET,
-    backend: str = typer.Option(
-        "onnxruntime", "--backend", "-b", help="Any backend of `fnnkit bench` that runs on CPU."
-    ),
+    backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Any CPU backend of `fnnkit bench`."),
     top: int = typer.Option(2, "--top", min=1, max=10, help="How many classes to report per input."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),

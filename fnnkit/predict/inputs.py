@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -126,31 +127,35 @@ def _pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def load_image(path: Path) -> Sample:
-    """A PNG/JPEG/BMP, its size checked from the header before a single pixel is decoded."""
+def load_image(path: Path | BinaryIO, name: str | None = None) -> Sample:
+    """A PNG/JPEG/BMP file (or an uploaded body), its size checked from the header before a pixel is decoded.
+
+    Raises InputError (unreadable, too large) or BlankImage (no digit in it).
+    """
     from PIL import Image, UnidentifiedImageError
 
+    name = name or str(path)
     try:
         with _pixel_limit(), Image.open(path) as image:  # lazy: reads the header only
             if image.format not in IMAGE_FORMATS:
-                raise InputError(f"{path} is a {image.format} image; fnnkit predict reads {', '.join(IMAGE_FORMATS)}")
+                raise InputError(f"{name} is a {image.format} image; fnnkit reads {', '.join(IMAGE_FORMATS)}")
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise InputError(
-                    f"{path} declares {width}x{height} px ({width * height / 1e6:.0f} MP), over the "
+                    f"{name} declares {width}x{height} px ({width * height / 1e6:.0f} MP), over the "
                     f"{MAX_PIXELS / 1e6:.0f} MP limit (a decompression bomb or a huge scan); downscale it first"
                 )
-            if image.format == "JPEG" and max(width, height) > 2 * DECODE_SIDE:  # decode at 1/2..1/8 scale: cheaper
-                image.draft(
-                    "L", (width * DECODE_SIDE // max(width, height), height * DECODE_SIDE // max(width, height))
-                )
+            longer = max(width, height)
+            if image.format == "JPEG" and longer > 2 * DECODE_SIDE:  # decode at 1/2..1/8 scale: cheaper
+                image.draft("L", (width * DECODE_SIDE // longer, height * DECODE_SIDE // longer))
+            kind = f"{image.format} {image.mode}"
             gray = _to_gray(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{path}: {exc}; downscale it first") from None
+        raise InputError(f"{name}: {exc}; downscale it first") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path} is damaged or truncated and cannot be decoded ({exc})") from None
+        raise InputError(f"{name} is damaged or truncated and cannot be decoded ({exc})") from None
     result = to_mnist(gray)
-    return Sample(str(path), result.pixels, (f"{image.format} {image.mode}", *result.steps))
+    return Sample(name, result.pixels, (kind, *result.steps))
 
 
 def _to_gray(image) -> np.ndarray:
