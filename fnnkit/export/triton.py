@@ -194,6 +194,11 @@ def check_model(folder: Path) -> list[tuple[str, str]]:
     return done
 
 
+def is_triton_repository(path: Path) -> bool:
+    """A Triton model folder, or a folder whose children include one."""
+    return is_triton_model(path) or any(is_triton_model(p) for p in path.iterdir() if p.is_dir())
+
+
 def check_repository(root: Path) -> list[tuple[Path, str, bool, str]]:
     """Every model folder under ``root``: (folder, check, ok, note or problem), for `fnnkit verify`."""
     folders = [root] if is_triton_model(root) else sorted(p for p in root.iterdir() if is_triton_model(p))
