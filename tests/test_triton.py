@@ -14,7 +14,7 @@ from fnnkit.verify import verify
 from tests.clitools import assert_user_error, run_fnnkit
 from tests.servekit import DATASET, exported_c
 
-pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="Triton's schema ships with pip install 'fnnkit[triton]'")
+pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="Triton's schema: pip install 'fnnkit[triton]'")
 
 MODELS = (f"fnnkit_{DATASET}_C", f"fnnkit_{DATASET}_C_int8")
 
