@@ -57,4 +57,36 @@ def serve(
         shutdown()
 
 
-__all__ = ["serve"]
+@app.command("serve-load")
+def serve_load(
+    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="A running `fnnkit serve`."),
+    requests: int = typer.Option(2000, "--requests", min=1, max=10_000_000, help="Stop after this many requests."),
+    seconds: float = typer.Option(30.0, "--seconds", min=0.1, max=3600.0, help="...or after this long."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, help="Clients, each waiting for its answer."),
+    batch: int = typer.Option(1, "--batch", min=1, max=4096, help="Samples per request (MNIST sample test digits)."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a URL that is not loopback."),
+) -> None:
+    """A bounded load test of POST /predict: p50/p99 latency and requests/s.
+
+    Example: fnnkit serve-load --url http://127.0.0.1:8000 --requests 2000 --concurrency 8
+    """
+    from fnnkit.data import load_dataset, preprocess
+    from fnnkit.serve.load import run_load, sample_body
+
+    pixels = preprocess(load_dataset("mnist-sample").test_x[:batch]).numpy()
+    result = run_load(
+        url, sample_body(pixels), requests=requests, seconds=seconds, concurrency=concurrency,
+        allow_remote=allow_remote,
+    )  # fmt: skip
+    s = result.summary()
+    console.print(
+        f"{s['ok']} of {s['sent']} requests answered in {s['seconds']} s ({concurrency} clients, batch {batch}): "
+        f"[bold]{s['requests_per_s']} requests/s[/], p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms"
+        + (f"; failed: {s['failed']}" if s["failed"] else ""),
+        highlight=False,
+    )
+    if s["failed"]:
+        raise typer.Exit(1)
+
+
+__all__ = ["serve", "serve_load"]
