@@ -227,3 +227,18 @@ def test_serve_without_ray_says_how_to_install(tmp_path):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert_user_error(result, "pip install 'fnnkit[serve]'")
+
+
+def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp_path):
+    """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
+    import shutil
+
+    from tests.clitools import run_fnnkit
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(exported_c(trained_root, tmp_path_factory), artifacts)
+    with open(artifacts / DATASET / "C" / "model.onnx", "ab") as f:
+        f.write(b"tampered")
+    result = run_fnnkit("serve", "--variant", "C", "--dataset", DATASET, "--artifacts", str(artifacts), timeout=120)
+    assert_user_error(result, "model.onnx has sha256", "Refusing to load it")
+    assert "starting Ray" not in result.stdout
