@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import assert_user_error, run_fnnkit
 from PIL import Image
+from servekit import DATASET, exported_c
 
 from fnnkit.predict import InputError, load_model, load_samples, predict, probabilities, to_mnist
 from fnnkit.predict.normalize import SIDE, BlankImage
-from tests.clitools import assert_user_error, run_fnnkit
-from tests.servekit import DATASET, exported_c
 
 N = 200  # test digits per transformation: enough to see a systematic failure, quick on 2 cores
 

@@ -19,12 +19,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+from clitools import assert_user_error
 from PIL import Image
+from servekit import DATASET, exported_c
 
 from fnnkit.data import preprocess
 from fnnkit.serve.app_config import ServeConfig
-from tests.clitools import assert_user_error
-from tests.servekit import DATASET, exported_c
 
 pytest.importorskip("ray.serve", reason="Ray Serve is an extra: pip install 'fnnkit[serve]'")
 pytestmark = pytest.mark.slow  # Ray starts in ~10-20 s; the tests themselves take seconds
@@ -233,7 +233,7 @@ def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp
     """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
     import shutil
 
-    from tests.clitools import run_fnnkit
+    from clitools import run_fnnkit
 
     artifacts = tmp_path / "artifacts"
     shutil.copytree(exported_c(trained_root, tmp_path_factory), artifacts)

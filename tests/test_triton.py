@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from clitools import assert_user_error, run_fnnkit
+from servekit import DATASET, exported_c
 
 from fnnkit.errors import ConfigError
 from fnnkit.export.triton import CONFIG, TritonSettings, check_repository, parse_config
 from fnnkit.store import read_model_card, sha256_file
 from fnnkit.verify import verify
-from tests.clitools import assert_user_error, run_fnnkit
-from tests.servekit import DATASET, exported_c
 
 pytest.importorskip("tritonclient.grpc.model_config_pb2", reason="Triton's schema: pip install 'fnnkit[triton]'")
 
