@@ -173,3 +173,17 @@ def test_missing_path_and_missing_model_are_user_errors(artifacts, tmp_path):
 def test_blank_image_error_type():
     with pytest.raises(BlankImage, match="blank page"):
         to_mnist(np.full((50, 50), 0.9, np.float32))
+
+
+def test_gzip_bomb_idx_is_refused_before_it_is_expanded(tmp_path):
+    """A 100 KB .gz that would expand to 100 MiB of IDX is refused while counting, never held in memory."""
+    import gzip
+
+    header = struct.pack(">IIII", 0x803, 133_000, SIDE, SIDE)
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        for _ in range(100):
+            f.write(bytes(2**20))
+    (sample,) = load_samples([path])
+    assert "gzip bomb" in sample.problem and path.stat().st_size < 2**20

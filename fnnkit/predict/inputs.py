@@ -210,6 +210,8 @@ def load_idx(path: Path) -> Iterator[Sample]:
     from fnnkit.data import read_images
     from fnnkit.errors import DataError
 
+    if _head(path).startswith(_GZIP):
+        _check_gunzipped_size(path)
     try:
         images = read_images(path)
     except DataError as exc:
@@ -217,6 +219,26 @@ def load_idx(path: Path) -> Iterator[Sample]:
     if images.shape[1:] != (SIDE, SIDE):
         raise InputError(f"{path} holds {list(images.shape[1:])} images; expected {SIDE}x{SIDE}")
     yield from _batch(path, images.astype(np.float32) / 255.0, "IDX")
+
+
+def _check_gunzipped_size(path: Path, chunk: int = 2**20) -> None:
+    """Refuse a gzip bomb: decompress in bounded steps, counting, before the IDX reader decompresses it whole."""
+    import zlib
+
+    inflate, total = zlib.decompressobj(wbits=31), 0
+    try:
+        with path.open("rb") as f:
+            while block := f.read(chunk):
+                while block:
+                    total += len(inflate.decompress(block, chunk))
+                    if total > MAX_FILE_BYTES:
+                        raise InputError(
+                            f"{path} expands to more than {MAX_FILE_BYTES >> 20} MiB when gunzipped (a gzip bomb?); "
+                            "fnnkit predict reads IDX files up to that size"
+                        )
+                    block = inflate.unconsumed_tail
+    except zlib.error as exc:
+        raise InputError(f"{path} is not a valid gzip file ({exc})") from None
 
 
 def _batch(path: Path, images: np.ndarray, kind: str) -> Iterator[Sample]:
