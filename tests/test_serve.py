@@ -242,3 +242,14 @@ def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp
     result = run_fnnkit("serve", "--variant", "C", "--dataset", DATASET, "--artifacts", str(artifacts), timeout=120)
     assert_user_error(result, "model.onnx has sha256", "Refusing to load it")
     assert "starting Ray" not in result.stdout
+
+
+def test_serve_config_is_validated_once():
+    """Replicas that cannot fit a local Ray would wait forever; bad numbers are refused at construction."""
+    from fnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="do not fit in the 2 CPUs"):
+        ServeConfig("x", replicas=8, replica_cpus=0.5).check_fits(2)
+    ServeConfig("x", replicas=4, replica_cpus=0.5).check_fits(2)
+    with pytest.raises(ConfigError, match="batch wait"):
+        ServeConfig("x", batch_wait_ms=-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP bind address (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="CPUs of a local Ray (default: all)."),
+    replica_cpus: float = typer.Option(0.5, "--replica-cpus", help="Ray CPUs reserved per replica."),
     artifacts: Path = ARTIFACTS,
 ) -> None:
     """Serve a verified model: POST /predict (JSON pixels or an image), GET /healthz, GET /metadata.
@@ -39,7 +41,11 @@ def serve(
 
     require_ray()  # before anything else: the one line that says how to install it
     model = load_model(artifacts, variant, dataset, backend)  # verified here first: a bad file never reaches Ray
-    config = ServeConfig(str(model.folder.resolve()), backend, replicas, max_batch, batch_wait_ms)
+    config = ServeConfig(
+        str(model.folder.resolve()), backend, replicas, max_batch, batch_wait_ms, replica_cpus=replica_cpus
+    )
+    if address is None:
+        config.check_fits(num_cpus or os.cpu_count() or 1)
     endpoint = Endpoint(host, port)
     console.print(f"starting Ray {'at ' + address if address else 'locally'} ...")
     start_ray(address, num_cpus)

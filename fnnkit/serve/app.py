@@ -20,7 +20,7 @@ from fnnkit.serve.app_config import ServeConfig
 from fnnkit.serve.payload import MAX_BODY, PayloadError, parse
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512, health_check_period_s=2)
+@serve.deployment(max_ongoing_requests=512, health_check_period_s=2)
 class ModelService:
     """POST /predict (JSON pixels or an image), GET /healthz, GET /metadata."""
 
@@ -109,4 +109,5 @@ def app_name(config: ServeConfig) -> str:
 
 def build_app(config: ServeConfig):
     """The application `serve.run` deploys: ``config.replicas`` copies of one model's deployment."""
-    return ModelService.options(name=app_name(config), num_replicas=config.replicas).bind(asdict(config))
+    options = {"name": app_name(config), "num_replicas": config.replicas}
+    return ModelService.options(**options, ray_actor_options={"num_cpus": config.replica_cpus}).bind(asdict(config))
