@@ -187,3 +187,10 @@ def test_gzip_bomb_idx_is_refused_before_it_is_expanded(tmp_path):
             f.write(bytes(2**20))
     (sample,) = load_samples([path])
     assert "gzip bomb" in sample.problem and path.stat().st_size < 2**20
+
+
+def test_gpu_only_backend_is_named_not_sent_to_export(trained_root):
+    from fnnkit.errors import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="onnxruntime-fp16 cannot run here on cpu"):
+        load_model(trained_root, "C", DATASET, "onnxruntime-fp16")

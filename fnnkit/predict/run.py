@@ -34,13 +34,16 @@ class Model:
 def load_model(artifacts: Path, variant: str, dataset: str, backend: str, threads: int = 1) -> Model:
     """The variant's verified artifact opened by ``backend`` (a missing export names the command that makes it)."""
     from fnnkit.backends import get_backend
-    from fnnkit.errors import ArtifactError
+    from fnnkit.errors import ArtifactError, BackendUnavailable
     from fnnkit.store import find_variant_dir, read_model_card
     from fnnkit.variants import get_spec
 
     name = get_spec(variant).name
     folder = find_variant_dir(artifacts, name, dataset)
     chosen = get_backend(backend)
+    ok, why = chosen.available("cpu")  # predict and serve run on CPU: a GPU-only backend is named, not exported for
+    if not ok:
+        raise BackendUnavailable(f"backend {chosen.name} cannot run here on cpu: {why}")
     missing = chosen.missing(folder, "cpu")
     if missing:
         raise ArtifactError(missing)
