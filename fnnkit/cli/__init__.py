@@ -50,6 +50,8 @@ from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
     coldstart_cmds,
     data_cmds,
     export_cmds,
+    predict_cmds,
+    serve_cmds,
     train_cmds,
     verify_cmds,
 )

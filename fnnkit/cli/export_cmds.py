@@ -17,7 +17,8 @@ FORMAT = typer.Option(
     "-f",
     help="onnx | torchscript | torchscript-lite | compiled | onnx-int8 | onnx-int8-static | onnx-fp16 | all, or a "
     "comma list ('all': onnx, torchscript, compiled, onnx-int8 and, on cpu, onnx-int8-static; with --device cuda, "
-    "onnx-fp16 instead of onnx-int8-static). torchscript-lite (model.ptl, PyTorch Mobile) only when named.",
+    "onnx-fp16 instead of onnx-int8-static). torchscript-lite (model.ptl, PyTorch Mobile) only when named; "
+    "triton writes a Triton model repository (with --out).",
 )
 EXPORT_DEVICE = typer.Option(
     "cpu",
@@ -48,6 +49,7 @@ def export(
     ),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
+    out: Path | None = typer.Option(None, "--out", help="--format triton only: the model repository folder to write."),
 ) -> None:
     """Export trained variants; run each file with its own runtime on the whole test set against eager PyTorch.
 
@@ -60,6 +62,10 @@ def export(
     from fnnkit.variants import resolve_variants
 
     target = resolve_device(device).type
+    if format.strip().lower() == "triton":
+        from fnnkit.cli.triton_export import export_triton
+
+        return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET))
     formats = resolve_formats(format, target)  # an unknown name fails here, before any work
     specs = resolve_variants(variant)
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
