@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fnnkit.errors import unknown_choice
+from fnnkit.registry import lookup, pick
 
 INPUT_DIM = 784  # 28x28 pixels, flattened
 NUM_CLASSES = 10
@@ -63,22 +64,12 @@ VARIANTS: dict[str, VariantSpec] = {
 
 
 def get_spec(name: str) -> VariantSpec:
-    try:
-        return VARIANTS[name.upper()]
-    except KeyError:
-        raise unknown_choice("variant", name, list(VARIANTS)) from None
+    return lookup(VARIANTS, name, "variant", str.upper)
 
 
 def resolve_variants(names: str | list[str]) -> list[VariantSpec]:
     """``"all"``, ``"A"``, ``"A,C"`` or a list of names -> specs, in table order, no repeats."""
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    if any(n.strip().lower() == "all" for n in names):
-        return list(VARIANTS.values())
-    wanted = {get_spec(n.strip()).name for n in names}
-    if not wanted:
-        raise unknown_choice("variant", "", [*VARIANTS, "all"])
-    return [spec for spec in VARIANTS.values() if spec.name in wanted]
+    return pick(VARIANTS, names, "variant", str.upper)
 
 
 class FeedForward(nn.Module):
