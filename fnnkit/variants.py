@@ -7,11 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fnnkit.data.idx import INPUT_DIM, NUM_CLASSES  # the data's shape decides the networks' ends
 from fnnkit.errors import unknown_choice
 from fnnkit.registry import lookup, pick
-
-INPUT_DIM = 784  # 28x28 pixels, flattened
-NUM_CLASSES = 10
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
