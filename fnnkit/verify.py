@@ -23,12 +23,14 @@ from fnnkit.errors import ArtifactError, ExportError, IntegrityError
 from fnnkit.store import (
     _TEMP_RE,
     EXPORT_MANIFEST,
+    MAX_EXPORT_BYTES,
     MODEL_CARD,
     MODEL_SCHEMA,
     WEIGHTS_FILE,
+    max_weights_bytes,
     read_model_card,
+    read_regular,
     sha256_bytes,
-    sha256_file,
     spec_from_card,
 )
 
@@ -123,12 +125,12 @@ def _attempt(checks: list[Check], file: Path, name: str, check: Callable[[], str
     return True
 
 
-def _regular_file(path: Path) -> str:
-    if path.is_symlink():
-        raise ArtifactError(f"{path} is a symlink (to {os.readlink(path)}); fnnkit writes and loads regular files only")
-    if not path.is_file():
+def _read_into(found: list[bytes], path: Path, limit: int) -> str:
+    """The loaders' own read (``store.read_regular``: no symlink, regular file, bounded); keeps the bytes."""
+    if not path.exists() and not path.is_symlink():
         raise ArtifactError(f"{path} is missing; re-create it with fnnkit (train or export)")
-    return f"{path.stat().st_size:,} bytes"
+    found.append(read_regular(path, limit, "artifact"))
+    return f"{len(found[0]):,} bytes"
 
 
 def _sha_matches(actual: str, expected: object, path: Path, record: Path) -> str:
@@ -160,14 +162,18 @@ def _check_card(folder: Path, checks: list[Check]) -> dict | None:
 
 
 def _check_weights(folder: Path, card: dict | None, checks: list[Check]) -> None:
+    """The loader's checks (``store.load_state_dict``), each reported on its own row."""
     path = folder / WEIGHTS_FILE
-    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+    spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+    data: list[bytes] = []
+    limit = max_weights_bytes(spec) if spec else MAX_EXPORT_BYTES
+    if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, limit)):
         return
-    expected = expected_tensors(spec_from_card(card, folder / MODEL_CARD)) if card else None
-    _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path, expected))
+    _attempt(checks, path, "safetensors header", lambda: vet_safetensors(data[0], path, spec))
     if card is not None:
         recorded = card["weights"]["sha256"]
-        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), recorded, path, folder / MODEL_CARD))
+        record = folder / MODEL_CARD
+        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, record))
 
 
 def expected_tensors(spec) -> Expected:
@@ -282,17 +288,16 @@ def _match_expected(tensors: dict, expected: Expected, path: Path) -> None:
 
 
 def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
-    """Header and layout of a safetensors file, reading only the 8-byte length and the header itself."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header, data_bytes = read_safetensors_header(f, size, path)
+    """Header and layout of a safetensors file nothing records, read as the loaders read."""
+    data = read_regular(path, MAX_EXPORT_BYTES, "safetensors file")
+    header, data_bytes = read_safetensors_header(io.BytesIO(data), len(data), path)
     return check_safetensors_layout(header, data_bytes, path, expected)
 
 
-def vet_safetensors(data: bytes, path: Path, spec=None) -> None:
-    """The loader's copy of ``fnnkit verify``'s safetensors checks, on the bytes about to be parsed."""
+def vet_safetensors(data: bytes, path: Path, spec=None) -> str:
+    """The safetensors checks loaders and ``fnnkit verify`` both run, on the bytes about to be parsed."""
     header, data_bytes = read_safetensors_header(io.BytesIO(data), len(data), path)
-    check_safetensors_layout(header, data_bytes, path, expected_tensors(spec) if spec is not None else None)
+    return check_safetensors_layout(header, data_bytes, path, expected_tensors(spec) if spec is not None else None)
 
 
 # --------------------------------------------------------------------------- exports
@@ -351,23 +356,26 @@ def _check_entry(folder: Path, key: str, entry: object, card: dict | None, check
     if not _attempt(checks, manifest, f"entry {key}", check):
         return None
     path = target[0]
-    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+    data: list[bytes] = []
+    if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, MAX_EXPORT_BYTES)):
         return path.name
     if card is not None:
         _attempt(checks, path, "current weights", lambda: _up_to_date(entry, card, path))
-    if path.suffix != ".onnx":  # .pt2 / TorchScript: native code and pickles; hashed, never opened
-        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), entry["sha256"], path, manifest))
+    recorded = entry["sha256"]
+    if not _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, manifest)):
         return path.name
-    data: list[bytes] = []
+    from fnnkit.export import FORMATS
 
-    def sha256() -> str:
-        data.append(path.read_bytes())  # read once: the bytes hashed are the bytes checked
-        return _sha_matches(sha256_bytes(data[0]), entry["sha256"], path, manifest)
-
-    _attempt(checks, path, "sha256", sha256)
-    if data:
-        _check_onnx(data[0], path, checks)
+    fmt = FORMATS[key.partition(":")[0]]
+    if fmt.vet is not None:  # .pt2 / TorchScript: native code and pickles; hashed, never opened
+        spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+        _attempt(checks, path, "onnx graph", lambda: _vetted(fmt.vet, data[0], path, spec))
     return path.name
+
+
+def _vetted(vet: Callable, data: bytes, path: Path, spec) -> str:
+    vet(data, path, spec)
+    return "the loader's vetting passed: self-contained, onnx.checker, interface, MLP ops and shapes"
 
 
 def _up_to_date(entry: dict, card: dict, path: Path) -> str:
@@ -378,48 +386,6 @@ def _up_to_date(entry: dict, card: dict, path: Path) -> str:
             "(fnnkit export re-exports changed weights)"
         )
     return "exported from the current weights"
-
-
-def _check_onnx(data: bytes, path: Path, checks: list[Check]) -> None:
-    """Parse, refuse external data, then the full checker and the interface: none of it runs the graph."""
-    import onnx
-
-    from fnnkit.export import check_self_contained
-
-    proto: list = []
-
-    def parse() -> str:
-        try:
-            proto.append(onnx.load_model_from_string(data))
-        except Exception as exc:  # protobuf's DecodeError and friends
-            raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it") from None
-        check_self_contained(proto[0], path)
-        return "self-contained (no external data)"
-
-    if not _attempt(checks, path, "external data", parse):
-        return  # the checker would look for the external files: never follow them
-    _attempt(checks, path, "onnx.checker", lambda: _onnx_checker(proto[0], path))
-    _attempt(checks, path, "interface", lambda: _onnx_interface(proto[0], path))
-
-
-def _onnx_checker(proto, path: Path) -> str:
-    import onnx
-
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
-    return f"check_model(full_check=True) passed, opset {max((o.version for o in proto.opset_import), default=0)}"
-
-
-def _onnx_interface(proto, path: Path) -> str:
-    from fnnkit.export.onnx_files import _check_interface  # export's own rule: the one definition of it
-
-    try:
-        _check_interface(proto)
-    except ExportError as exc:
-        raise ArtifactError(f"{path}: {exc}") from None
-    return "input [batch, 784] -> logits [batch, 10], float32"
 
 
 # --------------------------------------------------------------------------- what nothing records
@@ -463,7 +429,10 @@ def _unrecorded_file(path: Path) -> list[Check]:
     if path.is_symlink():
         checks.append(Check(path, "regular file", False, problem=_symlink_problem(path)))
     elif path.suffix == ".onnx" and path.is_file():
-        _check_onnx(path.read_bytes(), path, checks)
+        from fnnkit.export import vet_onnx
+
+        read = lambda: read_regular(path, MAX_EXPORT_BYTES)  # noqa: E731
+        _attempt(checks, path, "onnx graph", lambda: _vetted(vet_onnx, read(), path, None))
     elif path.suffix == ".safetensors":
         _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path))
     return checks

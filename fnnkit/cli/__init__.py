@@ -40,9 +40,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
-    except FnnkitError as exc:
+    except (FnnkitError, Interrupted) as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # an interrupt before our handler was installed, or raised by a library
+        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        sys.exit(130)
 
 
 from fnnkit.cli import bench_cmds, export_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)
