@@ -16,6 +16,7 @@ from fnnkit.errors import ConfigError, unknown_choice
 from fnnkit.spawn import run_isolated
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+MAX_THREADS = 1024  # above every machine fnnkit targets; --threads 100000 made torch segfault
 MIN_TORCH = (2, 6)  # fixed a torch.load weights_only bypass; suite tested on 2.6.0, 2.11.0, 2.14.1
 
 
