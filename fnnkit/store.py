@@ -93,7 +93,7 @@ def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
         match = _TEMP_RE.match(entry.name)
         if not match or _pid_alive(int(match["pid"])):
             continue
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # gone already, or a read-only folder: leave it to a writer
             if entry.is_dir() and not entry.is_symlink():
                 if ".stage-" not in entry.name:
                     continue  # a directory named like a temp file is not ours to remove
@@ -118,6 +118,8 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     fd = os.open(lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        recover_swaps(folder.parent)  # holding the lock: whatever a dead writer left here is ours to tidy
+        sweep_stale_temps(folder.parent)
         try:
             yield
         finally:
