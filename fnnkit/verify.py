@@ -78,12 +78,13 @@ def verify(path: str | os.PathLike) -> list[Check]:
 
 
 def is_variant_dir(folder: Path) -> bool:
-    return (folder / MODEL_CARD).is_file() or (folder / EXPORT_MANIFEST).is_file()
+    """A folder with a model card or manifest of any file type: a FIFO or symlink there is reported, not skipped."""
+    return any(os.path.lexists(folder / name) for name in (MODEL_CARD, EXPORT_MANIFEST))
 
 
 def variant_dirs(root: Path) -> list[Path]:
     """Folders below ``root`` that hold a model card or an export manifest, in path order."""
-    found = {p.parent for name in (MODEL_CARD, EXPORT_MANIFEST) for p in root.rglob(name) if p.is_file()}
+    found = {p.parent for name in (MODEL_CARD, EXPORT_MANIFEST) for p in root.rglob(name) if is_variant_dir(p.parent)}
     return sorted(found)
 
 
