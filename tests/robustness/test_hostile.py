@@ -486,3 +486,58 @@ def test_no_message_mentions_a_flag_that_does_not_exist():
     declared |= {"--help", "--query-gpu"}  # click's own, and nvidia-smi's (not ours)
     mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", sources))
     assert mentioned - declared == set()
+
+
+# --------------------------------------------------------------------------- every command, every class
+
+
+def _hostile_root(trained_root: Path, root: Path) -> list[str]:
+    """One dataset folder per hostile variant C, so each command meets each case alone."""
+
+    def card(folder: Path) -> dict:
+        return json.loads((folder / MODEL_CARD).read_text())
+
+    def huge(folder: Path) -> None:
+        c = card(folder)
+        c["variant"]["hidden_dim"] = 10**12
+        (folder / MODEL_CARD).write_text(json.dumps(c))
+
+    def relink(folder: Path, name: str, target: str) -> None:
+        (folder / name).unlink()
+        (folder / name).symlink_to(target)
+
+    cases = {
+        "fifo-card": lambda f: ((f / MODEL_CARD).unlink(), os.mkfifo(f / MODEL_CARD)),
+        "zero-weights": lambda f: relink(f, WEIGHTS_FILE, "/dev/zero"),
+        "zero-card": lambda f: relink(f, MODEL_CARD, "/dev/zero"),
+        "huge-dim": huge,
+        "deep-json": lambda f: (f / MODEL_CARD).write_text("[" * 50000 + "]" * 50000),
+        "folder-weights": lambda f: ((f / WEIGHTS_FILE).unlink(), (f / WEIGHTS_FILE).mkdir()),
+        "nan-card": lambda f: (f / MODEL_CARD).write_text((f / MODEL_CARD).read_text().replace("{", '{"x": NaN,', 1)),
+        "garbage-manifest": lambda f: (f / EXPORT_MANIFEST).write_text('{"schema": "fnnkit.export/1", "formats": 7}'),
+    }
+    for name, damage in cases.items():
+        folder = root / name / "C"
+        shutil.copytree(trained_root / "mnist-sample" / "C", folder)
+        damage(folder)
+    return list(cases)
+
+
+def test_every_command_meets_every_hostile_folder_with_one_line(trained_root, tmp_path, capsys, monkeypatch):
+    root = tmp_path / "artifacts"
+    for dataset in _hostile_root(trained_root, root):
+        common = ("--variant", "C", "--dataset", dataset, "--artifacts", str(root))
+        commands = [
+            ("verify", str(root / dataset)),
+            ("evaluate", *common),
+            ("export", "--format", "onnx", *common),
+            ("bench", "--in-process", "--backend", "eager", "--batch-sizes", "1", "--min-time", "0.01", *common),
+        ]
+        if dataset == "garbage-manifest":  # only what reads exports meets it (eager does not)
+            commands[1:] = [(*argv[:3], "onnxruntime", *argv[4:]) for argv in commands[3:]]
+            commands.insert(1, ("evaluate", "--backend", "onnxruntime", *common))
+        for argv in commands:
+            started = time.monotonic()
+            code, text = fnnkit_cli(capsys, monkeypatch, *argv)
+            assert code != 0 and "Traceback" not in text, (dataset, argv, text)
+            assert time.monotonic() - started < 30, (dataset, argv)
