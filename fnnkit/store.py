@@ -22,7 +22,7 @@ import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fnnkit.errors import ArtifactError, ConfigError, IntegrityError
 
@@ -221,17 +221,16 @@ def check_output_path(path: str | os.PathLike, flag: str) -> Path:
     return path
 
 
-def read_regular(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, read through one descriptor.
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike, limit: int, what: str = "file") -> Iterator[BinaryIO]:
+    """A binary file object on a regular file of at most ``limit`` bytes, checked on the opened descriptor.
 
     ``O_NOFOLLOW`` refuses a symlink, ``O_NONBLOCK`` keeps a FIFO from hanging the open, and the
-    ``fstat`` on the opened descriptor refuses devices, FIFOs and folders before a byte is read.
-    At most ``limit + 1`` bytes are read, so a file growing under us cannot fill memory either.
+    ``fstat`` of the descriptor refuses devices, FIFOs, folders and oversized files before a byte is read.
     """
     path = Path(path)
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ArtifactError(f"{what} {path} does not exist") from None
     except OSError as exc:
@@ -240,26 +239,26 @@ def read_regular(path: str | os.PathLike, limit: int, what: str = "file") -> byt
                 f"{what} {path} is a symlink (to {os.readlink(path)}); fnnkit reads regular files only"
             ) from None
         raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
+    with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ArtifactError(f"{what} {path} is not a regular file; fnnkit reads regular files only")
         if info.st_size > limit:
             raise ArtifactError(f"{what} {path} has {info.st_size} bytes, more than such a file may have ({limit})")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-    except OSError as exc:
-        raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if total > limit:
+        yield handle
+
+
+def read_regular(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``open_regular``); at most ``limit + 1``
+    bytes are read, so a file growing under us cannot fill memory either."""
+    with open_regular(path, limit, what) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > limit:
         raise ArtifactError(f"{what} {path} grew past {limit} bytes while being read; refusing it")
-    return b"".join(chunks)
+    return data
 
 
 def parse_json(data: bytes, path: str | os.PathLike, what: str) -> dict:
@@ -411,8 +410,9 @@ def _bounded_int(record: dict, key: str, low: int, high: int, prefix: str = "var
 
 
 def max_weights_bytes(spec) -> int:
-    """The most bytes a safetensors file of ``spec`` may have: float32 parameters plus a header."""
-    return 4 * spec.num_parameters + (1 << 16)
+    """The most bytes a safetensors file of ``spec`` may have: its float32 parameters plus a header, doubled,
+    so a file of the wrong dtype still reaches the header check, which names the dtype."""
+    return 2 * (4 * spec.num_parameters + (1 << 16))
 
 
 def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Path:

@@ -28,6 +28,7 @@ from fnnkit.store import (
     MODEL_SCHEMA,
     WEIGHTS_FILE,
     max_weights_bytes,
+    open_regular,
     read_model_card,
     read_regular,
     sha256_bytes,
@@ -290,8 +291,8 @@ def _match_expected(tensors: dict, expected: Expected, path: Path) -> None:
 
 def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
     """Header and layout of a safetensors file nothing records, read as the loaders read."""
-    data = read_regular(path, MAX_EXPORT_BYTES, "safetensors file")
-    header, data_bytes = read_safetensors_header(io.BytesIO(data), len(data), path)
+    with open_regular(path, MAX_EXPORT_BYTES, "safetensors file") as f:  # the header only, never the data
+        header, data_bytes = read_safetensors_header(f, os.fstat(f.fileno()).st_size, path)
     return check_safetensors_layout(header, data_bytes, path, expected)
 
 
@@ -329,6 +330,7 @@ def _check_manifest(folder: Path, card: dict | None, checks: list[Check]) -> set
 def _entry_file(folder: Path, key: str, entry: object) -> Path:
     """The file an export.json entry names, only if it is the name fnnkit gives that format (no paths)."""
     from fnnkit.export import FORMATS
+    from fnnkit.export.core import checked_entry
 
     manifest = folder / EXPORT_MANIFEST
     fmt_name, _, device = key.partition(":")
@@ -341,6 +343,7 @@ def _entry_file(folder: Path, key: str, entry: object) -> Path:
     expected = fmt.filename(device or entry["device"])
     if entry["file"] != expected:
         raise ArtifactError(f"{manifest}: entry {key!r} names file {entry['file']!r}, fnnkit writes {expected!r}")
+    checked_entry(folder, key, entry)
     if not isinstance(entry["parity"], dict) or entry["parity"].get("passed") is not True:
         raise ArtifactError(f"{manifest}: entry {key!r} does not record a passed parity check; re-export it")
     return folder / expected

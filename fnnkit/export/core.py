@@ -74,14 +74,19 @@ def read_export_manifest(folder: str | os.PathLike) -> dict:
             f"export manifest {path} has schema {manifest.get('schema')!r}, this fnnkit reads {EXPORT_SCHEMA!r}; "
             "re-export with `fnnkit export --force`"
         )
-    for key, entry in manifest["formats"].items():
-        try:
-            validate_export_entry(entry)
-        except ValueError as exc:
-            raise ArtifactError(
-                f"export manifest {path}: entry {str(key)[:40]!r} {exc}; re-export with `fnnkit export --force`"
-            ) from None
     return manifest
+
+
+def checked_entry(folder: Path, key: str, entry: object) -> dict:
+    """One export.json entry through the record schema (``store.validate_export_entry``), or ArtifactError."""
+    try:
+        validate_export_entry(entry)
+    except ValueError as exc:
+        raise ArtifactError(
+            f"export manifest {folder / EXPORT_MANIFEST}: entry {key[:40]!r} {exc}; "
+            "re-export with `fnnkit export --force`"
+        ) from None
+    return entry
 
 
 def export_variant(
@@ -205,7 +210,9 @@ def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
 
 def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportContext) -> bool:
     """Same weights, same target, same toolchain, passed parity, and the file is the one recorded."""
-    if not isinstance(entry, dict):
+    try:
+        checked_entry(folder, fmt.key(ctx.device), entry)
+    except ArtifactError:
         return False
     versions = entry.get("versions", {})
     same = (
@@ -279,8 +286,9 @@ def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -
     if not manifest_path.exists():
         raise ArtifactError(f"nothing exported in {folder} ({EXPORT_MANIFEST} missing); {_how_to(fmt, folder, device)}")
     entry = read_export_manifest(folder)["formats"].get(fmt.key(device))
-    if not isinstance(entry, dict):
+    if entry is None:
         raise ArtifactError(f"{manifest_path} has no {fmt.key(device)} export; {_how_to(fmt, folder, device)}")
+    entry = checked_entry(folder, fmt.key(device), entry)
     if entry["file"] != fmt.filename(device):
         raise ArtifactError(f"{manifest_path}: entry {fmt.key(device)} names file {entry['file']!r}; re-export")
     card = read_model_card(folder)

@@ -192,9 +192,12 @@ def vet_onnx(data: bytes, path: Path, spec=None, ops: frozenset[str] = OPS_ANY) 
     check_self_contained(proto, path)  # first: the checker would go looking for external files
     try:
         onnx.checker.check_model(proto, full_check=True)  # ~15 ms here; a malformed graph is named, not "unavailable"
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
+    try:
         _check_interface(proto)
         check_mlp_graph(proto, spec, ops)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ExportError) as exc:
+    except ExportError as exc:
         raise ArtifactError(f"{path}: {exc}; re-export it") from None
 
 
