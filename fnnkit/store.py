@@ -239,12 +239,16 @@ def open_regular(path: str | os.PathLike, limit: int, what: str = "file") -> Ite
                 f"{what} {path} is a symlink (to {os.readlink(path)}); fnnkit reads regular files only"
             ) from None
         raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ArtifactError(f"{what} {path} is not a regular file; fnnkit reads regular files only")
         if info.st_size > limit:
             raise ArtifactError(f"{what} {path} has {info.st_size} bytes, more than such a file may have ({limit})")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
         yield handle
 
 
@@ -252,8 +256,8 @@ def read_regular(path: str | os.PathLike, limit: int, what: str = "file") -> byt
     """The bytes of a regular file of at most ``limit`` bytes (``open_regular``); at most ``limit + 1``
     bytes are read, so a file growing under us cannot fill memory either."""
     with open_regular(path, limit, what) as handle:
-        try:
-            data = handle.read(limit + 1)
+        try:  # read() allocates what it is asked for: ask for the file's size (+1 to see it grow), not the limit
+            data = handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
         except OSError as exc:
             raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
     if len(data) > limit:
