@@ -11,8 +11,6 @@ interrupted.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -31,24 +29,31 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**(extra or {}), **env}
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def python_argv(code: str, *args: str) -> list[str]:
+    """argv running ``code`` under ``python -I``, with fnnkit importable from PACKAGE_PARENT only.
+
+    The child first asks the kernel to SIGKILL it when its parent dies (``PR_SET_PDEATHSIG``) and
+    exits if the parent is already gone; done in the child itself, not in a ``preexec_fn``, which
+    can deadlock a parent that runs threads (torch does).
+    """
+    bootstrap = (
+        "import ctypes, os, sys; "
+        f"ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG}, {int(signal.SIGKILL)}, 0, 0, 0); "
+        f"os.getppid() == {os.getpid()} or os._exit(1); "
+        f"sys.path.insert(0, {PACKAGE_PARENT!r})\n"
+    )
+    return [sys.executable, "-I", "-c", bootstrap + code, *args]
 
 
 def python_module_argv(module: str, *args: str) -> list[str]:
-    """argv that runs ``module.main(args)`` under ``python -I`` importing fnnkit from PACKAGE_PARENT."""
-    code = (
-        f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); from {module} import main; sys.exit(main(sys.argv[1:]))"
-    )
-    return [sys.executable, "-I", "-c", code, *args]
+    """argv that runs ``module.main(args)`` isolated (``python_argv``)."""
+    return python_argv(f"from {module} import main; sys.exit(main(sys.argv[1:]))", *args)
 
 
 def run_isolated(
     argv: Sequence[str], *, timeout: float, env_defaults: dict[str, str] | None = None, cwd: str | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``argv`` to completion with a scrubbed environment, in a private cwd, dying with us.
+    """Run ``argv`` to completion with a scrubbed environment, in a private cwd.
 
     ``env_defaults`` are used only where the caller's environment does not set them. On any
     exception here (timeout, Ctrl-C, SIGTERM turned into Interrupted) the child is killed
@@ -63,5 +68,4 @@ def run_isolated(
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough for CPython
         )

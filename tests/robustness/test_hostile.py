@@ -71,9 +71,9 @@ def test_child_dies_with_its_parent(tmp_path):
     pid_file = tmp_path / "child.pid"
     code = f"""
         import sys
-        from fnnkit.spawn import run_isolated
+        from fnnkit.spawn import python_argv, run_isolated
         child = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-        run_isolated([sys.executable, "-c", child], timeout=300)
+        run_isolated(python_argv(child), timeout=300)
     """
     import textwrap
 
