@@ -35,7 +35,7 @@ def validate_batch_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
         raise ConfigError("--batch-sizes: give at least one batch size, e.g. 1,64,1024,8192")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise ConfigError(f"--batch-sizes: {str(size)[:30]} is not an integer from 1 to {MAX_BATCH}")
+            raise ConfigError(f"--batch-sizes: {str(size)[:30]} is not a positive integer up to {MAX_BATCH}")
     return tuple(sorted(set(sizes)))
 
 

@@ -49,8 +49,11 @@ def number(default: Any, flag: str, help: str, low: float, high: float, *, above
         finite = not isinstance(value, float) or math.isfinite(value)
         in_range = (value > low if above else value >= low) and value <= high
         if not (finite and in_range):
+            if isinstance(value, int):
+                kind = "a positive integer" if low == 1 else "an integer"
+                raise ConfigError(f"{flag} must be {kind} from {low:g} to {high:g}, got {value}")
             bound = f"> {low:g}" if above else f">= {low:g}"
-            raise ConfigError(f"{flag} {value}: must be a finite number {bound} and <= {high:g}")
+            raise ConfigError(f"{flag} must be a finite number {bound} and <= {high:g}, got {value}")
         return value
 
     return typer.Option(default, flag, help=help, callback=check)
