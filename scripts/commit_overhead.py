@@ -41,9 +41,8 @@ def main(rounds: int = 200) -> None:
                 times.append(time.perf_counter() - start)
         for name, times in results.items():
             times.sort()
-            print(
-                f"{name:14s} median {1e3 * times[len(times) // 2]:.2f} ms  p90 {1e3 * times[int(len(times) * 0.9)]:.2f} ms"
-            )
+            median, p90 = times[len(times) // 2], times[int(len(times) * 0.9)]
+            print(f"{name:14s} median {1e3 * median:.2f} ms  p90 {1e3 * p90:.2f} ms")
 
 
 if __name__ == "__main__":
