@@ -593,14 +593,26 @@ def load_trained(folder: str | os.PathLike, device: str = "cpu"):
 
     folder = Path(folder)
     sweep_stale_temps(folder)
-    card = read_model_card(folder)
+    card, state = _card_and_weights(folder)
     model = FeedForward(spec_from_card(card, folder / MODEL_CARD))
-    state = load_state_dict(folder, card)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ArtifactError(f"{folder / WEIGHTS_FILE} does not fit variant {card['variant']['name']}: {exc}") from None
     return model.to(device).eval(), card
+
+
+def _card_and_weights(folder: Path) -> tuple[dict, dict]:
+    """Card and weights of one commit: a reader that read the card just before a save swapped the folder
+    meets the new weights' sha256; it reads the (new) card again once instead of calling them damaged."""
+    card = read_model_card(folder)
+    try:
+        return card, load_state_dict(folder, card)
+    except IntegrityError:
+        fresh = read_model_card(folder)
+        if fresh == card:
+            raise
+        return fresh, load_state_dict(folder, fresh)
 
 
 def find_variant_dir(root: str | os.PathLike, variant: str, dataset: str | None = None) -> Path:
