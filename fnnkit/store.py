@@ -557,7 +557,7 @@ def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict
     from safetensors import SafetensorError
     from safetensors.torch import load as safetensors_load
 
-    from fnnkit.verify import vet_safetensors
+    from fnnkit.safetensors_vet import vet_safetensors
 
     folder = Path(folder)
     card = card or read_model_card(folder)
