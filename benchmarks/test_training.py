@@ -1,24 +1,31 @@
-"""fnnkit's training loop against the original tutorial recipe: same network, data and hyper-parameters.
+"""fnnkit's training against the original tutorial recipe, and train-all on an idle and a busy machine.
+
+Two benchmarks. (1) The loop: variant C, fnnkit vs the tutorial's code, in one run.
+(2) ``train-all``: all five variants on full MNIST (else the largest dataset here), in the
+layout ``fnnkit train --variant all`` uses (2 single-threaded worker processes) and one after
+another in-process, each on the idle machine and beside one busy-looping Python process.
+Targets (issue 10): <= 6 s idle on 2 cores, and busy <= 2x idle.
 
 The tutorial reads one PIL image at a time through torchvision's ToTensor and a DataLoader;
-fnnkit preprocesses the whole dataset once into a tensor and slices shuffled batches. Both
-train variant C for 3000 iterations of batch 100 with SGD lr 0.1 and evaluate every 500,
-on Fashion-MNIST (60k/10k, Debian's copy) when installed, else on the bundled MNIST sample.
-Reported: samples/s of each and their ratio (target >= 5x), and test accuracy (within 1 point).
-
-Both run with the same torch thread count, 1 unless FNNKIT_TRAIN_THREADS says otherwise, and
-one-time imports are paid before either clock starts. One thread, because this suite sets
-OMP_WAIT_POLICY=PASSIVE for the inference benchmarks (conftest.py), which makes 2-thread
-batch-100 steps slower than 1 (4.1 s vs 2.3 s for fnnkit); `fnnkit train` keeps OpenMP's
-default spinning, where 2 threads win on an otherwise idle machine.
-Measured on this 2-core machine, quiet: 2 threads, fnnkit 1.76 s vs tutorial 12.3 s (7.0x);
-1 thread, 2.3 s vs 11.8 s (5.1x). Both 85.35 vs 85.9 % accuracy. OpenMP threads spin while
-idle, so on a machine busy with other work the 2-thread figures degrade for both loops.
+fnnkit preprocesses the whole dataset once into a tensor, gathers shuffled batches and takes a
+written-out SGD step (fnnkit/sgd.py). Both train variant C for 3000 iterations of batch 100
+with SGD lr 0.1 and evaluate every 500, on full MNIST when it is in the data folder
+(`fnnkit data fetch mnist`), else Fashion-MNIST, else the bundled sample. Reported: samples/s
+of each and their ratio, and test accuracy (within 1 point). Both run on one thread (fnnkit
+always trains a variant on one; the tutorial's loop is given the same), one-time imports paid
+before either clock starts.
+Measured in one run on this shared 2-core machine, full MNIST, load average 1-3 from other jobs:
+fnnkit 1.50 s vs the tutorial 15.9 s (10.6x), accuracy 95.98 vs 95.56; train-all with 2 workers
+8.1 s, 12.4 s beside a busy process (1.52x); in-process 8.0 s and 16.3 s (2.03x).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
@@ -27,7 +34,7 @@ import torch
 VARIANT = "C"
 ITERATIONS, BATCH, LR, EVAL_EVERY = 3000, 100, 0.1, 500  # the tutorial's numbers
 MIN_SPEEDUP, MAX_ACCURACY_GAP = 3.0, 1.0  # regression floor under the 5x target (5.1x at 1 thread here)
-THREADS = int(os.environ.get("FNNKIT_TRAIN_THREADS", "1"))
+THREADS = 1  # what fnnkit's fit uses; the tutorial's loop gets the same
 
 
 class PilDataset(torch.utils.data.Dataset):
@@ -84,12 +91,22 @@ def tutorial_recipe(data, seed: int = 0) -> tuple[float, float]:
     return time.perf_counter() - started, accuracy
 
 
+def largest_dataset():
+    """Full MNIST if it is in the data folder (``fnnkit data fetch``), else Fashion-MNIST, else the sample."""
+    from fnnkit.data import load_dataset
+    from fnnkit.errors import DataError
+
+    for name in ("mnist", "fashion-mnist"):
+        try:
+            return load_dataset(name, download=False)
+        except DataError:
+            continue
+    return load_dataset("mnist-sample")
+
+
 @pytest.fixture(scope="module")
 def data():
-    from fnnkit.data import SYSTEM_FASHION_DIR, load_dataset
-
-    name = "fashion-mnist" if SYSTEM_FASHION_DIR.is_dir() else "mnist-sample"
-    dataset = load_dataset(name, download=False)
+    dataset = largest_dataset()
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=LR)  # its first use imports torch._dynamo (~1 s)
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
@@ -127,3 +144,62 @@ def test_training_fnnkit_vs_tutorial(benchmark, data):
     )
     assert speedup >= MIN_SPEEDUP, benchmark.extra_info
     assert abs(record.test_accuracy - tutorial_accuracy) <= MAX_ACCURACY_GAP, benchmark.extra_info
+
+
+@contextlib.contextmanager
+def busy_process():
+    """One competing process that keeps a core busy, as in issue 10's measurement."""
+    spinner = subprocess.Popen([sys.executable, "-I", "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it get scheduled
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def train_all_seconds(data, workers: int) -> tuple[float, dict[str, float]]:
+    from fnnkit.train import TrainConfig
+    from fnnkit.train_many import train_and_save_many
+    from fnnkit.variants import VARIANTS
+
+    with tempfile.TemporaryDirectory() as root:
+        started = time.perf_counter()
+        records = train_and_save_many(list(VARIANTS.values()), data, root, TrainConfig(), workers=workers)
+        seconds = time.perf_counter() - started
+    return seconds, {r.spec.name: r.test_accuracy for r in records}
+
+
+IDLE_TARGET_S, BUSY_RATIO_TARGET = 6.0, 2.0
+
+
+def test_train_all_idle_and_busy(benchmark, data):
+    """train-all as `fnnkit train --variant all` runs it (2 workers) vs in-process, idle and busy."""
+    from fnnkit.train_many import default_workers
+
+    workers = default_workers(5)
+    timing: dict[str, float] = {}
+
+    def parallel_idle():
+        timing["parallel_idle"], accuracy = train_all_seconds(data, workers)
+        return accuracy
+
+    benchmark.group = f"train-all-{data.info.name}"
+    accuracy = benchmark.pedantic(parallel_idle, rounds=1, iterations=1, warmup_rounds=0)
+    timing["sequential_idle"], _ = train_all_seconds(data, 1)
+    with busy_process():
+        timing["parallel_busy"], busy_accuracy = train_all_seconds(data, workers)
+        timing["sequential_busy"], _ = train_all_seconds(data, 1)
+    ratio = timing["parallel_busy"] / timing["parallel_idle"]
+    benchmark.extra_info.update(
+        dataset=data.info.name,
+        workers=workers,
+        cores=os.cpu_count(),
+        **{f"{k}_s": round(v, 2) for k, v in timing.items()},
+        busy_over_idle=round(ratio, 2),
+        sequential_busy_over_idle=round(timing["sequential_busy"] / timing["sequential_idle"], 2),
+        accuracy=accuracy,
+    )
+    assert busy_accuracy == accuracy  # bit-identical weights whatever the load
+    # regression floors above the targets (this box is shared: the targets are reported, not asserted)
+    assert ratio <= 2 * BUSY_RATIO_TARGET, benchmark.extra_info

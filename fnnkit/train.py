@@ -2,22 +2,37 @@
 
 The original recipe (torchvision dataset + ToTensor + DataLoader) spends most of its time
 turning one PIL image at a time into a tensor. Here the whole dataset is preprocessed once
-into a float32 tensor on the training device and each batch is a slice of a shuffled index,
-so an iteration costs what the network costs.
+into a float32 tensor on the training device, each batch is gathered from a shuffled index,
+and the SGD step is written out (fnnkit.sgd): the same mathematics as autograd + optim.SGD
+in a third of the tensor operations, so an iteration costs what the network's matmuls cost.
+
+On CPU every variant trains on exactly one thread, whatever else runs: batch-100 matmuls
+gain little from a second thread, a second spinning thread collapses when another process
+takes a core, and a fixed thread count keeps the weights bit-identical per seed whether the
+variants are trained one after another or in parallel worker processes (fnnkit.train_many).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from fnnkit.data import Dataset, DatasetInfo, preprocess
-from fnnkit.errors import ConfigError
+from fnnkit.errors import ConfigError, FnnkitError
+from fnnkit.sgd import sgd_step
 from fnnkit.variants import FeedForward, VariantSpec, build
+
+TRAIN_THREADS = 1  # per variant on CPU: see the module docstring
+
+
+class TrainingDiverged(FnnkitError):
+    """The loss or the weights became NaN/inf: nothing is saved, the previous model stays."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,8 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"--lr must be positive, got {self.learning_rate}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ConfigError(f"--lr must be a positive finite number, got {self.learning_rate}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,39 @@ class TrainRecord:
         return self.config.iterations * self.config.batch_size / self.train_seconds
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The dataset as the training loop consumes it: float32 [N, 784] on the device, made once."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    info: DatasetInfo
+
+    @classmethod
+    def of(cls, data: Dataset, device: torch.device = torch.device("cpu")) -> Prepared:
+        with threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
+            return cls(
+                preprocess(data.train_x).to(device),
+                data.train_y.to(device),
+                preprocess(data.test_x).to(device),
+                data.test_y.to(device),
+                data.info,
+            )
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set for a block, then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 # Progress callback: (iteration, latest train loss, latest test accuracy or None).
 ProgressFn = Callable[[int, float, float | None], None]
 
@@ -87,27 +135,47 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
 
 def fit(
     spec: VariantSpec,
-    data: Dataset,
+    data: Dataset | Prepared,
     config: TrainConfig = TrainConfig(),
     device: torch.device = torch.device("cpu"),
     on_progress: ProgressFn | None = None,
     progress_every: int = 50,
 ) -> tuple[FeedForward, TrainRecord]:
-    """Train one variant from scratch; the same seed on CPU gives bit-identical weights."""
-    train_x = preprocess(data.train_x).to(device)
-    train_y = data.train_y.to(device)
-    test_x = preprocess(data.test_x).to(device)
-    test_y = data.test_y.to(device)
+    """Train one variant from scratch; the same seed on CPU gives bit-identical weights.
+
+    Raises TrainingDiverged (checked at every evaluation and at the end) if the loss or the
+    weights stop being finite, so a diverged model is never returned, let alone saved.
+    """
+    prepared = data if isinstance(data, Prepared) else Prepared.of(data, device)
+    if prepared.train_x.device.type != device.type:
+        prepared = Prepared(*(t.to(device) for t in astuple_tensors(prepared)), prepared.info)
+    with threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
+        return _fit(spec, prepared, config, device, on_progress, progress_every)
+
+
+def astuple_tensors(prepared: Prepared) -> tuple[torch.Tensor, ...]:
+    return prepared.train_x, prepared.train_y, prepared.test_x, prepared.test_y
+
+
+def _fit(
+    spec: VariantSpec,
+    data: Prepared,
+    config: TrainConfig,
+    device: torch.device,
+    on_progress: ProgressFn | None,
+    progress_every: int,
+) -> tuple[FeedForward, TrainRecord]:
+    train_x, train_y, test_x, test_y = astuple_tensors(data)
     if train_x.shape[0] < config.batch_size:
         raise ConfigError(f"--batch-size {config.batch_size} exceeds the {train_x.shape[0]} training samples")
-    _warm_up(spec, train_x[: config.batch_size], device)  # before seeding: leaves the RNG stream untouched
+    _warm_up(spec, train_x[: config.batch_size], train_y[: config.batch_size], device)  # leaves the RNG untouched
     torch.manual_seed(config.seed)
     model = build(spec).to(device)
-
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
-    loss_fn = nn.CrossEntropyLoss()
+    step = sgd_step(model, config.learning_rate)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     batches_per_epoch = train_x.shape[0] // config.batch_size  # the tail smaller than a batch is skipped
+    batch_x = torch.empty((config.batch_size, train_x.shape[1]), dtype=train_x.dtype, device=device)
+    batch_y = torch.empty(config.batch_size, dtype=train_y.dtype, device=device)
 
     history: list[EvalPoint] = []
     loss_sum = torch.zeros((), device=device)  # accumulated on device: no sync per step
@@ -115,26 +183,28 @@ def fit(
     order = torch.empty(0, dtype=torch.long, device=device)
     _synchronize(device)
     started = time.perf_counter()
-    for iteration in range(1, config.iterations + 1):
-        position = (iteration - 1) % batches_per_epoch
-        if position == 0:
-            order = torch.randperm(train_x.shape[0], generator=shuffle, device=device)
-        index = order[position * config.batch_size : (position + 1) * config.batch_size]
-        loss = loss_fn(model(train_x[index]), train_y[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach()
-        loss_count += 1
+    with torch.no_grad():
+        for iteration in range(1, config.iterations + 1):
+            position = (iteration - 1) % batches_per_epoch
+            if position == 0:
+                order = torch.randperm(train_x.shape[0], generator=shuffle, device=device)
+            index = order[position * config.batch_size : (position + 1) * config.batch_size]
+            torch.index_select(train_x, 0, index, out=batch_x)
+            torch.index_select(train_y, 0, index, out=batch_y)
+            loss = step(batch_x, batch_y)
+            loss_sum += loss
+            loss_count += 1
 
-        accuracy = None
-        if iteration % config.eval_every == 0 or iteration == config.iterations:
-            accuracy = evaluate(model, test_x, test_y)
-            history.append(EvalPoint(iteration, loss_sum.item() / loss_count, accuracy))
-            loss_sum.zero_()
-            loss_count = 0
-        if on_progress is not None and (accuracy is not None or iteration % progress_every == 0):
-            on_progress(iteration, loss.item(), accuracy)
+            accuracy = None
+            if iteration % config.eval_every == 0 or iteration == config.iterations:
+                mean_loss = loss_sum.item() / loss_count
+                _check_finite(model, mean_loss, iteration, config)
+                accuracy = evaluate(model, test_x, test_y)
+                history.append(EvalPoint(iteration, mean_loss, accuracy))
+                loss_sum.zero_()
+                loss_count = 0
+            if on_progress is not None and (accuracy is not None or iteration % progress_every == 0):
+                on_progress(iteration, loss.item(), accuracy)
     _synchronize(device)
     elapsed = time.perf_counter() - started
 
@@ -150,10 +220,22 @@ def fit(
     return model.cpu().eval(), record
 
 
-def _warm_up(spec: VariantSpec, batch: torch.Tensor, device: torch.device) -> None:
-    """One throwaway step, so one-time library start-up is not billed to the first variant's speed."""
-    scratch = build(spec).to(device)
-    scratch(batch).sum().backward()
+def _check_finite(model: nn.Module, mean_loss: float, iteration: int, config: TrainConfig) -> None:
+    bad = [] if math.isfinite(mean_loss) else [f"the training loss is {mean_loss}"]
+    bad += [f"{name} holds {'NaN' if p.isnan().any() else 'inf'}" for name, p in model.named_parameters()
+            if not bool(torch.isfinite(p).all())]  # fmt: skip
+    if bad:
+        raise TrainingDiverged(
+            f"training {model.spec.name} diverged by iteration {iteration} ({'; '.join(bad[:2])}) with --lr "
+            f"{config.learning_rate}: nothing was saved and any previous model is untouched; try a smaller --lr"
+        )
+
+
+def _warm_up(spec: VariantSpec, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> None:
+    """One throwaway step, so one-time library start-up is not billed to the first variant's speed
+    (run before seeding: the seeded stream that follows is untouched)."""
+    with torch.no_grad():
+        sgd_step(build(spec).to(device), 0.0)(x, y)
     _synchronize(device)
 
 

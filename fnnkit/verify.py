@@ -65,6 +65,11 @@ def verify(path: str | os.PathLike) -> list[Check]:
         return verify_file(path)
     if is_variant_dir(path):
         return verify_variant(path)
+    from fnnkit.export.triton import check_repository, is_triton_repository
+
+    if is_triton_repository(path):  # `fnnkit export --format triton` output: hashes, config vs ONNX interface
+        rows = check_repository(path)
+        return [Check(f, name, ok, "" if ok else text, text if ok else "") for f, name, ok, text in rows]
     folders = variant_dirs(path)
     if not folders:
         raise ArtifactError(

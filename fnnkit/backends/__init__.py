@@ -1,7 +1,8 @@
 """One registry of inference backends: (backend, device) -> Predictor(x[N, 784]) -> logits[N, 10].
 
 Rooms: ``base`` (the Predictor protocol, the Backend base class, devices), ``torch``
-(PyTorch's own paths), ``ort`` (ONNX Runtime: the one session builder, CUDA / TensorRT).
+(PyTorch's own paths), ``ort`` (ONNX Runtime: the one session builder, CUDA / TensorRT),
+``openvino`` (Intel's CPU runtime on the same ONNX files).
 The same Predictor serves ``fnnkit bench``, ``fnnkit evaluate`` and the pytest-benchmark suites.
 """
 
@@ -17,11 +18,13 @@ from fnnkit.backends.base import (
     is_exported,
     set_threads,
 )
+from fnnkit.backends.openvino import OpenVino, OpenVinoBf16, OpenVinoInt8
 from fnnkit.backends.ort import (
     TRT_MAX_BATCH,
     OnnxRuntime,
     OnnxRuntimeFp16,
     OnnxRuntimeInt8,
+    OnnxRuntimeInt8Static,
     OnnxRuntimeTrt,
     ort_session,
     trt_cache_root,
@@ -40,8 +43,12 @@ BACKENDS: dict[str, Backend] = {
         Aoti(),
         OnnxRuntime(),
         OnnxRuntimeInt8(),
+        OnnxRuntimeInt8Static(),
         OnnxRuntimeTrt(),
         OnnxRuntimeFp16(),
+        OpenVino(),
+        OpenVinoBf16(),
+        OpenVinoInt8(),
         EagerFp16(),
         EagerBf16(),
     )

@@ -97,6 +97,8 @@ class Backend(ABC):
     precision: ClassVar[str] = "fp32"
     tolerance: ClassVar[Tolerance] = FP32  # when its logits count as agreeing with eager
     export_format: ClassVar[str | None] = None  # the exported file it runs; None: the trained weights
+    # a reduced precision is offered only where the hardware has it natively (fnnkit.capabilities)
+    hardware_gated: ClassVar[bool] = False
 
     def available(self, device: str) -> tuple[bool, str]:
         """(True, what it runs on) or (False, why not), without loading anything."""

@@ -147,6 +147,12 @@ class OnnxRuntimeInt8(OnnxRuntime):
     providers = {"cpu": ("CPUExecutionProvider",)}
 
 
+class OnnxRuntimeInt8Static(OnnxRuntimeInt8):
+    name, summary = "onnxruntime-int8-static", "ONNX Runtime, static QDQ int8, calibrated (model.int8-static.onnx)"
+    export_format = "onnx-int8-static"
+    unsupported = "static QDQ int8 is offered on CPU (int8 matmul with VNNI/AMX); on CUDA it needs TensorRT"
+
+
 class OnnxRuntimeFp16(OnnxRuntime):
     name, summary = "onnxruntime-fp16", "ONNX Runtime CUDA provider, fp16 weights and math (model.fp16.onnx)"
     precision, tolerance, export_format = "fp16", FP16, "onnx-fp16"

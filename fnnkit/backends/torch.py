@@ -10,9 +10,7 @@ from typing import Any, ClassVar
 import torch
 
 from fnnkit.backends.base import Backend, Predictor
-from fnnkit.export.base import FP16, Tolerance
-
-BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  # 8-bit mantissa: looser than fp16
+from fnnkit.export.base import BF16, FP16
 
 
 class TorchPredictor(Predictor):
@@ -65,13 +63,24 @@ class Eager(Backend):
 
 
 class _ReducedEager(Backend):
-    """Eager in a lower precision: worth it on GPU tensor cores, so offered on CUDA only."""
+    """Eager in a lower precision: offered on GPUs, and on CPUs whose instruction set has it natively
+    (AMX / AVX512-BF16 / AVX512-FP16); elsewhere a CPU emulates it, slower than fp32."""
 
-    devices = ("cuda",)
-    unsupported = (
-        "reduced-precision eager is offered on CUDA only (on CPUs without native half matmul it is slower than fp32)"
-    )
     dtype: ClassVar[torch.dtype]
+    hardware_gated = True
+
+    def _runtime(self, device: str) -> tuple[bool, str]:
+        if device == "cpu":
+            from fnnkit.capabilities import cpu_capabilities
+
+            flag = cpu_capabilities().native(self.precision)
+            if flag is None:
+                return False, (
+                    f"this CPU has no native {self.precision} matmul (none of amx/avx512 {self.precision} in "
+                    f"/proc/cpuinfo); emulated, it is slower than fp32"
+                )
+            return True, f"torch {torch.__version__} on cpu, native {self.precision} ({flag})"
+        return super()._runtime(device)
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         return TorchPredictor(self.name, device, threads, _eager_model(folder, device, self.dtype), self.dtype)

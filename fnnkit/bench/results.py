@@ -96,14 +96,19 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class Ceiling:
-    """The machine's own fp32 limit: a large matmul on a device at a given thread count."""
+    """The machine's own limit in one precision: a large matmul on a device at a given thread count.
+
+    Each precision has its own, so a bf16 or int8 row's "share of ceiling" is judged against
+    what this hardware does in that precision (on a CPU without AMX, bf16 may be below fp32).
+    """
 
     device: str
     threads: int
     size: int
-    gflops: float  # best of the timed repetitions
+    gflops: float  # best of the timed repetitions (int8: giga integer multiply-adds x2 per second)
     median_gflops: float
     samples: int
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import fnnkit.errors as errors
 from fnnkit.backends import get_backend
 from fnnkit.bench.config import BenchConfig
-from fnnkit.bench.measure import Job, Outcome, hold_freed_memory, matmul_ceiling, measure
+from fnnkit.bench.measure import Job, Outcome, ceiling_precisions, hold_freed_memory, measure, precision_ceilings
 from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Skipped
 from fnnkit.errors import ArtifactError, FnnkitError
 from fnnkit.spawn import python_module_argv, run_isolated
@@ -155,7 +155,7 @@ def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
         if device == "cuda" and not _cuda_ready():
             continue
         for threads in sorted({config.threads_for(b) for b in config.batch_sizes}):
-            ceilings.append(matmul_ceiling(threads, device=device, min_time_s=CEILING_TIME_S))
+            ceilings += precision_ceilings(threads, device, ceiling_precisions(config.backends), CEILING_TIME_S)
     return ceilings
 
 
@@ -207,11 +207,11 @@ def _run_in_worker(job: Job) -> Outcome:
 def annotate(rows: list[BenchRow], ceilings: list[Ceiling], config: BenchConfig) -> list[BenchRow]:
     """Flags and ratios that need more than one row: speed-up vs eager, share of the ceiling."""
     eager = {(r.variant, r.device, r.batch_size): r.p50_us for r in rows if r.backend == "eager"}
-    best = {(c.device, c.threads): c.gflops for c in ceilings}
+    best = {(c.device, c.threads, c.precision): c.gflops for c in ceilings}
     out = []
     for row in rows:
         reference = eager.get((row.variant, row.device, row.batch_size))
-        ceiling = best.get((row.device, row.threads))
+        ceiling = best.get((row.device, row.threads, row.precision))  # its own precision's, never another's
         out.append(
             replace(
                 row,

@@ -60,4 +60,13 @@ def main() -> None:
         raise
 
 
-from fnnkit.cli import bench_cmds, export_cmds, train_cmds, verify_cmds  # noqa: E402,F401  (each registers its commands)
+from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
+    bench_cmds,
+    coldstart_cmds,
+    data_cmds,
+    export_cmds,
+    predict_cmds,
+    serve_cmds,
+    train_cmds,
+    verify_cmds,
+)

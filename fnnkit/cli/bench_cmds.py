@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fnnkit.cli import app, console, err_console
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, number, output_path
+from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
 from fnnkit.env import MAX_THREADS
 from fnnkit.store import ensure_writable_dir
 
@@ -29,8 +30,9 @@ def resolve_devices(name: str) -> tuple[str, ...]:
     return (resolve_device(name.strip()).type,)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
+    ctx: typer.Context,
     variant: str = VARIANT,
     backend: list[str] = typer.Option(
         ["all"], "--backend", "-b", help="Backend name(s), repeatable or comma list, or all."
@@ -76,11 +78,18 @@ def bench(
     dataset: str = TRAINED_DATASET,
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
+    scenario: str | None = typer.Option(None, "--scenario", help=SCENARIO_HELP),
 ) -> None:
     """Accuracy, latency and throughput of every backend; the fastest accurate one per batch size.
 
     Example: fnnkit bench --variant A,E --backend eager,onnxruntime --batch-sizes 1,1024
     """
+    if scenario is not None or ctx.args:  # LoadGen scenarios live in scenario_cmds; they parse ctx.args
+        return bench_scenario(
+            scenario, ctx.args, variant=variant, backends=backend, devices=resolve_devices(device), threads=threads,
+            json_path=json_path, plot_path=plot_path, prepare=prepare, dataset=dataset, data_dir=data_dir,
+            artifacts=artifacts,
+        )  # fmt: skip
     from fnnkit.bench import BenchConfig, load_run, parse_batch_sizes, prepare_artifacts, run_bench
 
     config = BenchConfig(
@@ -127,7 +136,9 @@ def backends() -> None:
     Example: fnnkit backends
     """
     from fnnkit.backends import BACKENDS, DEVICES
+    from fnnkit.capabilities import cpu_capabilities
 
+    console.print(f"this CPU: {cpu_capabilities().describe()}", highlight=False)
     table = Table(title="Backends", title_style="bold")
     table.add_column("backend", no_wrap=True)
     for column in ("precision", "runs", *DEVICES):
@@ -178,7 +189,8 @@ def _print_run(run, config) -> None:
     )
     for c in run.ceilings:
         console.print(
-            f"matmul ceiling {c.device} {c.threads} thread(s): [bold]{c.gflops:.0f} GFLOP/s[/] (fp32 {c.size}³)"
+            f"matmul ceiling {c.device} {c.threads} thread(s), {c.precision}: [bold]{c.gflops:.0f} GFLOP/s[/] "
+            f"({c.size}³)"
         )
     for device in config.devices:
         rows = [r for r in run.rows if r.device == device]
@@ -269,7 +281,7 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
     table.add_column("backend", no_wrap=True)
     for batch in batch_sizes:
         table.add_column(f"batch {batch}", justify="right", no_wrap=True)
-    table.add_column(f"of fp32 ceiling at {largest}", justify="right")
+    table.add_column(f"of own-precision ceiling at {largest}", justify="right")
     table.add_column("peak RSS MB", justify="right")
     fastest = {
         (r.variant, r.batch_size): max(

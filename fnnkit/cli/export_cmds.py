@@ -15,14 +15,22 @@ FORMAT = typer.Option(
     "all",
     "--format",
     "-f",
-    help="onnx | torchscript | compiled | onnx-int8 | onnx-fp16 | all, or a comma list "
-    "('all': the first four, plus onnx-fp16 with --device cuda).",
+    help="onnx | torchscript | torchscript-lite | compiled | onnx-int8 | onnx-int8-static | onnx-fp16 | all, or a "
+    "comma list ('all': onnx, torchscript, compiled, onnx-int8 and, on cpu, onnx-int8-static; with --device cuda, "
+    "onnx-fp16 instead of onnx-int8-static). torchscript-lite (model.ptl, PyTorch Mobile) only when named; "
+    "triton writes a Triton model repository (with --out).",
 )
 EXPORT_DEVICE = typer.Option(
     "cpu",
     "--device",
     help="cpu | cuda | auto: the device the .pt2 is compiled for and parity runs on. cpu by default, "
     "so files work anywhere; cuda writes model.cuda.pt2 beside model.pt2.",
+)
+ISA = typer.Option(
+    "avx2",
+    "--isa",
+    help="avx2 | avx512 | native: the instruction set the CPU .pt2 is compiled for. avx2 (default) runs on "
+    "any x86-64 CPU since ~2015; native is this CPU's own, and other CPUs may refuse it.",
 )
 OPSET = typer.Option(None, "--opset", help="ONNX opset (default 20, which onnxruntime >= 1.17 runs).")
 
@@ -34,30 +42,38 @@ def export(
     dataset: str = TRAINED_DATASET,
     device: str = EXPORT_DEVICE,
     opset: int | None = OPSET,
+    isa: str = ISA,
     force: bool = typer.Option(False, "--force", help="Re-export even when the recorded weights sha256 still matches."),
     train_if_missing: bool = typer.Option(
         False, "--train-if-missing", help="Train missing variants first (tutorial recipe, on --dataset)."
     ),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
+    out: Path | None = typer.Option(None, "--out", help="--format triton only: the model repository folder to write."),
 ) -> None:
     """Export trained variants; run each file with its own runtime on the whole test set against eager PyTorch.
 
     Example: fnnkit export --format all --variant all
     """
+    from fnnkit.capabilities import check_isa
     from fnnkit.env import resolve_device
     from fnnkit.errors import ArtifactError, ExportError
     from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
     from fnnkit.variants import resolve_variants
 
     target = resolve_device(device).type
+    if format.strip().lower() == "triton":
+        from fnnkit.cli.triton_export import export_triton
+
+        return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET))
     formats = resolve_formats(format, target)  # an unknown name fails here, before any work
     specs = resolve_variants(variant)
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)
+    isa = check_isa(isa)
     folders = [_trained_folder(artifacts, spec.name, dataset, train_if_missing, data_dir, target) for spec in specs]
     console.print(
         f"exporting {', '.join(s.name for s in specs)} to {', '.join(f.name for f in formats)} "
-        f"for [bold]{target}[/] (opset {opset}) under [bold]{artifacts}[/]"
+        f"for [bold]{target}[/] (opset {opset}, .pt2 isa {isa}) under [bold]{artifacts}[/]"
     )
 
     results, failures = [], []
@@ -79,7 +95,8 @@ def export(
 
             try:
                 results += export_variant(
-                    folder, formats, device=target, opset=opset, force=force, test_set_for=test_set_for,
+                    folder, formats, device=target, opset=opset, isa=isa, force=force, test_set_for=test_set_for,
+                    data_dir=data_dir,
                     on_progress=show,
                 )  # fmt: skip
             except (ExportError, ArtifactError) as exc:  # one bad variant must not hide the others' results

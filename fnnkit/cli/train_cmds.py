@@ -41,24 +41,28 @@ def train(
 
     Example: fnnkit train --variant all --dataset auto
     """
+    from fnnkit.cli.data_cmds import fetch_progress
     from fnnkit.data import default_data_dir, load_dataset
     from fnnkit.env import resolve_device
     from fnnkit.report import plot_training_curves, training_table
-    from fnnkit.train import TrainConfig, train_and_save
+    from fnnkit.train import TrainConfig
+    from fnnkit.train_many import default_workers, train_and_save_many
     from fnnkit.variants import resolve_variants
 
     specs = resolve_variants(variant)
     config = TrainConfig(iterations=iters, batch_size=batch_size, learning_rate=lr, eval_every=eval_every, seed=seed)
     torch_device = resolve_device(device)
-    data = load_dataset(dataset, data_dir=data_dir or default_data_dir(), download=download)
+    with fetch_progress() as show:
+        data = load_dataset(dataset, data_dir=data_dir or default_data_dir(), download=download, progress=show)
+    workers = default_workers(len(specs)) if torch_device.type == "cpu" else 1
     console.print(
         f"dataset [bold]{data.info.name}[/] from {data.info.source}: "
         f"{data.info.train_size:,} train / {data.info.test_size:,} test images; device [bold]{torch_device}[/]"
+        + (f", {workers} variants at a time, 1 thread each" if workers > 1 else "")
     )
     if data.info.note:
         console.print(f"[yellow]note:[/] {data.info.note}")
 
-    records = []
     with Progress(
         TextColumn("[bold]{task.fields[variant]}"),
         BarColumn(),
@@ -68,16 +72,18 @@ def train(
         console=console,
         transient=False,
     ) as progress:
-        for spec in specs:
-            task = progress.add_task("train", total=config.iterations, variant=spec.name, loss="-", acc="-")
+        tasks = {
+            spec.name: progress.add_task("train", total=config.iterations, variant=spec.name, loss="-", acc="-")
+            for spec in specs
+        }
 
-            def show(iteration: int, loss: float, accuracy: float | None, task=task) -> None:
-                fields = {"loss": f"{loss:.4f}"}
-                if accuracy is not None:
-                    fields["acc"] = f"{accuracy:.2f}%"
-                progress.update(task, completed=iteration, **fields)
+        def show_training(name: str, iteration: int, loss: float, accuracy: float | None) -> None:
+            fields = {"loss": f"{loss:.4f}"}
+            if accuracy is not None:
+                fields["acc"] = f"{accuracy:.2f}%"
+            progress.update(tasks[name], completed=iteration, **fields)
 
-            records.append(train_and_save(spec, data, artifacts, config, torch_device, on_progress=show))
+        records = train_and_save_many(specs, data, artifacts, config, torch_device, show_training, workers)
 
     console.print(training_table(records))
     curves = plot_training_curves(records, plot or artifacts / data.info.name / "training_curves.png")

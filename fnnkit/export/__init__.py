@@ -1,11 +1,12 @@
 """Export trained variants to deployable files, each proven against eager PyTorch.
 
 One registry (``FORMATS``) names every format once: ``onnx``, ``torchscript``, ``compiled``
-(AOTInductor ``.pt2``), ``onnx-int8`` and ``onnx-fp16``. ``export_variant`` writes the files
-of one variant folder plus ``export.json``; ``load_exported`` opens one back, verified.
+(AOTInductor ``.pt2``), ``onnx-int8`` (dynamic), ``onnx-int8-static`` (calibrated QDQ) and
+``onnx-fp16``. ``export_variant`` writes the files of one variant folder plus ``export.json``;
+``load_exported`` opens one back, verified.
 
 Modules: ``base`` (shared types and tolerances), ``formats`` (the registry), one module per
-file kind (``onnx_files``, ``torchscript``, ``compiled``), ``parity`` and ``core``.
+file kind (``onnx_files``, ``quantized``, ``torchscript``, ``compiled``), ``parity`` and ``core``.
 """
 
 from __future__ import annotations

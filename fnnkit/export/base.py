@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ FP32 = Tolerance(max_abs_diff=1e-4, min_agreement=100.0)
 # accuracy within +0.2 points (max |Δ| up to 0.4); fp16 agrees on 100% (max |Δ| <= 8e-3).
 INT8 = Tolerance(max_abs_diff=None, min_agreement=98.0, max_accuracy_drop=1.0)
 FP16 = Tolerance(max_abs_diff=None, min_agreement=99.5, max_accuracy_drop=0.5)
+BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  # 8-bit mantissa: looser than fp16
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class ExportContext:
     metadata: dict[str, str]  # variant, dataset, accuracy, versions, source sha256: travels inside the file
     device: str  # "cpu" | "cuda": what a device-bound format is compiled for; where parity runs
     opset: int
+    isa: str = "avx2"  # instruction set a compiled (.pt2) CPU package targets: capabilities.ISA_CHOICES
+    calibration: Callable[[], torch.Tensor] | None = None  # training images [N, 784], loaded only if asked
 
 
 @dataclass
@@ -64,6 +68,18 @@ class LoadedExport:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str = "") -> Iterator[None]:
+    """Errors only from one logger (root by default) for a block: for known, unactionable chatter."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @contextlib.contextmanager

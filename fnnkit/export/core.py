@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from fnnkit.capabilities import DEFAULT_ISA, buildable_isa, check_isa
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import parity
 from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
@@ -66,6 +67,14 @@ def load_test_set(card: dict, data_dir: str | os.PathLike | None = None) -> Test
     return preprocess(data.test_x), data.test_y
 
 
+def load_calibration(card: dict, data_dir: str | os.PathLike | None = None) -> torch.Tensor:
+    """Training images of the model's dataset, preprocessed: what static quantisation calibrates on."""
+    from fnnkit.data import load_dataset, preprocess
+
+    data = load_dataset(card["dataset"]["name"], data_dir=data_dir, download=False)
+    return preprocess(data.train_x)
+
+
 def read_export_manifest(folder: str | os.PathLike) -> dict:
     path = Path(folder) / EXPORT_MANIFEST
     manifest = read_json(path, what="export manifest")
@@ -95,6 +104,7 @@ def export_variant(
     *,
     device: str = "cpu",
     opset: int = DEFAULT_OPSET,
+    isa: str = DEFAULT_ISA,
     force: bool = False,
     test_set_for: TestSetFor | None = None,
     data_dir: str | os.PathLike | None = None,
@@ -112,11 +122,14 @@ def export_variant(
     device = resolve_device(str(device)).type
     fmts = resolve_formats(formats, device) if isinstance(formats, str) else list(formats)
     check_opset(opset)
+    isa = check_isa(isa)
+    if any(fmt.device_bound for fmt in fmts):
+        isa = buildable_isa(isa)
     notify = on_progress or (lambda fmt, phase: None)
     with folder_lock(folder):
         model, card = load_trained(folder, "cpu")  # refuses weights whose sha256 changed
         manifest = _manifest_for_update(folder, card, force)
-        ctx = ExportContext(model, _metadata(card), device, opset)
+        ctx = ExportContext(model, _metadata(card), device, opset, isa, lambda: load_calibration(card, data_dir))
         judge = _Judge(model, card, test_set_for or (lambda c: load_test_set(c, data_dir)))
         results = []
         for fmt in fmts:
@@ -182,6 +195,7 @@ def _export_one(
             "bytes": made["bytes"],
             "export_seconds": round(made["seconds"], 3),
             "device": ctx.device,
+            **({"isa": ctx.isa} if _isa_bound(fmt, ctx.device) else {}),
             "versions": _versions(fmt, ctx.opset),
             "source_sha256": ctx.metadata["source_sha256"],
             "parity": made["parity"].as_dict(),
@@ -218,6 +232,7 @@ def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportCo
     same = (
         entry.get("source_sha256") == ctx.metadata["source_sha256"]
         and entry.get("device") == ctx.device
+        and (not _isa_bound(fmt, ctx.device) or entry.get("isa") == ctx.isa)
         and versions.get("torch") == torch.__version__
         and (not fmt.uses_opset or versions.get("opset") == ctx.opset)
         and entry.get("parity", {}).get("passed") is True
@@ -229,6 +244,11 @@ def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportCo
     except ArtifactError:
         return False
     return True
+
+
+def _isa_bound(fmt: ExportFormat, device: str) -> bool:
+    """A CPU build of a device-bound format (the .pt2) is compiled for one instruction set."""
+    return fmt.device_bound and device == "cpu"
 
 
 def _result(card: dict, fmt: ExportFormat, folder: Path, entry: dict, status: str) -> ExportResult:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from fnnkit.errors import ConfigError, unknown_choice
-from fnnkit.export import compiled, onnx_files, torchscript
+from fnnkit.export import compiled, onnx_files, quantized, torchscript
 from fnnkit.export.base import DEFAULT_OPSET, FP16, FP32, INT8, MIN_OPSET, Opener, Tolerance, Vetter, Writer
 
 
@@ -53,10 +53,18 @@ FORMATS: dict[str, ExportFormat] = {
         _onnx("onnx", "model.onnx", onnx_files.write_fp32, FP32, onnx_files.OPS_FP32),
         ExportFormat("torchscript", "model.torchscript.pt", "torch.jit", torchscript.write, torchscript.open_ts, FP32),
         ExportFormat(
+            "torchscript-lite", "model.ptl", "PyTorch Mobile lite interpreter", torchscript.write_lite,
+            torchscript.open_lite, FP32, in_all=(),
+        ),
+        ExportFormat(
             "compiled", "model.pt2", "torch._inductor (AOTInductor)", compiled.write, compiled.open_pt2, FP32,
             device_bound=True,
         ),
         _onnx("onnx-int8", "model.int8.onnx", onnx_files.write_int8, INT8, onnx_files.OPS_INT8),
+        _onnx(
+            "onnx-int8-static", "model.int8-static.onnx", quantized.write_int8_static, INT8, onnx_files.OPS_INT8,
+            in_all=("cpu",),
+        ),
         _onnx("onnx-fp16", "model.fp16.onnx", onnx_files.write_fp16, FP16, onnx_files.OPS_FP16, in_all=("cuda",)),
     )
 }  # fmt: skip

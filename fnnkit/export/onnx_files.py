@@ -1,5 +1,7 @@
 """ONNX files: fp32 (the reference export), int8 (dynamic quantization) and fp16 (for GPUs).
 
+Static int8 lives in ``quantized``; it reuses ``export_proto`` and ``finish`` from here.
+
 All three keep the one interface every backend expects: input ``input`` float32
 [batch, 784], output ``logits`` float32 [batch, 10], a dynamic batch axis. fp16 casts inside
 the graph, so a caller never changes its input dtype. Files are self-contained: fnnkit
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from fnnkit.export.base import (
     ExportContext,
     Runner,
     as_float_cpu,
+    quiet_logger,
     quiet_torch_internals,
 )
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
@@ -82,11 +84,11 @@ def _name_batch_axis(proto: onnx.ModelProto) -> None:
 
 
 def write_fp32(ctx: ExportContext, temp: Path) -> None:
-    _finish(export_proto(ctx.model, ctx.opset), ctx, temp, "float32")
+    finish(export_proto(ctx.model, ctx.opset), ctx, temp, "float32")
 
 
 def write_fp16(ctx: ExportContext, temp: Path) -> None:
-    _finish(export_proto(HalfPrecision(ctx.model), ctx.opset), ctx, temp, "float16 weights and math, float32 I/O")
+    finish(export_proto(HalfPrecision(ctx.model), ctx.opset), ctx, temp, "float16 weights and math, float32 I/O")
 
 
 def write_int8(ctx: ExportContext, temp: Path) -> None:
@@ -100,20 +102,21 @@ def write_int8(ctx: ExportContext, temp: Path) -> None:
     # is what onnxruntime's recommended pre-processing achieves for a graph like this one.
     del proto.graph.value_info[:]
     try:
-        with _quiet_root_logger():  # it logs "consider pre-processing" to stderr on every call
+        with quiet_logger():  # it logs "consider pre-processing" to stderr on every call
             quantize_dynamic(proto, temp, weight_type=QuantType.QInt8, use_external_data_format=False)
         quantized = onnx.load_model_from_string(temp.read_bytes())
     except Exception as exc:
         raise ExportError(f"onnxruntime dynamic quantization failed: {type(exc).__name__}: {exc}") from exc
-    _finish(quantized, ctx, temp, "int8 weights (onnxruntime dynamic quantization), float32 I/O")
+    finish(quantized, ctx, temp, "int8 weights (onnxruntime dynamic quantization), float32 I/O")
 
 
-def _finish(proto: onnx.ModelProto, ctx: ExportContext, temp: Path, precision: str) -> None:
+def finish(proto: onnx.ModelProto, ctx: ExportContext, temp: Path, precision: str) -> None:
     """Metadata in, every check passed, then one self-contained file."""
     import onnx
 
     onnx.helper.set_model_props(proto, {**ctx.metadata, "precision": precision})
     proto.producer_name, proto.doc_string = "fnnkit", f"fnnkit {ctx.metadata['variant']}: {precision}"
+    proto.producer_version = ctx.metadata["fnnkit_version"]  # one producer for every flavour, not the exporter's torch
     try:
         onnx.checker.check_model(proto, full_check=True)
         inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -303,14 +306,3 @@ def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]
                 yield from _graph_tensors(attribute.g)
             for graph in attribute.graphs:
                 yield from _graph_tensors(graph)
-
-
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)

@@ -12,6 +12,7 @@ import gzip
 import json
 import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,12 @@ def cases() -> dict[str, tuple[str, bytes, str, list[str]]]:
     corrupt[10] = 0xFF  # a reserved deflate block type
     crc = bytearray(whole)
     crc[-6] ^= 0xFF  # the CRC trailer no longer matches
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container: 64 MiB of zeros after a 3-image header
+    bomb_bytes = bomb.compress(idx(IMAGES)) + b"".join(bomb.compress(bytes(1 << 20)) for _ in range(64)) + bomb.flush()
+    overflow = b"\0\0\x08\x03" + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1)
     return {
+        "gzip bomb": ("images.gz", bomb_bytes, "read_images", ["payload length", "more than 2352 bytes"]),
+        "dims overflow": ("images", overflow + bytes(8), "read_images", ["payload size", "at most"]),
         "bad magic": ("images", idx(IMAGES, prefix=b"PK"), "read_images", ["magic number"]),
         "unknown type code": ("images", idx(IMAGES, type_code=0x07), "read_images", ["type code", "unknown"]),
         "wrong ndim (labels as images)": ("images", idx(LABELS), "read_images", ["magic number", "2051"]),
@@ -90,6 +96,27 @@ def check_label_count(folder: Path, out: dict[str, str]) -> None:
     out["label count != image count"] = message
 
 
+def check_sparse_file(folder: Path, out: dict[str, str]) -> None:
+    """A 100 GiB sparse file with a valid header: refused from its size, before any payload is read."""
+    from fnnkit.data import read_images
+    from fnnkit.errors import DataError
+
+    path = folder / "sparse" / "train-images-idx3-ubyte"
+    path.parent.mkdir()
+    with open(path, "wb") as f:
+        f.write(idx(IMAGES)[:16])
+        f.truncate(100 << 30)
+    try:
+        read_images(path)
+    except DataError as exc:
+        message = str(exc)
+    else:
+        fail("sparse 100 GiB file: accepted")
+    if "payload length" not in message or str(path) not in message:
+        fail(f"sparse 100 GiB file: unclear message: {message}")
+    out["sparse huge file"] = message
+
+
 def main(folder: Path) -> None:
     try:
         assert False  # noqa: B011 - the point: is it stripped?
@@ -99,6 +126,7 @@ def main(folder: Path) -> None:
     out = {"optimize": str(sys.flags.optimize), "asserts": asserts}
     check_file_cases(folder, out)
     check_label_count(folder, out)
+    check_sparse_file(folder, out)
     print(json.dumps(out))
 
 

@@ -20,4 +20,5 @@ def test_idx_faults_are_specific_errors_under_python_O(tmp_path):
     assert sorted(out) == sorted([
         "bad magic", "unknown type code", "wrong ndim (labels as images)", "zero dims", "payload short",
         "payload long", "truncated gzip", "corrupt gzip (deflate)", "corrupt gzip (crc)", "label count != image count",
+        "gzip bomb", "dims overflow", "sparse huge file",
     ])  # fmt: skip

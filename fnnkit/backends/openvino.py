@@ -1,0 +1,121 @@
+"""OpenVINO: Intel's CPU runtime, reading the verified ONNX bytes fnnkit exported.
+
+Precision is always stated, never left to OpenVINO's default: on a CPU with native bf16 its
+default ``INFERENCE_PRECISION_HINT`` is bf16, so an unlabelled run would report bf16 numbers
+as fp32. ``openvino`` forces f32; ``openvino-bf16`` asks for bf16 and is offered only where
+the CPU has it natively; ``openvino-int8`` runs the static QDQ file, which OpenVINO executes
+with int8 kernels.
+
+Performance hint: OpenVINO's documentation recommends LATENCY when one request is in flight
+at a time and THROUGHPUT only with several parallel requests (THROUGHPUT splits the threads
+into streams, and one request then uses only one stream's share). fnnkit's benchmark keeps one
+synchronous request in flight at every batch size, so it uses LATENCY everywhere; measured
+here (A, batch 8192, 2 threads): LATENCY 0.51M samples/s, THROUGHPUT 0.32M/s.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from fnnkit.backends.base import Backend, Predictor
+from fnnkit.errors import BackendUnavailable
+from fnnkit.export import read_exported
+from fnnkit.export.base import BF16, INT8, Tolerance
+
+OV_DEVICE = "CPU"
+HINT = "LATENCY"  # one request in flight at a time (see the module docstring)
+
+
+class OpenVinoPredictor(Predictor):
+    """One infer request per prepared batch, its input tensor sharing the host array's memory."""
+
+    def __init__(self, backend: str, threads: int, compiled: Any) -> None:
+        super().__init__(backend, "cpu", threads)
+        self.compiled = compiled
+
+    def prepare(self, x: torch.Tensor) -> _OvBatch:
+        return _OvBatch(self.compiled, x)
+
+    def __call__(self, prepared: _OvBatch) -> Any:
+        prepared.request.start_async()  # start + wait: infer() would also copy outputs into a Python dict
+        prepared.request.wait()
+        return prepared.request.get_output_tensor(0)
+
+    def to_host(self, logits: Any) -> torch.Tensor:
+        return torch.from_numpy(logits.data.copy()).float()
+
+
+class _OvBatch:
+    def __init__(self, compiled: Any, x: torch.Tensor) -> None:
+        import openvino as ov
+
+        self.host = x.detach().to("cpu", torch.float32).contiguous().numpy()  # kept alive: the tensor aliases it
+        self.request = compiled.create_infer_request()
+        self.request.set_input_tensor(ov.Tensor(self.host, shared_memory=True))
+
+
+class OpenVino(Backend):
+    name, summary, export_format = "openvino", "OpenVINO CPU plugin (model.onnx), forced to f32", "onnx"
+    devices = ("cpu",)
+    unsupported = "OpenVINO's GPU plugin drives Intel GPUs, not CUDA"
+    hint_precision: ClassVar[str] = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT
+    needs: ClassVar[str] = "FP32"  # the plugin's OPTIMIZATION_CAPABILITIES entry this backend relies on
+
+    def _runtime(self, device: str) -> tuple[bool, str]:
+        try:
+            import openvino as ov
+        except ImportError:
+            return False, "openvino is not installed (pip install openvino, or make setup)"
+        core = ov.Core()
+        if OV_DEVICE not in core.available_devices:
+            return False, f"openvino {ov.__version__} lists no CPU device here ({core.available_devices})"
+        offered = core.get_property(OV_DEVICE, "OPTIMIZATION_CAPABILITIES")
+        if self.needs not in offered:
+            return False, f"openvino {ov.__version__}'s CPU plugin has no native {self.needs} here ({offered})"
+        return self._capability(ov.__version__.split("-")[0])  # "2026.4.1-22982-<hash>-releases/...": the release
+
+    def _capability(self, version: str) -> tuple[bool, str]:
+        return True, f"openvino {version} CPU, {self.precision}"
+
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        import openvino as ov
+
+        data, path = read_exported(folder, self.export_format, device)  # verified bytes; the path is never reopened
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": self.hint_precision, "PERFORMANCE_HINT": HINT,
+                  "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1}  # fmt: skip
+        try:
+            compiled = core.compile_model(core.read_model(io.BytesIO(data)), OV_DEVICE, config)
+        except Exception as exc:  # openvino raises its own RuntimeError subclasses
+            raise BackendUnavailable(f"openvino {ov.__version__} could not compile {path}: {exc}") from None
+        got = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what it really compiled for
+        if got != self.hint_precision:
+            raise BackendUnavailable(
+                f"openvino compiled {path} in {got}, not {self.hint_precision}; refusing to label it"
+            )
+        return OpenVinoPredictor(self.name, threads, compiled)
+
+
+class OpenVinoBf16(OpenVino):
+    name, summary = "openvino-bf16", "OpenVINO CPU plugin (model.onnx) in bf16, where the CPU has it natively"
+    precision, tolerance, hint_precision, needs = "bf16", BF16, "bf16", "BF16"
+    hardware_gated = True
+
+    def _capability(self, version: str) -> tuple[bool, str]:
+        from fnnkit.capabilities import cpu_capabilities
+
+        flag = cpu_capabilities().bf16
+        if flag is None:
+            return False, "this CPU has no native bf16 (amx_bf16 / avx512_bf16 in /proc/cpuinfo)"
+        return True, f"openvino {version} CPU, bf16 ({flag})"
+
+
+class OpenVinoInt8(OpenVino):
+    name, summary = "openvino-int8", "OpenVINO CPU plugin running the static QDQ int8 file (model.int8-static.onnx)"
+    precision, export_format, needs = "int8", "onnx-int8-static", "INT8"
+    tolerance: ClassVar[Tolerance] = INT8
+    hint_precision = "f32"  # precision of the non-quantised parts; the QDQ pairs run as int8 kernels

@@ -1,0 +1,143 @@
+"""Cold start: what a serverless function or a CLI pays before its first answer, per backend.
+
+Every run is a fresh ``python`` process (no warm imports, no compiled graphs, no page cache
+of our own making beyond the OS's), which times its own phases and reports them on one line:
+
+- ``import``: ``import torch`` plus fnnkit's backend registry (every backend needs both);
+- ``load``: the backend's ``load`` (runtime import such as onnxruntime/openvino, sha256 check,
+  session or package creation);
+- ``first``: the first batch-1 inference (torch.compile compiles here);
+- ``total``: measured by the parent, from spawning the process to receiving that line, so it
+  includes the interpreter's own start-up.
+
+Two baselines run the same way: ``python`` (the bare interpreter) and ``import torch`` alone,
+so a backend's cost can be read against the floor every torch program pays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fnnkit.errors import BackendUnavailable, ConfigError
+
+MARK = "FNNKIT_COLDSTART "
+PHASES = ("import", "load", "first", "total")
+BASELINES = ("python", "import torch")
+DEFAULT_REPEATS = 10
+
+# Runs in the fresh process. It must not import fnnkit before timing ``import torch``.
+CHILD = """
+import json, sys, time
+started = time.perf_counter()
+kind, folder, backend, threads, mark = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+out = {}
+if kind != "python":
+    import torch
+    out["import"] = time.perf_counter() - started
+if kind == "backend":
+    from fnnkit.backends import get_backend
+    out["import"] = time.perf_counter() - started
+    begun = time.perf_counter()
+    predictor = get_backend(backend).load(folder, "cpu", threads)
+    out["load"] = time.perf_counter() - begun
+    begun = time.perf_counter()
+    predictor.predict(torch.rand(1, 784))
+    out["first"] = time.perf_counter() - begun
+print(mark + json.dumps(out), flush=True)
+"""
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """One backend (or baseline): p50 and p90 seconds of each phase over ``repeats`` fresh processes."""
+
+    name: str
+    repeats: int
+    p50_s: dict[str, float]
+    p90_s: dict[str, float]
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile: with 10 runs, p90 is the 9th fastest, an observed value."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout_s: float = 300.0) -> dict[str, float]:
+    """One fresh process; its phases in seconds, and ``total`` as the parent saw it."""
+    command = [sys.executable, "-c", CHILD, kind, str(folder or ""), backend, str(threads), MARK]
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: chatter on stderr can never block the child
+        started = time.perf_counter()
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env) as child:
+            try:
+                for line in child.stdout:  # the result line arrives before the interpreter's teardown
+                    if line.startswith(MARK):
+                        total = time.perf_counter() - started
+                        child.wait(timeout=timeout_s)
+                        return json.loads(line[len(MARK) :]) | {"total": total}
+                child.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                raise BackendUnavailable(f"cold start of {backend or kind} took more than {timeout_s:.0f} s") from None
+        err.seek(0)
+        last = err.read().strip().splitlines()[-1:] or ["no output"]
+    raise BackendUnavailable(f"cold start of {backend or kind} failed (exit {child.returncode}): {last[0]}")
+
+
+def summarize(name: str, runs: list[dict[str, float]]) -> ColdStart:
+    phases = [p for p in PHASES if p in runs[0]]
+    return ColdStart(
+        name,
+        len(runs),
+        {p: round(quantile([r[p] for r in runs], 0.5), 5) for p in phases},
+        {p: round(quantile([r[p] for r in runs], 0.9), 5) for p in phases},
+    )
+
+
+def check_counts(repeats: int, threads: int) -> None:
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+
+
+def measure_cold_starts(
+    folder: Path, backends: list[str], repeats: int = DEFAULT_REPEATS, threads: int = 1, on_run=None
+) -> tuple[list[ColdStart], list[tuple[str, str]]]:
+    """Baselines first, then each backend that can run here; (results, [(backend, why skipped)])."""
+    from fnnkit.backends import get_backend
+
+    check_counts(repeats, threads)
+    notify = on_run or (lambda name, i: None)
+    results, skipped = [], []
+    plan: list[tuple[str, str, str]] = [(b, "python" if b == "python" else "torch", "") for b in BASELINES]
+    for name in backends:
+        backend = get_backend(name)
+        ok, reason = backend.available("cpu")
+        missing = None if not ok else backend.missing(folder, "cpu")
+        if not ok or missing:
+            skipped.append((name, reason if not ok else missing))
+            continue
+        plan.append((name, "backend", name))
+    for label, kind, backend in plan:
+        runs = []
+        for i in range(repeats):
+            notify(label, i)
+            runs.append(run_once(kind, folder, backend, threads))
+        results.append(summarize(label, runs))
+    return results, skipped
+
+
+def save_cold_starts(path: str | os.PathLike, results: list[ColdStart], meta: dict) -> Path:
+    from fnnkit.store import atomic_write_json
+
+    return atomic_write_json(path, {"schema": "fnnkit.coldstart/1", **meta, "results": [asdict(r) for r in results]})

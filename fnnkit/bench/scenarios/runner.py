@@ -1,0 +1,164 @@
+"""A whole scenario run: every selected backend (and the null SUT) through LoadGen, then accuracy.
+
+The scenario layer knows backends only through the registry: ``get_backend(name).load(folder,
+device, threads)`` gives a Predictor, and the same batcher serves them all. The null predictor
+runs first under the same settings: its peak is the SUT's own ceiling, reported beside
+every backend so nobody mistakes a Python bottleneck for a model's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from fnnkit.backends import Predictor, get_backend
+from fnnkit.bench.scenarios.config import ScenarioConfig
+from fnnkit.bench.scenarios.loadgen import LoadgenResult, run_loadgen
+from fnnkit.bench.scenarios.search import find_peak
+from fnnkit.bench.scenarios.sut import NullPredictor
+from fnnkit.errors import ArtifactError
+
+SCHEMA = "fnnkit.scenario/1"
+NULL = "null-sut"  # the row name of the null predictor's run
+StepFn = Callable[[str, LoadgenResult], None]  # (backend, result) after every LoadGen run
+
+
+@dataclass
+class BackendScenario:
+    """Everything one backend did in this scenario."""
+
+    variant: str
+    backend: str
+    device: str
+    steps: list[LoadgenResult]
+    peak_qps: float | None = None  # --find-peak: highest rate LoadGen called VALID; None: no rate met the bound
+    accuracy: LoadgenResult | None = None
+    calibration: list[LoadgenResult] = field(default_factory=list)  # --find-peak: the offline runs it started from
+
+    @property
+    def final(self) -> LoadgenResult:
+        """The run that answers the question: at the peak for a search, else the last run."""
+        if self.peak_qps is not None:
+            return next(s for s in self.steps if s.valid and s.target_qps == self.peak_qps)
+        return self.steps[-1]
+
+
+@dataclass
+class ScenarioRun:
+    run_id: str
+    created: str
+    config: dict
+    environment: dict
+    loadgen: dict  # {"version": ...}: LoadGen's rules (early stopping) change between releases
+    dataset: str
+    samples: int
+    overhead: BackendScenario  # the null predictor: the SUT's own ceiling
+    results: list[BackendScenario]
+    skipped: list[dict] = field(default_factory=list)  # {"backend", "device", "reason"}
+
+    def as_dict(self) -> dict:
+        return {"schema": SCHEMA, **asdict(self)}
+
+
+def run_scenarios(
+    config: ScenarioConfig,
+    folder: Path,
+    backends: list[str],
+    devices: tuple[str, ...],
+    log_root: Path,
+    data_dir: str | None = None,
+    on_step: StepFn | None = None,
+) -> ScenarioRun:
+    """Run ``config`` for every (backend, device) that can run here; others become skipped rows."""
+    from fnnkit.env import environment, package_version
+    from fnnkit.export import load_test_set
+    from fnnkit.store import read_model_card
+
+    card = read_model_card(folder)
+    variant = card["variant"]["name"]
+    plan, skipped = [], []
+    for device in devices:
+        for name in backends:
+            backend = get_backend(name)
+            ok, reason = backend.available(device)
+            if not ok:
+                skipped.append({"backend": backend.name, "device": device, "reason": reason})
+            elif missing := backend.missing(folder, device):
+                raise ArtifactError(f"{backend.name}: {missing}")
+            else:
+                plan.append((backend, device))
+    inputs, labels = load_test_set(card, data_dir)
+    notify = on_step or (lambda backend, result: None)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+    overhead = run_one(NullPredictor(config.threads), inputs, None, config, log_root / NULL, notify, variant)
+    results = []
+    for backend, device in plan:
+        predictor = backend.load(folder, device, config.threads)
+        predictor.warmup(1)
+        predictor.warmup(config.max_batch)
+        logs = log_root / f"{variant}-{backend.name}-{device}"
+        results.append(run_one(predictor, inputs, labels, config, logs, notify, variant))
+    return ScenarioRun(
+        run_id=run_id,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        config=config.as_dict(),
+        environment=environment(),
+        loadgen={"version": package_version("mlcommons-loadgen")},
+        dataset=card["dataset"]["name"],
+        samples=len(inputs),
+        overhead=overhead,
+        results=results,
+        skipped=skipped,
+    )
+
+
+def run_one(
+    predictor: Predictor,
+    inputs: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: ScenarioConfig,
+    logs: Path,
+    notify: Callable[[str, LoadgenResult], None],
+    variant: str,
+) -> BackendScenario:
+    """Performance (one run, or the search), then AccuracyOnly at the rate found when labels are given."""
+    counter = iter(range(1, 10_000))
+
+    def measure(qps: float | None, settings: ScenarioConfig = config) -> LoadgenResult:
+        result = run_loadgen(predictor, inputs, settings, logs / f"step-{next(counter):02d}", qps=qps)
+        notify(predictor.backend, result)
+        return result
+
+    peak, calibration = None, []
+    if config.find_peak:
+        # p99 need not fall with the rate (at low rates every query wakes an idle worker), so the search
+        # starts near the top, at half the offline throughput of the same batcher, instead of at --qps
+        offline = replace(config, scenario="offline", find_peak=False)
+        calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
+        start = (calibration[-1].completed_qps or 2 * config.qps) / 2
+        peak, tried = find_peak(measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps)
+        steps = [result for _, result in tried]
+    elif config.scenario == "offline":
+        steps = sized_offline(measure, config.qps)
+    else:
+        steps = [measure(config.qps)]
+    out = BackendScenario(variant, predictor.backend, predictor.device, steps, peak, calibration=calibration)
+    if labels is not None:
+        rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
+        out.accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
+        notify(predictor.backend, out.accuracy)
+    return out
+
+
+def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list[LoadgenResult]:
+    """Offline: LoadGen sizes the run from the expected rate; a low guess is re-run once at 1.5x the measured rate."""
+    runs = [measure(qps)]
+    if "min duration not met" in runs[0].reasons and runs[0].completed_qps:
+        runs.append(measure(runs[0].completed_qps * 1.5))
+    return runs

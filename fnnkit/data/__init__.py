@@ -1,0 +1,52 @@
+"""Datasets as in-memory uint8 tensors: MNIST, Fashion-MNIST (IDX files) and the bundled sample.
+
+Rooms: ``idx`` reads IDX files defensively; ``mirrors`` and ``package_index`` are the two
+fetch routes; ``sample`` is the bundled offline sample; ``sources`` says where each dataset
+is looked for, in which order, and implements ``auto``.
+"""
+
+from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, preprocess
+from fnnkit.data.idx import IMAGE_SHAPE, NUM_CLASSES, read_idx, read_images, read_labels
+from fnnkit.data.sample import load_sample, sample_file
+from fnnkit.data.sources import (
+    DATASET_NAMES,
+    FASHION_CLASSES,
+    IDX_FILES,
+    IDX_SOURCES,
+    SPLIT_FILES,
+    SYSTEM_FASHION_DIR,
+    DatasetStatus,
+    dataset_status,
+    dataset_statuses,
+    default_data_dir,
+    fetch_dataset,
+    find_idx_folder,
+    load_dataset,
+)
+
+__all__ = [
+    "DATASET_NAMES",
+    "DIGITS",
+    "FASHION_CLASSES",
+    "IDX_FILES",
+    "IDX_SOURCES",
+    "IMAGE_SHAPE",
+    "NUM_CLASSES",
+    "SPLIT_FILES",
+    "SYSTEM_FASHION_DIR",
+    "Dataset",
+    "DatasetInfo",
+    "DatasetStatus",
+    "dataset_status",
+    "dataset_statuses",
+    "default_data_dir",
+    "fetch_dataset",
+    "find_idx_folder",
+    "load_dataset",
+    "load_sample",
+    "preprocess",
+    "read_idx",
+    "read_images",
+    "read_labels",
+    "sample_file",
+]

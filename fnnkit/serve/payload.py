@@ -1,0 +1,77 @@
+"""What `POST /predict` accepts, checked before a model sees it: every bad body is a 4xx with one line.
+
+Pure functions of bytes, so they are tested without Ray, and the service's only job is routing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+
+from fnnkit.predict.normalize import SIDE
+
+MAX_BODY = 8 * 2**20  # 8 MiB: a 2,000-sample JSON batch or a phone photo
+MAX_SAMPLES = 4096  # per request; larger batches are the client's to split
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp")
+
+
+class PayloadError(ValueError):
+    """A request the service refuses: ``status`` is the HTTP code, the message its one-line reason."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _reject_constant(name: str) -> float:
+    raise PayloadError(f"'pixels' contains {name}; send finite numbers in [0, 1] or [0, 255]")
+
+
+def pixels_from_json(body: bytes) -> np.ndarray:
+    """``{"pixels": ...}`` shaped [784], [28,28], [N,784] or [N,28,28] -> float32 [N, 784] in [0, 1]."""
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)  # NaN / Infinity are refused while parsing
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(f'body is not valid JSON ({exc}); send {{"pixels": [[...784 numbers...]]}}') from None
+    if not isinstance(payload, dict) or "pixels" not in payload:
+        raise PayloadError("JSON body needs a 'pixels' field: one sample [784] or [28,28], or a batch [N,784]")
+    try:
+        x = np.asarray(payload["pixels"], dtype=np.float32)
+    except (ValueError, TypeError):
+        raise PayloadError("'pixels' must be a rectangular array of numbers (ragged or non-numeric found)") from None
+    if x.ndim in (1, 2) and x.shape[-1] == SIDE * SIDE or x.ndim in (2, 3) and x.shape[-2:] == (SIDE, SIDE):
+        x = x.reshape(-1, SIDE * SIDE)
+    else:
+        raise PayloadError(f"'pixels' is shaped {list(x.shape)}; expected [784], [28,28], [N,784] or [N,28,28]")
+    if not 1 <= len(x) <= MAX_SAMPLES:
+        raise PayloadError(f"'pixels' holds {len(x)} samples; send 1..{MAX_SAMPLES} per request", 413)
+    if not np.isfinite(x).all():  # float32 overflow of huge numbers, e.g. 1e300
+        raise PayloadError("'pixels' contains values too large for float32; send numbers in [0, 1] or [0, 255]")
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 255:
+        raise PayloadError(f"'pixels' values span [{low:g}, {high:g}]; expected [0, 1] or [0, 255]")
+    return x / 255.0 if high > 1.0 else x
+
+
+def pixels_from_image(body: bytes) -> tuple[np.ndarray, tuple[str, ...]]:
+    """An uploaded PNG/JPEG/BMP, normalised exactly as `fnnkit predict` does -> float32 [1, 784] and the steps."""
+    from fnnkit.predict.inputs import InputError, load_image
+    from fnnkit.predict.normalize import BlankImage
+
+    try:
+        sample = load_image(io.BytesIO(body), name="uploaded image")
+    except (InputError, BlankImage) as exc:
+        raise PayloadError(str(exc), 422 if isinstance(exc, BlankImage) else 400) from None
+    return sample.pixels.reshape(1, SIDE * SIDE), sample.steps
+
+
+def parse(body: bytes, content_type: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Dispatch on Content-Type: JSON pixels or an image upload."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in IMAGE_TYPES:
+        return pixels_from_image(body)
+    if kind in ("application/json", ""):
+        return pixels_from_json(body), ()
+    raise PayloadError(f"Content-Type {kind!r} is not served; send application/json or {', '.join(IMAGE_TYPES)}", 415)

@@ -1,0 +1,255 @@
+"""`fnnkit serve` on a real local Ray Serve: HTTP answers, refusals, a bounded load test, a killed replica.
+
+One Ray session for the whole module (startup is ~10-20 s), bounded to 2 CPUs and a small
+object store, no dashboard, HTTP on 127.0.0.1 only; torn down at the end, and the test checks
+that no process it started is left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from clitools import assert_user_error
+from PIL import Image
+from servekit import DATASET, exported_c
+
+from fnnkit.data import preprocess
+from fnnkit.serve.app_config import ServeConfig
+
+pytest.importorskip("ray.serve", reason="Ray Serve is an extra: pip install 'fnnkit[serve]'")
+pytestmark = pytest.mark.slow  # Ray starts in ~10-20 s; the tests themselves take seconds
+psutil = pytest.importorskip("psutil")
+
+REPLICAS = 2
+LOAD_REQUESTS, LOAD_SECONDS, CLIENTS = 600, 20.0, 4  # bounded both ways: whichever comes first
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(trained_root, tmp_path_factory):
+    """Ray on this machine (2 CPUs), variant C deployed with 2 replicas on a free loopback port."""
+    from fnnkit.serve.runtime import Endpoint, deploy, healthy, shutdown, start_ray
+
+    artifacts = exported_c(trained_root, tmp_path_factory)
+    folder = artifacts / DATASET / "C"
+    endpoint = Endpoint("127.0.0.1", _free_port())
+    start_ray(None, num_cpus=2)
+    try:
+        name = deploy(ServeConfig(str(folder), replicas=REPLICAS, max_batch=64, batch_wait_ms=2.0), endpoint)
+        assert healthy(endpoint)
+        started = {p.pid for p in psutil.Process().children(recursive=True)}
+        yield endpoint, name, folder
+    finally:
+        shutdown()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(psutil.pid_exists(p) and _running(p) for p in started):
+        time.sleep(0.5)
+    left = [p for p in started if psutil.pid_exists(p) and _running(p)]
+    assert not left, f"processes left behind after ray.shutdown(): {left}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def reference(service, sample_data):
+    """What the same verified file says locally, for 32 test digits."""
+    from fnnkit.predict import load_model, probabilities
+
+    _, _, folder = service
+    x = preprocess(sample_data.test_x[:32]).numpy()
+    model = load_model(folder.parent.parent, "C", DATASET, "onnxruntime")
+    return x, probabilities(model, x.reshape(-1, 28, 28))
+
+
+def test_healthz_and_metadata(service):
+    endpoint, name, folder = service
+    assert _get(f"{endpoint.url}/healthz")["status"] == "ok"
+    meta = _get(f"{endpoint.url}/metadata")
+    from fnnkit.store import read_model_card
+
+    card = read_model_card(folder)
+    assert meta["model"] == name and meta["variant"] == "C" and meta["dataset"] == DATASET
+    assert meta["weights_sha256"] == card["weights"]["sha256"] and meta["test_accuracy"] == card["test_accuracy"]
+
+
+def test_predict_json_single_and_batch_match_local_model(service, reference):
+    endpoint, _, _ = service
+    x, probs = reference
+    status, one = _post(f"{endpoint.url}/predict", json.dumps({"pixels": x[0].reshape(28, 28).tolist()}).encode())
+    assert status == 200 and one["predictions"][0]["class"] == str(probs[0].argmax())
+    status, many = _post(f"{endpoint.url}/predict", json.dumps({"pixels": x.tolist()}).encode())
+    assert status == 200 and len(many["predictions"]) == len(x)
+    got = np.array([p["probability"] for p in many["predictions"]])
+    np.testing.assert_allclose(got, probs.max(axis=1), atol=1e-5)
+
+
+def test_image_upload_is_normalised_like_predict(service, sample_data, reference):
+    endpoint, _, _ = service
+    _, probs = reference
+    i = next(i for i in range(32) if probs[i].max() > 0.9)
+    digit = sample_data.test_x[i].numpy()
+    page = Image.new("L", (200, 200), 255)
+    page.paste(Image.fromarray(255 - digit).resize((100, 100), Image.Resampling.LANCZOS), (90, 20))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    status, answer = _post(f"{endpoint.url}/predict", buffer.getvalue(), "image/png")
+    assert status == 200, answer
+    assert answer["predictions"][0]["class"] == str(probs[i].argmax())
+    assert any("inverted" in step for step in answer["predictions"][0]["normalisation"])
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "fragment"),
+    [
+        (b'{"pixels": [1, 2, 3]}', "application/json", 400, "shaped [3]"),
+        (b'{"pixels": [' + b"NaN, " * 783 + b"0]}", "application/json", 400, "NaN"),
+        (b'{"pixels": [' + b'"a", ' * 783 + b"0]}", "application/json", 400, "non-numeric"),
+        (b'{"pixels": [[0, 1], [0]]}', "application/json", 400, "ragged"),
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b'{"pixels": [' + b"300, " * 783 + b"0]}", "application/json", 400, "expected [0, 1] or [0, 255]"),
+        (b"hello", "text/plain", 415, "not served"),
+        (b"\x89PNG\r\n\x1a\n broken", "image/png", 400, "cannot be decoded"),
+    ],
+)
+def test_bad_payloads_get_a_4xx_with_one_line(service, reference, body, content_type, status, fragment):
+    endpoint, _, _ = service
+    got, answer = _post(f"{endpoint.url}/predict", body, content_type)
+    assert got == status and fragment in answer["error"] and "\n" not in answer["error"], answer
+    x, _ = reference
+    ok, _ = _post(f"{endpoint.url}/predict", json.dumps({"pixels": x[0].tolist()}).encode())
+    assert ok == 200  # and the service keeps serving
+
+
+def test_huge_body_is_refused_from_its_declared_length(service):
+    """A 1 GiB upload is answered 413 from its headers alone: the service never reads (or buffers) the body."""
+    import http.client
+
+    endpoint, _, _ = service
+    connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=30)
+    connection.putrequest("POST", "/predict")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(2**30))
+    connection.endheaders()  # no body follows
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 413 and "exceeds the" in answer["error"], answer
+
+
+def test_bounded_load_reports_p50_p99_and_throughput(service, reference, record_property):
+    from fnnkit.serve.load import run_load, sample_body
+
+    endpoint, _, _ = service
+    x, _ = reference
+    body = sample_body(x[:1])
+    result = run_load(endpoint.url, body, requests=LOAD_REQUESTS, seconds=LOAD_SECONDS, concurrency=CLIENTS)
+    summary = result.summary()
+    record_property("serve_load", summary)
+    print(f"\nload test, {CLIENTS} clients, batch 1, {REPLICAS} replicas: {summary}", file=sys.stderr)
+    assert result.seconds <= LOAD_SECONDS + 35 and not result.failures, summary
+    assert result.ok == LOAD_REQUESTS or result.seconds >= LOAD_SECONDS, summary
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"] < 10_000
+
+
+def test_killed_replica_loses_only_requests_in_flight(service, reference):
+    """Kill one replica mid-load: failures are bounded by the requests in flight, and Ray Serve replaces it."""
+    import ray
+
+    from fnnkit.serve.load import run_load, sample_body
+    from fnnkit.serve.runtime import replica_actors
+
+    endpoint, name, _ = service
+    x, _ = reference
+    victims = replica_actors(name)
+    assert len(victims) == REPLICAS
+    killed = threading.Event()
+
+    def kill_once(n: int) -> None:
+        if n >= 100 and not killed.is_set():
+            killed.set()
+            ray.kill(victims[0], no_restart=True)
+
+    result = run_load(
+        endpoint.url, sample_body(x[:1]), requests=400, seconds=LOAD_SECONDS, concurrency=CLIENTS, on_request=kill_once
+    )
+    assert killed.is_set()
+    lost = sum(result.failures.values())
+    print(f"\nreplica killed mid-load: {result.summary()}", file=sys.stderr)
+    assert lost <= CLIENTS, f"{lost} requests lost with only {CLIENTS} in flight: {result.summary()}"
+    assert result.ok >= result.sent - CLIENTS
+    deadline = time.time() + 60
+    while time.time() < deadline and len(replica_actors(name)) < REPLICAS:
+        time.sleep(1)
+    assert len(replica_actors(name)) == REPLICAS, "Ray Serve did not replace the killed replica within 60 s"
+    ok, _ = _post(f"{endpoint.url}/predict", json.dumps({"pixels": x[0].tolist()}).encode())
+    assert ok == 200
+
+
+def test_serve_without_ray_says_how_to_install(tmp_path):
+    """`fnnkit serve` on a machine without Ray: one line naming the extra."""
+    import subprocess
+
+    code = "import sys; sys.modules['ray'] = None; from fnnkit.cli import main; sys.argv = ['fnnkit', 'serve']; main()"
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert_user_error(result, "pip install 'fnnkit[serve]'")
+
+
+def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp_path):
+    """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
+    import shutil
+
+    from clitools import run_fnnkit
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(exported_c(trained_root, tmp_path_factory), artifacts)
+    with open(artifacts / DATASET / "C" / "model.onnx", "ab") as f:
+        f.write(b"tampered")
+    result = run_fnnkit("serve", "--variant", "C", "--dataset", DATASET, "--artifacts", str(artifacts), timeout=120)
+    assert_user_error(result, "model.onnx has sha256", "Refusing to load it")
+    assert "starting Ray" not in result.stdout
+
+
+def test_serve_config_is_validated_once():
+    """Replicas that cannot fit a local Ray would wait forever; bad numbers are refused at construction."""
+    from fnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="do not fit in the 2 CPUs"):
+        ServeConfig("x", replicas=8, replica_cpus=0.5).check_fits(2)
+    ServeConfig("x", replicas=4, replica_cpus=0.5).check_fits(2)
+    with pytest.raises(ConfigError, match="batch wait"):
+        ServeConfig("x", batch_wait_ms=-1)
