@@ -28,7 +28,7 @@ def train(
     dataset: str = DATASET,
     iters: int = number(3000, "--iters", "Training iterations (SGD steps).", 1, 10**8),
     batch_size: int = number(100, "--batch-size", "Training batch size.", 1, 60_000),
-    lr: float = number(0.1, "--lr", "SGD learning rate.", 0, 100, above=True),
+    lr: float = number(0.1, "--lr", "SGD learning rate.", 0, 1e300, above=True),  # finite > 0; fit() reports divergence
     eval_every: int = number(500, "--eval-every", "Evaluate on the test set every N iterations.", 1, 10**8),
     seed: int = number(0, "--seed", "Seeds weights and shuffling: same seed on CPU, same weights.", 0, SEED_MAX),
     device: str = DEVICE,
