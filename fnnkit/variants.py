@@ -73,9 +73,9 @@ def resolve_variants(names: str | list[str]) -> list[VariantSpec]:
     """``"all"``, ``"A"``, ``"A,C"`` or a list of names -> specs, in table order, no repeats."""
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
+    wanted = {get_spec(n.strip()).name for n in names if n.strip().lower() != "all"}  # "all,F" names F
     if any(n.strip().lower() == "all" for n in names):
         return list(VARIANTS.values())
-    wanted = {get_spec(n.strip()).name for n in names}
     if not wanted:
         raise unknown_choice("variant", "", [*VARIANTS, "all"])
     return [spec for spec in VARIANTS.values() if spec.name in wanted]
