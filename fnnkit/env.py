@@ -13,8 +13,10 @@ from functools import cache
 from pathlib import Path
 
 from fnnkit.errors import ConfigError, unknown_choice
+from fnnkit.spawn import run_isolated
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+MAX_THREADS = 1024  # above every machine fnnkit targets; --threads 100000 made torch segfault
 MIN_TORCH = (2, 6)  # fixed a torch.load weights_only bypass; suite tested on 2.6.0, 2.11.0, 2.14.1
 
 
@@ -105,12 +107,7 @@ def gpu_info() -> dict[str, str] | None:
         "capability": f"{props.major}.{props.minor}",
     }
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        out = run_isolated(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], timeout=10)
         info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
     except (OSError, subprocess.TimeoutExpired):
         info["driver"] = "unknown"
@@ -119,7 +116,7 @@ def gpu_info() -> dict[str, str] | None:
 
 def git_commit(start: str | os.PathLike = ".") -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True, timeout=5)
+        out = run_isolated(["git", "rev-parse", "HEAD"], cwd=str(start), timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

@@ -42,8 +42,13 @@ class BackendUnavailable(FnnkitError):
     """A backend cannot run on the requested device here (missing provider, no GPU)."""
 
 
-class Interrupted(FnnkitError):
-    """Ctrl-C or SIGTERM: the command stopped cleanly (exit code 130, as shells expect)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the command stopped cleanly (exit code 130, as shells expect).
+
+    A KeyboardInterrupt, deliberately not an FnnkitError nor an Exception: no ``except Exception``
+    or ``except FnnkitError`` wrapper anywhere (ours or a library's) can turn a stop into an error
+    and carry on with the next variant.
+    """
 
     exit_code = 130
 

@@ -10,17 +10,21 @@ at write time, on the very bytes it then deserialises (no check-then-reopen race
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.errors import ArtifactError, ConfigError, IntegrityError
 
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CARD = "model.json"
@@ -28,8 +32,16 @@ EXPORT_MANIFEST = "export.json"
 MODEL_SCHEMA = "fnnkit.model/1"
 DATASET_PREFERENCE = ("mnist", "fashion-mnist", "mnist-sample")  # best data first
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
-_REQUIRED_CARD_FIELDS = ("schema", "variant", "dataset", "weights", "test_accuracy", "history")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:tmp|stage)-(?P<pid>\d{1,10})-[0-9a-f]+$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PID_MAX = 2**22  # Linux's pid_max ceiling: a larger "pid" in a temp name is not a live writer
+
+# every read is bounded by the size its kind of file may have (a symlink to /dev/zero must not fill memory)
+MAX_RECORD_BYTES = 4 << 20  # model.json / export.json / bench baselines: a few KB in practice
+MAX_JSON_DEPTH = 16  # records nest 4 deep; a deeper document is not one of ours
+MAX_EXPORT_BYTES = 1 << 30  # an exported file of the largest allowed variant fits with a wide margin
+HIDDEN_LAYERS_MAX, HIDDEN_DIM_MAX = 16, 2048  # bounds on any card, checked before anything is built from it
 
 
 def variant_dir(root: str | os.PathLike, dataset: str, variant: str) -> Path:
@@ -56,9 +68,11 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if not 0 < pid < _PID_MAX:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -77,11 +91,23 @@ def sweep_stale_temps(folder: str | os.PathLike) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         match = _TEMP_RE.match(entry.name)
-        if match and not _pid_alive(int(match["pid"])):
-            with contextlib.suppress(FileNotFoundError):
+        if not match or _pid_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):  # gone already, or a read-only folder: leave it to a writer
+            if entry.is_dir() and not entry.is_symlink():
+                if ".stage-" not in entry.name:
+                    continue  # a directory named like a temp file is not ours to remove
+                shutil.rmtree(entry)
+            else:
                 entry.unlink()
-                removed.append(entry)
+            removed.append(entry)
     return removed
+
+
+def lock_path(folder: str | os.PathLike) -> Path:
+    """``<parent>/.<name>.lock``: beside the folder, because a commit swaps the folder itself."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
 
 
 @contextlib.contextmanager
@@ -89,8 +115,11 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Exclusive advisory lock on a folder: two processes saving into it take turns."""
     folder = Path(folder)
     ensure_writable_dir(folder)
-    with open(folder / ".lock", "a+") as handle:
+    fd = os.open(lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        recover_swaps(folder.parent)  # holding the lock: whatever a dead writer left here is ours to tidy
+        sweep_stale_temps(folder.parent)
         try:
             yield
         finally:
@@ -125,6 +154,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """
     path = Path(path)
     ensure_writable_dir(path.parent)
+    refuse_non_regular(path)
     sweep_stale_temps(path.parent)
     temp = temp_path_for(path)
     try:
@@ -160,31 +190,120 @@ def atomic_write_json(path: str | os.PathLike, payload: Any) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
-def read_json(path: str | os.PathLike, *, what: str = "JSON file") -> dict:
-    """Parse a JSON object, turning every failure into an ArtifactError naming the file."""
+def refuse_non_regular(path: str | os.PathLike, flag: str | None = None) -> Path:
+    """Refuse to replace anything but a regular file (a device, FIFO, folder or symlink stays as it is).
+
+    ``flag`` names the option the path came from, for a user-given output path.
+    """
     path = Path(path)
     try:
-        payload = json.loads(path.read_text())
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise ArtifactError(f"cannot inspect {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        where = f"{flag} {path}" if flag else str(path)
+        error = ConfigError if flag else ArtifactError
+        raise error(f"{where} is {kind}; fnnkit only replaces regular files: give a file path")
+    return path
+
+
+def check_output_path(path: str | os.PathLike, flag: str) -> Path:
+    """A user-given output path, checked before any work: a regular file or nothing, in a writable folder."""
+    path = refuse_non_regular(path, flag)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: folder {parent} is not writable; choose another path")
+    return path
+
+
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike, limit: int, what: str = "file") -> Iterator[BinaryIO]:
+    """A binary file object on a regular file of at most ``limit`` bytes, checked on the opened descriptor.
+
+    ``O_NOFOLLOW`` refuses a symlink, ``O_NONBLOCK`` keeps a FIFO from hanging the open, and the
+    ``fstat`` of the descriptor refuses devices, FIFOs, folders and oversized files before a byte is read.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ArtifactError(f"{what} {path} does not exist") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{what} {path} is not valid JSON ({exc}); re-create it") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(
+                f"{what} {path} is a symlink (to {os.readlink(path)}); fnnkit reads regular files only"
+            ) from None
         raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ArtifactError(f"{what} {path} is not a regular file; fnnkit reads regular files only")
+        if info.st_size > limit:
+            raise ArtifactError(f"{what} {path} has {info.st_size} bytes, more than such a file may have ({limit})")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def read_regular(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``open_regular``); at most ``limit + 1``
+    bytes are read, so a file growing under us cannot fill memory either."""
+    with open_regular(path, limit, what) as handle:
+        try:  # read() allocates what it is asked for: ask for the file's size (+1 to see it grow), not the limit
+            data = handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ArtifactError(f"{what} {path} grew past {limit} bytes while being read; refusing it")
+    return data
+
+
+def parse_json(data: bytes, path: str | os.PathLike, what: str) -> dict:
+    """A JSON object from bytes, depth-limited; every failure is an ArtifactError naming the file."""
+    try:
+        payload = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        _check_depth(payload, path, what)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{what} {path} is not valid JSON ({exc}); re-create it") from None
+    except RecursionError:
+        raise ArtifactError(f"{what} {path} nests deeper than {MAX_JSON_DEPTH} levels; not an fnnkit record") from None
     if not isinstance(payload, dict):
         raise ArtifactError(f"{what} {path} must hold a JSON object, found {type(payload).__name__}")
     return payload
 
 
-def read_verified(path: str | os.PathLike, expected_sha256: str) -> bytes:
-    """The file's bytes, only if they hash to ``expected_sha256``."""
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number fnnkit writes")
+
+
+def _check_depth(payload: Any, path: str | os.PathLike, what: str) -> None:
+    stack = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise RecursionError
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def read_json(path: str | os.PathLike, *, what: str = "JSON file", limit: int = MAX_RECORD_BYTES) -> dict:
+    """Parse a JSON object from a bounded regular file, turning every failure into an ArtifactError."""
+    return parse_json(read_regular(path, limit, what), path, what)
+
+
+def read_verified(path: str | os.PathLike, expected_sha256: str, limit: int = MAX_EXPORT_BYTES) -> bytes:
+    """The file's bytes, only if it is a regular file (no symlink) hashing to ``expected_sha256``."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ArtifactError(f"{path} is missing; re-create it (see `fnnkit --help`)") from None
-    except OSError as exc:
-        raise ArtifactError(f"cannot read {path}: {exc.strerror}") from None
+    if not path.exists() and not path.is_symlink():
+        raise ArtifactError(f"{path} is missing; re-create it (see `fnnkit --help`)")
+    data = read_regular(path, limit, "artifact")
     actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise IntegrityError(
@@ -194,43 +313,242 @@ def read_verified(path: str | os.PathLike, expected_sha256: str) -> bytes:
     return data
 
 
+def retrain_hint(folder: str | os.PathLike) -> str:
+    """The one "re-create it with" hint for a trained variant's folder."""
+    folder = Path(folder)
+    return (
+        f"re-create it with: fnnkit train --variant {folder.name} --dataset {folder.parent.name} "
+        f"--artifacts {folder.parent.parent}"
+    )
+
+
 def read_model_card(folder: str | os.PathLike) -> dict:
-    """``model.json`` of a trained variant, with its schema and required fields checked."""
+    """``model.json`` of a trained variant, bounded and schema-checked before anything uses it."""
     path = Path(folder) / MODEL_CARD
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ArtifactError(
             f"no trained model in {Path(folder)} ({MODEL_CARD} missing); "
             f"train it first: fnnkit train --variant {Path(folder).name} --dataset {Path(folder).parent.name}"
         )
     card = read_json(path, what="model card")
-    missing = [field for field in _REQUIRED_CARD_FIELDS if field not in card]
-    if missing:
-        raise ArtifactError(f"model card {path} lacks field(s) {', '.join(missing)}; re-train to re-create it")
-    if card["schema"] != MODEL_SCHEMA:
-        raise ArtifactError(f"model card {path} has schema {card['schema']!r}, this fnnkit reads {MODEL_SCHEMA!r}")
-    weights = card["weights"]
-    if not isinstance(weights, dict) or not isinstance(weights.get("sha256"), str):
-        raise ArtifactError(f"model card {path}: field 'weights' must hold 'file' and 'sha256'")
+    try:
+        validate_card(card)
+    except ValueError as exc:
+        raise ArtifactError(f"model card {path}: {exc}; {retrain_hint(folder)}") from None
     return card
 
 
-def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Path:
-    """Write weights then the card that vouches for them, under the folder lock.
+def validate_card(card: dict) -> None:
+    """The model card's schema: types, bounds and registry names (raises ValueError saying which field)."""
+    from fnnkit.variants import VARIANTS
 
-    The card is renamed into place last, so a reader never sees a card pointing at weights
-    that are not there yet; a crash between the two leaves the old card, which refuses
-    the new weights by sha256 rather than loading them unvouched.
+    missing = [f for f in ("schema", "variant", "dataset", "weights", "test_accuracy", "history") if f not in card]
+    if missing:
+        raise ValueError(f"lacks field(s) {', '.join(missing)}")
+    if card["schema"] != MODEL_SCHEMA:
+        raise ValueError(f"has schema {str(card['schema'])[:40]!r}, this fnnkit reads {MODEL_SCHEMA!r}")
+    variant = _field(card, "variant", dict)
+    name = _field(variant, "name", str, "variant.name")
+    if name not in VARIANTS:
+        raise ValueError(f"variant.name {name[:20]!r} is not one of {', '.join(VARIANTS)}")
+    spec = VARIANTS[name]
+    layers = _bounded_int(variant, "hidden_layers", 1, HIDDEN_LAYERS_MAX)
+    dim = _bounded_int(variant, "hidden_dim", 1, HIDDEN_DIM_MAX)
+    activation = _field(variant, "activation", str, "variant.activation")
+    if (activation, layers, dim) != (spec.activation, spec.hidden_layers, spec.hidden_dim):
+        raise ValueError(
+            f"variant {name} is {spec.description}, but the card says {layers} hidden {activation[:20]} x{dim}"
+        )
+    dataset = _field(card, "dataset", dict)
+    if not _NAME_RE.match(_field(dataset, "name", str, "dataset.name")):
+        raise ValueError("dataset.name must be a short name of letters, digits, '-', '_' or '.'")
+    if "test_size" in dataset:
+        _bounded_int(dataset, "test_size", 1, 10**8, "dataset.")
+    accuracy = card["test_accuracy"]
+    if isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 100:
+        raise ValueError("test_accuracy must be a number from 0 to 100")
+    weights = _field(card, "weights", dict)
+    if weights.get("file") != WEIGHTS_FILE:
+        raise ValueError(f"weights.file must be {WEIGHTS_FILE!r}")
+    if not _SHA256_RE.match(_field(weights, "sha256", str, "weights.sha256")):
+        raise ValueError("weights.sha256 must be 64 lowercase hex digits")
+    if "bytes" in weights:
+        _bounded_int(weights, "bytes", 1, max_weights_bytes(spec), "weights.")
+    if not isinstance(card["history"], list | dict):
+        raise ValueError("history must be a list or an object")
+
+
+def validate_export_entry(entry: Any) -> None:
+    """One ``export.json`` format entry: the fields loaders and ``verify`` rely on, typed and bounded."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"must be an object, found {type(entry).__name__}")
+    name = _field(entry, "file", str)
+    if not _NAME_RE.match(name):
+        raise ValueError("has a 'file' that is not a plain file name")
+    for key in ("sha256", "source_sha256"):
+        if not _SHA256_RE.match(_field(entry, key, str)):
+            raise ValueError(f"field {key!r} must be 64 lowercase hex digits")
+    _bounded_int(entry, "bytes", 1, MAX_EXPORT_BYTES, "")
+    seconds = entry.get("export_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e7:
+        raise ValueError("field 'export_seconds' must be a number of seconds")
+    if _field(entry, "device", str) not in ("cpu", "cuda"):
+        raise ValueError("field 'device' must be 'cpu' or 'cuda'")
+    if not isinstance(_field(entry, "parity", dict).get("passed"), bool):
+        raise ValueError("field 'parity' must record whether parity 'passed'")
+    _field(entry, "versions", dict)
+
+
+def _field(record: dict, key: str, kind: type, label: str | None = None) -> Any:
+    value = record.get(key)
+    if not isinstance(value, kind):
+        raise ValueError(f"field {label or key!r} must be a {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _bounded_int(record: dict, key: str, low: int, high: int, prefix: str = "variant.") -> int:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"field {prefix}{key} must be an integer from {low} to {high}, found {str(value)[:40]}")
+    return value
+
+
+def max_weights_bytes(spec) -> int:
+    """The most bytes a safetensors file of ``spec`` may have: its float32 parameters plus a header, doubled,
+    so a file of the wrong dtype still reaches the header check, which names the dtype."""
+    return 2 * (4 * spec.num_parameters + (1 << 16))
+
+
+def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Path:
+    """Write weights and the card that vouches for them as one unit (``commit_files``).
+
+    Non-finite weights or card numbers are refused before anything is written, so a diverged
+    training leaves the previous model as it was.
     """
+    import torch
     from safetensors.torch import save as safetensors_save
 
     folder = ensure_writable_dir(folder)
+    bad = [name for name, t in state_dict.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ArtifactError(
+            f"the trained weights hold NaN or infinity ({', '.join(bad)}): training diverged; nothing was "
+            f"written and the previous model in {folder} is unchanged. Try a smaller --lr"
+        )
     metadata = {"variant": card["variant"]["name"], "dataset": card["dataset"]["name"]}
     data = safetensors_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
     card = {**card, "weights": {"file": WEIGHTS_FILE, "sha256": sha256_bytes(data), "bytes": len(data)}}
+    try:
+        text = (json.dumps(card, indent=2, allow_nan=False) + "\n").encode()
+    except ValueError:
+        raise ArtifactError(
+            f"the model card for {folder} holds NaN or infinity (training diverged); nothing was written"
+        ) from None
     with folder_lock(folder):
-        atomic_write_bytes(folder / WEIGHTS_FILE, data)
-        atomic_write_json(folder / MODEL_CARD, card)
+        commit_files(folder, {WEIGHTS_FILE: lambda p: p.write_bytes(data), MODEL_CARD: lambda p: p.write_bytes(text)})
     return folder
+
+
+# --------------------------------------------------------------------------- multi-file commit
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (``renameat2(RENAME_EXCHANGE)``); False where the kernel/fs cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def _crash_point(step: str) -> None:
+    """Test hook: ``FNNKIT_CRASH_AT=<step>`` kills this process there, exactly as kill -9 would."""
+    if os.environ.get("FNNKIT_CRASH_AT") == step:
+        os.kill(os.getpid(), 9)
+
+
+def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]]) -> Path:
+    """Replace several files of ``folder`` as one unit: a reader sees all old files or all new ones.
+
+    The new folder is built as a hidden sibling (unchanged files hard-linked, each new file made by
+    its writer, all fsynced), then swapped with the live folder by one ``renameat2(RENAME_EXCHANGE)``,
+    and the old one removed. No moment exists where the folder holds a mix; a crash before the swap
+    leaves the old folder whole and a staging sibling the sweeper removes by pid, a crash after it
+    leaves the new one whole. Where the filesystem cannot exchange, see ``_swap_by_two_renames``.
+    Call under ``folder_lock`` (the lock file lives beside the folder, so the swap keeps it).
+    """
+    folder = Path(folder)
+    parent = ensure_writable_dir(folder.parent)
+    recover_swaps(parent)
+    sweep_stale_temps(parent)
+    stage = parent / f".{folder.name}.stage-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        stage.mkdir()
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name in writers or entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue  # temps, old locks, symlinks and folders are not fnnkit's files: not carried over
+                os.link(entry.path, stage / entry.name)
+        for name, write in writers.items():
+            write(stage / name)
+            with open(stage / name, "rb+") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(stage)
+        _crash_point("staged")
+        if not folder.exists():
+            os.rename(stage, folder)
+        elif not _exchange(stage, folder):
+            _swap_by_two_renames(stage, folder)
+        _fsync_dir(parent)
+        _crash_point("swapped")
+    except BaseException as exc:
+        if stage.is_dir() and not stage.is_symlink():
+            shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise ArtifactError(f"could not write into {folder}: {exc.strerror or exc}; nothing was changed") from exc
+        raise
+    shutil.rmtree(stage, ignore_errors=True)  # after the swap: the old folder
+    return folder
+
+
+def _swap_by_two_renames(stage: Path, folder: Path) -> None:
+    """Fallback where RENAME_EXCHANGE is unsupported (EINVAL/ENOSYS: some network filesystems).
+
+    Old folder aside, new one in. Between the two renames the folder is briefly absent (a reader
+    gets "not trained"; nothing is mixed); a crash there is repaired by ``recover_swaps``, which the
+    next commit runs: the folder missing and an ``.old-<dead pid>`` sibling present -> put it back.
+    """
+    aside = folder.with_name(f".{folder.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+    os.rename(folder, aside)
+    _crash_point("aside")
+    os.rename(stage, folder)
+    os.rename(aside, stage)  # so the caller removes the old folder under the stage name
+
+
+_ASIDE_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d{1,10})-[0-9a-f]+$")
+
+
+def recover_swaps(parent: str | os.PathLike) -> list[Path]:
+    """Put back any folder a crashed two-rename swap left aside; returns the folders restored."""
+    parent, restored = Path(parent), []
+    if not parent.is_dir():
+        return restored
+    for entry in parent.iterdir():
+        match = _ASIDE_RE.match(entry.name)
+        target = parent / match["name"] if match else None
+        if match and not _pid_alive(int(match["pid"])) and not target.exists() and not target.is_symlink():
+            os.rename(entry, target)
+            restored.append(target)
+    return restored
 
 
 def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict:
@@ -239,13 +557,14 @@ def load_state_dict(folder: str | os.PathLike, card: dict | None = None) -> dict
     from safetensors import SafetensorError
     from safetensors.torch import load as safetensors_load
 
-    from fnnkit.verify import vet_safetensors
+    from fnnkit.safetensors_vet import vet_safetensors
 
     folder = Path(folder)
     card = card or read_model_card(folder)
     path = folder / WEIGHTS_FILE
-    data = read_verified(path, card["weights"]["sha256"])
-    vet_safetensors(data, path, spec_from_card(card, folder / MODEL_CARD))
+    spec = spec_from_card(card, folder / MODEL_CARD)
+    data = read_verified(path, card["weights"]["sha256"], limit=max_weights_bytes(spec))
+    vet_safetensors(data, path, spec)
     try:
         return safetensors_load(data)
     except (SafetensorError, ValueError) as exc:
@@ -274,14 +593,26 @@ def load_trained(folder: str | os.PathLike, device: str = "cpu"):
 
     folder = Path(folder)
     sweep_stale_temps(folder)
-    card = read_model_card(folder)
+    card, state = _card_and_weights(folder)
     model = FeedForward(spec_from_card(card, folder / MODEL_CARD))
-    state = load_state_dict(folder, card)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ArtifactError(f"{folder / WEIGHTS_FILE} does not fit variant {card['variant']['name']}: {exc}") from None
     return model.to(device).eval(), card
+
+
+def _card_and_weights(folder: Path) -> tuple[dict, dict]:
+    """Card and weights of one commit: a reader that read the card just before a save swapped the folder
+    meets the new weights' sha256; it reads the (new) card again once instead of calling them damaged."""
+    card = read_model_card(folder)
+    try:
+        return card, load_state_dict(folder, card)
+    except IntegrityError:
+        fresh = read_model_card(folder)
+        if fresh == card:
+            raise
+        return fresh, load_state_dict(folder, fresh)
 
 
 def find_variant_dir(root: str | os.PathLike, variant: str, dataset: str | None = None) -> Path:

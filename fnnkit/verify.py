@@ -1,46 +1,45 @@
 """Check artifacts without running any model code from them: what `fnnkit verify` reports.
 
-For every variant folder: the schema of ``model.json`` and ``export.json``, the sha256 of
-every recorded file against its record, the safetensors header (parsed here, lengths
-checked before anything is read or allocated), every ONNX file through ``onnx.checker``
-with no external data and the ``input``/``logits`` interface. ``.pt2`` and TorchScript files
-can carry native code and pickles, so they are only hashed, never opened. Loaders run the
-same checks on the bytes they load (``vet_safetensors`` here, ``vet_onnx`` in export).
+verify only *reports*: each row is one of the checks the loaders themselves run, called here
+through the same functions (``store.read_model_card`` / ``read_regular`` for records and bounded
+regular files, ``safetensors_vet.vet_safetensors`` for weights, ``export.checked_entry`` and the
+format's ``vet`` for exports, the ONNX MLP vetting included). ``.pt2`` and TorchScript files can
+carry native code and pickles, so they are only hashed, never opened.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from fnnkit.errors import ArtifactError, ExportError, IntegrityError
+from fnnkit.safetensors_vet import (
+    MAX_HEADER_BYTES,
+    Expected,
+    check_safetensors_layout,
+    expected_tensors,
+    read_safetensors_header,
+    vet_safetensors,
+)
 from fnnkit.store import (
     _TEMP_RE,
     EXPORT_MANIFEST,
+    MAX_EXPORT_BYTES,
     MODEL_CARD,
     MODEL_SCHEMA,
     WEIGHTS_FILE,
+    max_weights_bytes,
+    open_regular,
     read_model_card,
+    read_regular,
     sha256_bytes,
-    sha256_file,
     spec_from_card,
 )
 
-MAX_HEADER_BYTES = 16 << 20  # fnnkit's headers are under 1 KiB; safetensors itself stops at 100 MB
-DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
-    "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8,
-}  # fmt: skip
 ENTRY_FIELDS = ("file", "sha256", "bytes", "device", "versions", "source_sha256", "parity")
 MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pt2", ".pth", ".bin", ".data", ".pkl", ".ckpt")
-
-Expected = dict[str, tuple[str, list[int]]]  # tensor name -> (safetensors dtype, shape)
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,13 @@ def verify(path: str | os.PathLike) -> list[Check]:
 
 
 def is_variant_dir(folder: Path) -> bool:
-    return (folder / MODEL_CARD).is_file() or (folder / EXPORT_MANIFEST).is_file()
+    """A folder with a model card or manifest of any file type: a FIFO or symlink there is reported, not skipped."""
+    return any(os.path.lexists(folder / name) for name in (MODEL_CARD, EXPORT_MANIFEST))
 
 
 def variant_dirs(root: Path) -> list[Path]:
     """Folders below ``root`` that hold a model card or an export manifest, in path order."""
-    found = {p.parent for name in (MODEL_CARD, EXPORT_MANIFEST) for p in root.rglob(name) if p.is_file()}
+    found = {p.parent for name in (MODEL_CARD, EXPORT_MANIFEST) for p in root.rglob(name) if is_variant_dir(p.parent)}
     return sorted(found)
 
 
@@ -128,12 +128,12 @@ def _attempt(checks: list[Check], file: Path, name: str, check: Callable[[], str
     return True
 
 
-def _regular_file(path: Path) -> str:
-    if path.is_symlink():
-        raise ArtifactError(f"{path} is a symlink (to {os.readlink(path)}); fnnkit writes and loads regular files only")
-    if not path.is_file():
+def _read_into(found: list[bytes], path: Path, limit: int) -> str:
+    """The loaders' own read (``store.read_regular``: no symlink, regular file, bounded); keeps the bytes."""
+    if not path.exists() and not path.is_symlink():
         raise ArtifactError(f"{path} is missing; re-create it with fnnkit (train or export)")
-    return f"{path.stat().st_size:,} bytes"
+    found.append(read_regular(path, limit, "artifact"))
+    return f"{len(found[0]):,} bytes"
 
 
 def _sha_matches(actual: str, expected: object, path: Path, record: Path) -> str:
@@ -165,139 +165,25 @@ def _check_card(folder: Path, checks: list[Check]) -> dict | None:
 
 
 def _check_weights(folder: Path, card: dict | None, checks: list[Check]) -> None:
+    """The loader's checks (``store.load_state_dict``), each reported on its own row."""
     path = folder / WEIGHTS_FILE
-    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+    spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+    data: list[bytes] = []
+    limit = max_weights_bytes(spec) if spec else MAX_EXPORT_BYTES
+    if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, limit)):
         return
-    expected = expected_tensors(spec_from_card(card, folder / MODEL_CARD)) if card else None
-    _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path, expected))
+    _attempt(checks, path, "safetensors header", lambda: vet_safetensors(data[0], path, spec))
     if card is not None:
         recorded = card["weights"]["sha256"]
-        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), recorded, path, folder / MODEL_CARD))
-
-
-def expected_tensors(spec) -> Expected:
-    """Names, dtypes and shapes the variant's module expects (built on the meta device: no memory)."""
-    import torch
-
-    from fnnkit.variants import FeedForward
-
-    with torch.device("meta"):
-        state = FeedForward(spec).state_dict()
-    return {name: ("F32", list(tensor.shape)) for name, tensor in state.items()}
-
-
-# --------------------------------------------------------------------------- safetensors
-
-
-def read_safetensors_header(f: BinaryIO, size: int, path: Path) -> tuple[dict, int]:
-    """The JSON header and the data section's length.
-
-    The 8-byte length field is checked against the file size and a cap before a byte of the
-    header is read, so a damaged or hostile length never decides how much memory is allocated.
-    """
-    if size < 8:
-        raise ArtifactError(f"{path} is {size} bytes: too short for a safetensors file; re-create it")
-    (length,) = struct.unpack("<Q", f.read(8))
-    if length > size - 8:
-        raise ArtifactError(
-            f"{path}: the safetensors header length field says {length:,} bytes, but only {size - 8:,} follow it: "
-            "the file is truncated or not a safetensors file; re-create it with fnnkit train"
-        )
-    if length > MAX_HEADER_BYTES:
-        raise ArtifactError(
-            f"{path}: safetensors header of {length:,} bytes exceeds the {MAX_HEADER_BYTES:,}-byte limit "
-            "(fnnkit's are under 1 KiB): the file is damaged or was not written by fnnkit; re-create it"
-        )
-    raw = f.read(length)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ArtifactError(
-            f"{path}: the safetensors header is not valid UTF-8 JSON ({type(exc).__name__}); the file is damaged"
-        ) from None
-    if not isinstance(header, dict):
-        raise ArtifactError(f"{path}: the safetensors header is a JSON {type(header).__name__}, not an object")
-    return header, size - 8 - length
-
-
-def check_safetensors_layout(header: dict, data_bytes: int, path: Path, expected: Expected | None = None) -> str:
-    """Every tensor's dtype, shape and byte range consistent, the ranges tiling the data section exactly."""
-    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-    metadata = header.get("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ArtifactError(f"{path}: safetensors __metadata__ must map names to strings")
-    spans = sorted((_tensor_span(name, info, path), name) for name, info in tensors.items())
-    cursor = 0
-    for (begin, end), name in spans:
-        if begin != cursor:
-            raise ArtifactError(
-                f"{path}: tensor {name!r} starts at byte {begin:,} of the data section, expected {cursor:,} "
-                "(a gap or an overlap): the file is damaged"
-            )
-        cursor = end
-    if cursor != data_bytes:
-        raise ArtifactError(
-            f"{path}: the tensors cover {cursor:,} bytes, but the data section holds {data_bytes:,}: "
-            "the file is truncated or has bytes appended"
-        )
-    if expected is not None:
-        _match_expected(tensors, expected, path)
-    return f"{len(tensors)} tensors, {data_bytes:,} data bytes" + (", as the variant expects" if expected else "")
-
-
-def _tensor_span(name: str, info: object, path: Path) -> tuple[int, int]:
-    """(begin, end) of one tensor's bytes, after its dtype, shape and offsets agree with each other."""
-    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise ArtifactError(f"{path}: tensor {name!r} must have exactly dtype, shape and data_offsets")
-    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if dtype not in DTYPE_BYTES:
-        raise ArtifactError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(_natural(d) for d in shape):
-        raise ArtifactError(f"{path}: tensor {name!r} has shape {shape!r}; expected a list of non-negative integers")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_natural(o) for o in offsets):
-        raise ArtifactError(f"{path}: tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
-    begin, end = offsets
-    needed = DTYPE_BYTES[dtype]
-    for dim in shape:
-        needed *= dim  # Python integers: no overflow, whatever the header claims
-    if end - begin != needed:
-        raise ArtifactError(
-            f"{path}: tensor {name!r} ({dtype} {shape}) needs {needed:,} bytes, its data_offsets span {end - begin:,}"
-        )
-    return begin, end
-
-
-def _natural(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _match_expected(tensors: dict, expected: Expected, path: Path) -> None:
-    found = {name: (info["dtype"], info["shape"]) for name, info in tensors.items()}
-    if found == expected:
-        return
-    missing = sorted(set(expected) - set(found))
-    extra = sorted(set(found) - set(expected))
-    wrong = [f"{n}: {found[n][0]} {found[n][1]} (expected {expected[n][0]} {expected[n][1]})"
-             for n in sorted(set(found) & set(expected)) if found[n] != expected[n]]  # fmt: skip
-    parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "", "; ".join(wrong)]
-    raise ArtifactError(
-        f"{path} does not hold the tensors its model card's variant needs: {'; '.join(p for p in parts if p)}; "
-        "re-train it"
-    )
+        record = folder / MODEL_CARD
+        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, record))
 
 
 def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
-    """Header and layout of a safetensors file, reading only the 8-byte length and the header itself."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header, data_bytes = read_safetensors_header(f, size, path)
+    """Header and layout of a safetensors file nothing records, read as the loaders read."""
+    with open_regular(path, MAX_EXPORT_BYTES, "safetensors file") as f:  # the header only, never the data
+        header, data_bytes = read_safetensors_header(f, os.fstat(f.fileno()).st_size, path)
     return check_safetensors_layout(header, data_bytes, path, expected)
-
-
-def vet_safetensors(data: bytes, path: Path, spec=None) -> None:
-    """The loader's copy of ``fnnkit verify``'s safetensors checks, on the bytes about to be parsed."""
-    header, data_bytes = read_safetensors_header(io.BytesIO(data), len(data), path)
-    check_safetensors_layout(header, data_bytes, path, expected_tensors(spec) if spec is not None else None)
 
 
 # --------------------------------------------------------------------------- exports
@@ -328,6 +214,7 @@ def _check_manifest(folder: Path, card: dict | None, checks: list[Check]) -> set
 def _entry_file(folder: Path, key: str, entry: object) -> Path:
     """The file an export.json entry names, only if it is the name fnnkit gives that format (no paths)."""
     from fnnkit.export import FORMATS
+    from fnnkit.export.core import checked_entry
 
     manifest = folder / EXPORT_MANIFEST
     fmt_name, _, device = key.partition(":")
@@ -340,6 +227,7 @@ def _entry_file(folder: Path, key: str, entry: object) -> Path:
     expected = fmt.filename(device or entry["device"])
     if entry["file"] != expected:
         raise ArtifactError(f"{manifest}: entry {key!r} names file {entry['file']!r}, fnnkit writes {expected!r}")
+    checked_entry(folder, key, entry)
     if not isinstance(entry["parity"], dict) or entry["parity"].get("passed") is not True:
         raise ArtifactError(f"{manifest}: entry {key!r} does not record a passed parity check; re-export it")
     return folder / expected
@@ -356,23 +244,26 @@ def _check_entry(folder: Path, key: str, entry: object, card: dict | None, check
     if not _attempt(checks, manifest, f"entry {key}", check):
         return None
     path = target[0]
-    if not _attempt(checks, path, "regular file", lambda: _regular_file(path)):
+    data: list[bytes] = []
+    if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, MAX_EXPORT_BYTES)):
         return path.name
     if card is not None:
         _attempt(checks, path, "current weights", lambda: _up_to_date(entry, card, path))
-    if path.suffix != ".onnx":  # .pt2 / TorchScript: native code and pickles; hashed, never opened
-        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_file(path), entry["sha256"], path, manifest))
+    recorded = entry["sha256"]
+    if not _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, manifest)):
         return path.name
-    data: list[bytes] = []
+    from fnnkit.export import FORMATS
 
-    def sha256() -> str:
-        data.append(path.read_bytes())  # read once: the bytes hashed are the bytes checked
-        return _sha_matches(sha256_bytes(data[0]), entry["sha256"], path, manifest)
-
-    _attempt(checks, path, "sha256", sha256)
-    if data:
-        _check_onnx(data[0], path, checks)
+    fmt = FORMATS[key.partition(":")[0]]
+    if fmt.vet is not None:  # .pt2 / TorchScript: native code and pickles; hashed, never opened
+        spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+        _attempt(checks, path, "onnx graph", lambda: _vetted(fmt.vet, data[0], path, spec))
     return path.name
+
+
+def _vetted(vet: Callable, data: bytes, path: Path, spec) -> str:
+    vet(data, path, spec)
+    return "the loader's vetting passed: self-contained, onnx.checker, interface, MLP ops and shapes"
 
 
 def _up_to_date(entry: dict, card: dict, path: Path) -> str:
@@ -383,48 +274,6 @@ def _up_to_date(entry: dict, card: dict, path: Path) -> str:
             "(fnnkit export re-exports changed weights)"
         )
     return "exported from the current weights"
-
-
-def _check_onnx(data: bytes, path: Path, checks: list[Check]) -> None:
-    """Parse, refuse external data, then the full checker and the interface: none of it runs the graph."""
-    import onnx
-
-    from fnnkit.export import check_self_contained
-
-    proto: list = []
-
-    def parse() -> str:
-        try:
-            proto.append(onnx.load_model_from_string(data))
-        except Exception as exc:  # protobuf's DecodeError and friends
-            raise ArtifactError(f"{path} is not a readable ONNX file ({type(exc).__name__}); re-export it") from None
-        check_self_contained(proto[0], path)
-        return "self-contained (no external data)"
-
-    if not _attempt(checks, path, "external data", parse):
-        return  # the checker would look for the external files: never follow them
-    _attempt(checks, path, "onnx.checker", lambda: _onnx_checker(proto[0], path))
-    _attempt(checks, path, "interface", lambda: _onnx_interface(proto[0], path))
-
-
-def _onnx_checker(proto, path: Path) -> str:
-    import onnx
-
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
-    return f"check_model(full_check=True) passed, opset {max((o.version for o in proto.opset_import), default=0)}"
-
-
-def _onnx_interface(proto, path: Path) -> str:
-    from fnnkit.export.onnx_files import _check_interface  # export's own rule: the one definition of it
-
-    try:
-        _check_interface(proto)
-    except ExportError as exc:
-        raise ArtifactError(f"{path}: {exc}") from None
-    return "input [batch, 784] -> logits [batch, 10], float32"
 
 
 # --------------------------------------------------------------------------- what nothing records
@@ -468,7 +317,10 @@ def _unrecorded_file(path: Path) -> list[Check]:
     if path.is_symlink():
         checks.append(Check(path, "regular file", False, problem=_symlink_problem(path)))
     elif path.suffix == ".onnx" and path.is_file():
-        _check_onnx(path.read_bytes(), path, checks)
+        from fnnkit.export import vet_onnx
+
+        read = lambda: read_regular(path, MAX_EXPORT_BYTES)  # noqa: E731
+        _attempt(checks, path, "onnx graph", lambda: _vetted(vet_onnx, read(), path, None))
     elif path.suffix == ".safetensors":
         _attempt(checks, path, "safetensors header", lambda: check_safetensors_file(path))
     return checks

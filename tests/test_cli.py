@@ -31,7 +31,7 @@ def test_console_script_is_installed():
         (["train", "--variant", "Z"], ["unknown variant 'Z'", "A, B, C, D, E"]),
         (["train", "--dataset", "cifar"], ["unknown dataset 'cifar'", "mnist-sample"]),
         (["train", "--device", "tpu"], ["unknown device 'tpu'", "auto, cpu, cuda"]),
-        (["train", "--iters", "0", "--dataset", "mnist-sample"], ["--iterations must be a positive integer"]),
+        (["train", "--iters", "0", "--dataset", "mnist-sample"], ["--iters must be a positive integer"]),
     ],
 )
 def test_bad_flags_are_one_clear_line(args, fragments):

@@ -6,10 +6,12 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from fnnkit.backends import DEVICES, check_device, resolve_backends
+from fnnkit.env import MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.variants import VARIANTS, resolve_variants
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
+MAX_BATCH = 1 << 20  # a million 784-float rows is 3 GiB of input: larger is a typo, not a benchmark
 SMALL_BATCH = 64  # auto threads: at or below this a call is microseconds, and waking a second thread costs more
 
 
@@ -32,8 +34,8 @@ def validate_batch_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     if not sizes:
         raise ConfigError("--batch-sizes: give at least one batch size, e.g. 1,64,1024,8192")
     for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"--batch-sizes: {size!r} is not a positive integer; batch sizes start at 1")
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+            raise ConfigError(f"--batch-sizes: {str(size)[:30]} is not a positive integer up to {MAX_BATCH}")
     return tuple(sorted(set(sizes)))
 
 
@@ -75,10 +77,10 @@ class BenchConfig:
             raise ConfigError(f"--device: give at least one of {', '.join(DEVICES)}")
         set_("devices", tuple(dict.fromkeys(check_device(d) for d in self.devices)))
         set_("batch_sizes", validate_batch_sizes(list(self.batch_sizes)))
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise ConfigError(f"--threads must be a positive integer, got {self.threads}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not 1 <= self.threads <= MAX_THREADS):
+            raise ConfigError(f"--threads must be an integer from 1 to {MAX_THREADS}, got {self.threads}")
         for name in ("min_time_s", "warmup_s", "stability", "spread_limit", "contention_limit"):
-            if not getattr(self, name) > 0:
+            if not 0 < getattr(self, name) < 1e6:  # NaN and inf fail too: a row that never ends is no setting
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_time_s is None:
             set_("max_time_s", 4 * self.min_time_s)
@@ -86,8 +88,8 @@ class BenchConfig:
             raise ConfigError(f"max_time_s ({self.max_time_s}) must be >= min_time_s ({self.min_time_s})")
         if self.warmup_rounds < 1:
             raise ConfigError(f"warmup_rounds must be >= 1, got {self.warmup_rounds}")
-        if self.accuracy_tolerance < 0:
-            raise ConfigError(f"--accuracy-tolerance must be >= 0 points, got {self.accuracy_tolerance}")
+        if not 0 <= self.accuracy_tolerance <= 100:  # NaN fails: it would recommend nothing
+            raise ConfigError(f"--accuracy-tolerance must be from 0 to 100 points, got {self.accuracy_tolerance}")
         if self.cores < 1:
             raise ConfigError(f"cores must be >= 1, got {self.cores}")
 

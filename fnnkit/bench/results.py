@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fnnkit.bench.config import MAX_BATCH
 from fnnkit.errors import ArtifactError
 
 SCHEMA = "fnnkit.bench/1"
@@ -156,12 +157,12 @@ def _build(cls: type, data: Any, where: str, path: Path) -> Any:
 _JSON_TYPES = {
     "str": (str,),
     "int": (int,),
-    "float": (int, float, type(None)),
+    "float": (int, float),
     "bool": (bool,),
     "dict": (dict,),
     "list": (list,),
     "None": (type(None),),
-}  # fmt: skip  (float: NaN and infinity are saved as null)
+}  # fmt: skip  (a plain float field holds a number: null only where the type says "| None")
 
 
 def _check_types(cls: type, data: dict, where: str, path: Path) -> None:
@@ -197,6 +198,12 @@ def run_from_dict(payload: dict, path: Path) -> BenchRun:
     _check_types(BenchRun, payload, "top level", path)
     top = {k: v for k, v in payload.items() if k in {f.name for f in fields(BenchRun)}}
     top["rows"] = [_build(BenchRow, r, f"row {i}", path) for i, r in enumerate(payload["rows"])]
+    for i, row in enumerate(top["rows"]):
+        if not (row.p50_us > 0 and 1 <= row.batch_size <= MAX_BATCH and row.throughput >= 0):
+            raise ArtifactError(
+                f"benchmark file {path}: row {i} has p50_us {row.p50_us}, batch_size {row.batch_size}: not a "
+                "measurement fnnkit writes. Re-create it with `fnnkit bench --json PATH`"
+            )
     top["ceilings"] = [_build(Ceiling, c, f"ceiling {i}", path) for i, c in enumerate(payload["ceilings"])]
     top["skipped"] = [_build(Skipped, s, f"skipped {i}", path) for i, s in enumerate(payload.get("skipped", []))]
     top["recommendations"] = [

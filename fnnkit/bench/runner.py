@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from fnnkit.bench.config import BenchConfig
 from fnnkit.bench.measure import Job, Outcome, ceiling_precisions, hold_freed_memory, measure, precision_ceilings
 from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Skipped
 from fnnkit.errors import ArtifactError, FnnkitError
+from fnnkit.spawn import python_module_argv, run_isolated
+from fnnkit.store import read_json
 
 # (finished jobs, all jobs, what is being measured now)
 ProgressFn = Callable[[int, int, str], None]
@@ -178,22 +179,15 @@ def _run_job(job: Job, isolate: bool) -> Outcome:
 
 
 def _run_in_worker(job: Job) -> Outcome:
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = {
-        # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
-        # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
-        "OMP_WAIT_POLICY": "PASSIVE",
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    }
+    # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
+    # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
+    defaults = {"OMP_WAIT_POLICY": "PASSIVE"}
     with tempfile.TemporaryDirectory(prefix="fnnkit-bench-") as tmp:
         job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
         job_path.write_text(json.dumps(job.as_dict()))
+        argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "fnnkit.bench.worker", str(job_path), str(out_path)],
-                capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S,
-            )  # fmt: skip
+            proc = run_isolated(argv, timeout=WORKER_TIMEOUT_S, env_defaults=defaults, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise FnnkitError(
                 f"measuring {job.backend} on {job.device} took over {WORKER_TIMEOUT_S} s; stopped"
@@ -204,7 +198,7 @@ def _run_in_worker(job: Job) -> Outcome:
                 f"the worker measuring {job.backend} on {job.device} died (exit {proc.returncode}) "
                 f"without a result:\n{tail}"
             )
-        return Outcome.from_dict(json.loads(out_path.read_text()))
+        return Outcome.from_dict(read_json(out_path, what="worker outcome"))
 
 
 # --------------------------------------------------------------------------- comparing rows

@@ -27,11 +27,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+_stops: list[Interrupted] = []  # typer turns any KeyboardInterrupt into a silent exit 130: the message is kept here
+
+
 def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
     """Ctrl-C and `kill` unwind the stack like an exception, so temp files are removed on the way out."""
-    raise Interrupted(
-        f"interrupted by {signal.Signals(signum).name}: files already written are complete; nothing was half-written"
+    _stops.append(
+        Interrupted(
+            f"interrupted by {signal.Signals(signum).name}: files already written are complete; "
+            "nothing was half-written"
+        )
     )
+    raise _stops[-1]
+
+
+def _say(exc: BaseException) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -40,9 +51,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
-    except FnnkitError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    except (FnnkitError, Interrupted) as exc:
+        _say(exc)
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        if exc.code == Interrupted.exit_code and _stops:
+            _say(_stops[-1])
+        raise
 
 
 from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)

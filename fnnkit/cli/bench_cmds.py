@@ -9,9 +9,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fnnkit.cli import app, console, err_console
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, number, output_path
 from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
-from fnnkit.errors import ConfigError
+from fnnkit.env import MAX_THREADS
+from fnnkit.store import ensure_writable_dir
 
 DEVICE_CHOICE = typer.Option(
     "all", "--device", help="cpu | cuda | all ('all': CUDA rows are skipped, with the reason, without a GPU)."
@@ -38,27 +39,37 @@ def bench(
     ),
     device: str = DEVICE_CHOICE,
     batch_sizes: str = typer.Option("1,64,1024,8192", "--batch-sizes", help="Comma list of positive batch sizes."),
-    threads: int | None = typer.Option(
-        None, "--threads", help="Threads for torch and ONNX Runtime \\[default: 1 up to batch 64, all cores above]."
-    ),
-    min_time: float = typer.Option(
-        0.3, "--min-time", help="Seconds each row is timed at least; it goes on (up to 4x) until the median is stable."
-    ),
-    json_path: Path | None = typer.Option(
-        None, "--json", help="Result JSON \\[default: <artifacts>/bench/<run-id>.json]."
-    ),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Also write every row as CSV."),
-    plot_path: Path | None = typer.Option(
-        None, "--plot", help="Also write a PNG: throughput vs batch, latency spread."
-    ),
+    threads: int | None = number(
+        None,
+        "--threads",
+        "Threads for torch and ONNX Runtime \\[default: 1 up to batch 64, all cores above].",
+        1,
+        MAX_THREADS,
+    ),  # fmt: skip
+    min_time: float = number(
+        0.3,
+        "--min-time",
+        "Seconds each row is timed at least; it goes on (up to 4x) until the median is stable.",
+        0,
+        600,
+        above=True,
+    ),  # fmt: skip
+    json_path: Path | None = output_path("--json", "Result JSON \\[default: <artifacts>/bench/<run-id>.json]."),
+    csv_path: Path | None = output_path("--csv", "Also write every row as CSV."),
+    plot_path: Path | None = output_path("--plot", "Also write a PNG: throughput vs batch, latency spread."),
     compare: Path | None = typer.Option(
         None, "--compare", help="Baseline JSON from an earlier run: show % change per row."
     ),
-    fail_threshold: float = typer.Option(
-        10.0, "--fail-threshold", help="With --compare: exit 1 when a row is slower by more than this %."
-    ),
-    accuracy_tolerance: float = typer.Option(
-        0.0, "--accuracy-tolerance", help="Points of test accuracy a recommended backend may differ from eager by."
+    fail_threshold: float = number(
+        10.0,
+        "--fail-threshold",
+        "With --compare: exit 1 when a row is slower by more than this %.",
+        0,
+        10**6,
+        above=True,
+    ),  # fmt: skip
+    accuracy_tolerance: float = number(
+        0.0, "--accuracy-tolerance", "Points of test accuracy a recommended backend may differ from eager by.", 0, 100
     ),
     prepare: bool = typer.Option(
         False, "--prepare", help="Train on the bundled sample and export whatever is missing first."
@@ -94,8 +105,8 @@ def bench(
         dataset=None if dataset == "auto" else dataset,
         data_dir=str(data_dir) if data_dir else None,
     )
-    if compare and not fail_threshold > 0:
-        raise ConfigError(f"--fail-threshold must be a positive percentage, got {fail_threshold}")
+    if json_path is None:  # the default place must be writable too, before minutes of measuring
+        ensure_writable_dir(artifacts / "bench")
     baseline = load_run(compare) if compare else None  # a bad baseline fails before minutes of measuring
     if prepare:
         for line in prepare_artifacts(config, on_step=lambda step: console.print(f"[dim]prepare:[/] {step}")):

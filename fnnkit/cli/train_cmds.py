@@ -9,25 +9,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fnnkit.cli import app, console, err_console
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, DATASET, DEVICE, TRAINED_DATASET, VARIANT
+from fnnkit.cli.options import (
+    ARTIFACTS,
+    DATA_DIR,
+    DATASET,
+    DEVICE,
+    SEED_MAX,
+    TRAINED_DATASET,
+    VARIANT,
+    number,
+    output_path,
+)
 
 
 @app.command()
 def train(
     variant: str = VARIANT,
     dataset: str = DATASET,
-    iters: int = typer.Option(3000, "--iters", help="Training iterations (SGD steps)."),
-    batch_size: int = typer.Option(100, "--batch-size", help="Training batch size."),
-    lr: float = typer.Option(0.1, "--lr", help="SGD learning rate."),
-    eval_every: int = typer.Option(500, "--eval-every", help="Evaluate on the test set every N iterations."),
-    seed: int = typer.Option(0, "--seed", help="Seeds weights and shuffling: same seed on CPU, same weights."),
+    iters: int = number(3000, "--iters", "Training iterations (SGD steps).", 1, 10**8),
+    batch_size: int = number(100, "--batch-size", "Training batch size.", 1, 60_000),
+    lr: float = number(0.1, "--lr", "SGD learning rate.", 0, 1e300, above=True),  # finite > 0; fit() reports divergence
+    eval_every: int = number(500, "--eval-every", "Evaluate on the test set every N iterations.", 1, 10**8),
+    seed: int = number(0, "--seed", "Seeds weights and shuffling: same seed on CPU, same weights.", 0, SEED_MAX),
     device: str = DEVICE,
     data_dir: Path | None = DATA_DIR,
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
-    plot: Path | None = typer.Option(
-        None, "--plot", help="Curves PNG \\[default: <artifacts>/<dataset>/training_curves.png]."
-    ),
+    plot: Path | None = output_path("--plot", "Curves PNG \\[default: <artifacts>/<dataset>/training_curves.png]."),
 ) -> None:
     """Train variants and write artifacts/<dataset>/<variant>/model.{safetensors,json}.
 

@@ -99,7 +99,7 @@ def quiet_torch_internals() -> Iterator[None]:
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # float32 [N, 784] -> float32 logits [N, 10] on the CPU
 Writer = Callable[[ExportContext, Path], None]  # writes the format's file at the given (temporary) path
-Vetter = Callable[[bytes, Path], None]  # raises ArtifactError for bytes no runtime should parse
+Vetter = Callable[[bytes, Path, Any], None]  # (bytes, path, VariantSpec | None): ArtifactError if unfit to parse
 Opener = Callable[[bytes, Path, str], "tuple[Any, Runner]"]  # (sha256-verified bytes, path, device) -> (handle, run)
 
 

@@ -130,6 +130,9 @@ def open_pt2(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
 
     @torch.inference_mode()
     def run(x: torch.Tensor) -> torch.Tensor:
-        return as_float_cpu(compiled(x.to(device)))
+        try:
+            return as_float_cpu(compiled(x.to(device)))
+        except RuntimeError as exc:  # the AOTInductor runtime's errors; Ctrl-C is not a RuntimeError
+            raise ArtifactError(f"{path} failed while running: {str(exc)[:300]}; re-export it") from None
 
     return compiled, run

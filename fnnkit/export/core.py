@@ -8,6 +8,7 @@ loader checks the file's sha256 before any runtime parses a byte of it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -23,15 +24,18 @@ from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runne
 from fnnkit.export.formats import ExportFormat, check_opset, get_format, resolve_formats
 from fnnkit.store import (
     EXPORT_MANIFEST,
-    atomic_write,
-    atomic_write_json,
+    MAX_EXPORT_BYTES,
+    commit_files,
     folder_lock,
     load_trained,
     read_json,
+    read_model_card,
+    read_regular,
     read_verified,
     sha256_bytes,
-    sha256_file,
+    spec_from_card,
     sweep_stale_temps,
+    validate_export_entry,
 )
 
 EXPORT_SCHEMA = "fnnkit.export/1"
@@ -82,6 +86,18 @@ def read_export_manifest(folder: str | os.PathLike) -> dict:
     return manifest
 
 
+def checked_entry(folder: Path, key: str, entry: object) -> dict:
+    """One export.json entry through the record schema (``store.validate_export_entry``), or ArtifactError."""
+    try:
+        validate_export_entry(entry)
+    except ValueError as exc:
+        raise ArtifactError(
+            f"export manifest {folder / EXPORT_MANIFEST}: entry {key[:40]!r} {exc}; "
+            "re-export with `fnnkit export --force`"
+        ) from None
+    return entry
+
+
 def export_variant(
     folder: str | os.PathLike,
     formats: str | list[ExportFormat] = "all",
@@ -122,9 +138,7 @@ def export_variant(
                 notify(fmt.name, "reused")
                 results.append(_result(card, fmt, folder, entry, "reused"))
                 continue
-            entry = _export_one(fmt, ctx, folder, judge, notify)
-            manifest["formats"][fmt.key(device)] = entry
-            atomic_write_json(folder / EXPORT_MANIFEST, manifest)  # per format: a later failure keeps this one
+            entry = _export_one(fmt, ctx, folder, judge, notify, manifest)  # per format: a later failure keeps it
             notify(fmt.name, "done")
             results.append(_result(card, fmt, folder, entry, "exported"))
     return results
@@ -155,35 +169,44 @@ class _Judge:
         return result
 
 
-def _export_one(fmt: ExportFormat, ctx: ExportContext, folder: Path, judge: _Judge, notify: ProgressFn) -> dict:
-    """Write to a temp file, prove it there, then rename: a failing file never replaces a good one."""
+def _export_one(
+    fmt: ExportFormat, ctx: ExportContext, folder: Path, judge: _Judge, notify: ProgressFn, manifest: dict
+) -> dict:
+    """Write the file in a staging folder, prove it there, then switch file and manifest as one unit:
+    a failing file never replaces a good one, and a crash never separates a file from its record."""
     path = folder / fmt.filename(ctx.device)
     made: dict = {}
 
-    def write_and_prove(temp: Path) -> None:
+    def write_and_prove(staged: Path) -> None:
         notify(fmt.name, "export")
         started = time.perf_counter()
-        fmt.write(ctx, temp)
+        fmt.write(ctx, staged)
         made["seconds"] = time.perf_counter() - started
-        data = temp.read_bytes()
+        data = read_regular(staged, MAX_EXPORT_BYTES, "exported file")
         notify(fmt.name, "parity")
         _handle, run = fmt.open(data, path, ctx.device)
         made["parity"] = judge(fmt, run, path)
         made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
 
-    atomic_write(path, write_and_prove)
-    return {
-        "file": path.name,
-        "sha256": made["sha256"],
-        "bytes": made["bytes"],
-        "export_seconds": round(made["seconds"], 3),
-        "device": ctx.device,
-        **({"isa": ctx.isa} if _isa_bound(fmt, ctx.device) else {}),
-        "versions": _versions(fmt, ctx.opset),
-        "source_sha256": ctx.metadata["source_sha256"],
-        "parity": made["parity"].as_dict(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    def write_manifest(staged: Path) -> None:
+        made["entry"] = {
+            "file": path.name,
+            "sha256": made["sha256"],
+            "bytes": made["bytes"],
+            "export_seconds": round(made["seconds"], 3),
+            "device": ctx.device,
+            **({"isa": ctx.isa} if _isa_bound(fmt, ctx.device) else {}),
+            "versions": _versions(fmt, ctx.opset),
+            "source_sha256": ctx.metadata["source_sha256"],
+            "parity": made["parity"].as_dict(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        updated = {**manifest, "formats": {**manifest["formats"], fmt.key(ctx.device): made["entry"]}}
+        staged.write_bytes((json.dumps(updated, indent=2, allow_nan=False) + "\n").encode())
+
+    commit_files(folder, {path.name: write_and_prove, EXPORT_MANIFEST: write_manifest})
+    manifest["formats"][fmt.key(ctx.device)] = made["entry"]
+    return made["entry"]
 
 
 def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
@@ -201,7 +224,9 @@ def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
 
 def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportContext) -> bool:
     """Same weights, same target, same toolchain, passed parity, and the file is the one recorded."""
-    if not isinstance(entry, dict):
+    try:
+        checked_entry(folder, fmt.key(ctx.device), entry)
+    except ArtifactError:
         return False
     versions = entry.get("versions", {})
     same = (
@@ -212,8 +237,13 @@ def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportCo
         and (not fmt.uses_opset or versions.get("opset") == ctx.opset)
         and entry.get("parity", {}).get("passed") is True
     )
-    path = folder / fmt.filename(ctx.device)
-    return same and path.is_file() and not path.is_symlink() and sha256_file(path) == entry.get("sha256")
+    if not same:
+        return False
+    try:
+        read_verified(folder / fmt.filename(ctx.device), entry["sha256"])  # a regular file, bounded, as recorded
+    except ArtifactError:
+        return False
+    return True
 
 
 def _isa_bound(fmt: ExportFormat, device: str) -> bool:
@@ -276,17 +306,23 @@ def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -
     if not manifest_path.exists():
         raise ArtifactError(f"nothing exported in {folder} ({EXPORT_MANIFEST} missing); {_how_to(fmt, folder, device)}")
     entry = read_export_manifest(folder)["formats"].get(fmt.key(device))
-    if not isinstance(entry, dict):
+    if entry is None:
         raise ArtifactError(f"{manifest_path} has no {fmt.key(device)} export; {_how_to(fmt, folder, device)}")
-    name = entry.get("file")
-    if name != fmt.filename(device) or not isinstance(entry.get("sha256"), str):
-        raise ArtifactError(f"{manifest_path}: entry {fmt.key(device)} is malformed (file {name!r}); re-export")
-    path = folder / name
-    if path.is_symlink():
-        raise ArtifactError(f"{path} is a symlink (to {os.readlink(path)}); fnnkit writes and loads regular files only")
+    entry = checked_entry(folder, fmt.key(device), entry)
+    if entry["file"] != fmt.filename(device):
+        raise ArtifactError(f"{manifest_path}: entry {fmt.key(device)} names file {entry['file']!r}; re-export")
+    card = read_model_card(folder)
+    weights_sha256 = card["weights"]["sha256"]
+    if entry["source_sha256"] != weights_sha256:
+        raise ArtifactError(
+            f"{folder / entry['file']} was exported from other weights than the model now in {folder} "
+            f"(stale: made from {entry['source_sha256'][:12]}..., model is {weights_sha256[:12]}...); "
+            f"{_how_to(fmt, folder, device)}"
+        )
+    path = folder / entry["file"]
     data = read_verified(path, entry["sha256"])
     if fmt.vet is not None:
-        fmt.vet(data, path)
+        fmt.vet(data, path, spec_from_card(card, folder))
     return data, path
 
 

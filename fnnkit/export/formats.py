@@ -7,6 +7,7 @@ read this table, so they pick it up without further edits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from fnnkit.errors import ConfigError, unknown_choice
 from fnnkit.export import compiled, onnx_files, quantized, torchscript
@@ -38,18 +39,18 @@ class ExportFormat:
         return f"{self.name}:{device}" if self.device_bound else self.name
 
 
-def _onnx(name: str, file: str, write: Writer, tolerance: Tolerance, **extra) -> ExportFormat:
-    """The ONNX flavours share a runtime, a loader, the external-data vetting and --opset."""
+def _onnx(name: str, file: str, write: Writer, tolerance: Tolerance, ops: frozenset[str], **extra) -> ExportFormat:
+    """The ONNX flavours share a runtime, a loader, the graph vetting (with their own op set) and --opset."""
     return ExportFormat(
-        name, file, "onnxruntime", write, onnx_files.open_onnx, tolerance, uses_opset=True, vet=onnx_files.vet_onnx,
-        **extra,
+        name, file, "onnxruntime", write, onnx_files.open_onnx, tolerance, uses_opset=True,
+        vet=partial(onnx_files.vet_onnx, ops=ops), **extra,
     )  # fmt: skip
 
 
 FORMATS: dict[str, ExportFormat] = {
     fmt.name: fmt
     for fmt in (
-        _onnx("onnx", "model.onnx", onnx_files.write_fp32, FP32),
+        _onnx("onnx", "model.onnx", onnx_files.write_fp32, FP32, onnx_files.OPS_FP32),
         ExportFormat("torchscript", "model.torchscript.pt", "torch.jit", torchscript.write, torchscript.open_ts, FP32),
         ExportFormat(
             "torchscript-lite", "model.ptl", "PyTorch Mobile lite interpreter", torchscript.write_lite,
@@ -59,9 +60,12 @@ FORMATS: dict[str, ExportFormat] = {
             "compiled", "model.pt2", "torch._inductor (AOTInductor)", compiled.write, compiled.open_pt2, FP32,
             device_bound=True,
         ),
-        _onnx("onnx-int8", "model.int8.onnx", onnx_files.write_int8, INT8),
-        _onnx("onnx-int8-static", "model.int8-static.onnx", quantized.write_int8_static, INT8, in_all=("cpu",)),
-        _onnx("onnx-fp16", "model.fp16.onnx", onnx_files.write_fp16, FP16, in_all=("cuda",)),
+        _onnx("onnx-int8", "model.int8.onnx", onnx_files.write_int8, INT8, onnx_files.OPS_INT8),
+        _onnx(
+            "onnx-int8-static", "model.int8-static.onnx", quantized.write_int8_static, INT8, onnx_files.OPS_INT8,
+            in_all=("cpu",),
+        ),
+        _onnx("onnx-fp16", "model.fp16.onnx", onnx_files.write_fp16, FP16, onnx_files.OPS_FP16, in_all=("cuda",)),
     )
 }  # fmt: skip
 FORMAT_CHOICES: tuple[str, ...] = (*FORMATS, "all")

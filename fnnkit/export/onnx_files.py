@@ -160,13 +160,32 @@ def open_onnx(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
         raise BackendUnavailable(f"onnxruntime could not start its CUDA provider for {path} (it fell back to CPU)")
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        return as_float_cpu(session.run([OUTPUT_NAME], {INPUT_NAME: x.detach().cpu().numpy()})[0])
+        try:
+            out = session.run([OUTPUT_NAME], {INPUT_NAME: x.detach().cpu().numpy()})[0]
+        except Exception as exc:  # onnxruntime's own types; Ctrl-C (Interrupted) is not an Exception
+            raise ArtifactError(f"onnxruntime failed running {path}: {str(exc)[:300]}") from None
+        if tuple(out.shape) != (x.shape[0], NUM_CLASSES):
+            raise ArtifactError(f"{path} returned shape {tuple(out.shape)}, not [{x.shape[0]}, {NUM_CLASSES}]")
+        return as_float_cpu(out)
 
     return session, run
 
 
-def vet_onnx(data: bytes, path: Path) -> None:
-    """Parse without running, refuse external data, then onnx.checker: what must hold before any session opens."""
+# The only ops an fnnkit MLP needs, per flavour: no shape-producing op (Reshape, ConstantOfShape,
+# Expand, Tile, Range, Shape...), no control flow, no custom domain can reach a session.
+OPS_FP32 = frozenset({"Gemm", "MatMul", "Add", "Relu", "Tanh", "Sigmoid", "Identity"})
+OPS_FP16 = OPS_FP32 | {"Cast"}
+OPS_INT8 = OPS_FP32 | {"Cast", "Mul", "DynamicQuantizeLinear", "MatMulInteger", "QuantizeLinear", "DequantizeLinear"}
+OPS_ANY = OPS_FP16 | OPS_INT8
+
+
+def vet_onnx(data: bytes, path: Path, spec=None, ops: frozenset[str] = OPS_ANY) -> None:
+    """The one ONNX vetting, used by every loader and by ``fnnkit verify``; runs nothing.
+
+    Parse, refuse external data, ``onnx.checker``, the [batch, 784] -> [batch, 10] interface, then
+    the graph is the expected MLP: only ``ops``, default domain only, no functions or subgraphs,
+    initializers of rank <= 2 whose shapes are the variant's layers (when ``spec`` is known).
+    """
     import onnx
 
     try:
@@ -178,6 +197,39 @@ def vet_onnx(data: bytes, path: Path) -> None:
         onnx.checker.check_model(proto, full_check=True)  # ~15 ms here; a malformed graph is named, not "unavailable"
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ArtifactError(f"{path}: onnx.checker {type(exc).__name__}: {exc}; re-export it") from None
+    try:
+        _check_interface(proto)
+        check_mlp_graph(proto, spec, ops)
+    except ExportError as exc:
+        raise ArtifactError(f"{path}: {exc}; re-export it") from None
+
+
+def check_mlp_graph(proto: onnx.ModelProto, spec, ops: frozenset[str]) -> None:
+    """Raise ExportError unless the graph is a plain MLP built from ``ops`` with ``spec``'s layer shapes."""
+    import onnx
+
+    subgraph = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    domains = {o.domain for o in proto.opset_import} - {"", "ai.onnx"}
+    if domains or proto.functions:
+        raise ExportError(f"the graph imports other op domains or functions ({', '.join(sorted(domains))})")
+    for node in proto.graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in ops:
+            raise ExportError(f"op {node.domain or 'ai.onnx'}.{node.op_type[:40]} is not part of an fnnkit MLP")
+        if any(a.type in subgraph for a in node.attribute):
+            raise ExportError(f"op {node.op_type} carries a subgraph; an fnnkit MLP has none")
+    shapes = [tuple(t.dims) for t in proto.graph.initializer]
+    if any(len(s) > 2 for s in shapes):
+        raise ExportError("an initializer has rank > 2; an fnnkit MLP holds matrices, vectors and scalars only")
+    if spec is None:
+        return
+    matrices = sorted(tuple(sorted(s)) for s in shapes if len(s) == 2)
+    expected = sorted(tuple(sorted(d)) for d in spec.layer_dims)
+    biases = {o for _, o in spec.layer_dims}
+    if matrices != expected or any(len(s) == 1 and s[0] not in biases for s in shapes):
+        raise ExportError(
+            f"initializer shapes {sorted(s for s in shapes if s)[:12]} are not variant {spec.name}'s "
+            f"layers {spec.layer_dims}"
+        )
 
 
 def _providers(device: str) -> list:

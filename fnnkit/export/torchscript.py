@@ -61,7 +61,10 @@ def open_ts(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
 
     @torch.inference_mode()
     def run(x: torch.Tensor) -> torch.Tensor:
-        return as_float_cpu(module(x.to(device)))
+        try:
+            return as_float_cpu(module(x.to(device)))
+        except RuntimeError as exc:  # TorchScript's interpreter errors; Ctrl-C is not a RuntimeError
+            raise ArtifactError(f"{path} failed while running: {str(exc)[:300]}; re-export it") from None
 
     return module, run
 

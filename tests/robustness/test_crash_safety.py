@@ -24,8 +24,8 @@ STALL_IN_WRITE = """
     marker, prefix = pathlib.Path(sys.argv[1]), sys.argv[2]
     real = pathlib.Path.write_bytes
 
-    def half_then_stall(self, data):  # the real temp file, half written, then the kill
-        if not self.name.startswith(prefix):
+    def half_then_stall(self, data):  # the real staged file, half written, then the kill
+        if not (self.name == prefix and ".stage-" in self.parent.name):
             return real(self, data)
         with open(self, "wb") as f:
             f.write(data[: len(data) // 2])
@@ -38,15 +38,20 @@ STALL_IN_WRITE = """
 
 
 def kill_while_writing(code: str, folder: Path, tmp_path: Path, prefix: str) -> list[str]:
-    """Run ``code`` in a child that stalls half-way through writing a ``prefix*`` temp file; kill -9 it
-    there; return the temp files left in ``folder``. The child gets argv: marker, prefix, folder."""
+    """Run ``code`` in a child that stalls half-way through writing file ``prefix`` in its staging folder;
+    kill -9 it there; return the staging folders left beside ``folder``. The child gets argv: marker, prefix,
+    folder."""
     marker = tmp_path / "writing"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(STALL_IN_WRITE) + textwrap.dedent(code),
                               str(marker), prefix, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=child_env(), cwd=REPO)  # fmt: skip
     wait_for(marker.exists, child)
     kill_9(child)
-    return temp_files(folder)
+    return stages(folder)
+
+
+def stages(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if ".stage-" in p.name)
 
 
 def test_kill_9_while_train_saves_keeps_the_previous_model(variant, tmp_path):
@@ -60,12 +65,12 @@ def test_kill_9_while_train_saves_keeps_the_previous_model(variant, tmp_path):
         config = TrainConfig(iterations=30, eval_every=30, seed=7)
         train_and_save(get_spec("C"), load_dataset("mnist-sample"), root, config)
         """,
-        variant, tmp_path, ".model.safetensors.tmp-",
+        variant, tmp_path, "model.safetensors",
     )  # fmt: skip
-    assert len(left) == 1 and left[0].startswith(".model.safetensors.tmp-"), left
+    assert len(left) == 1 and left[0].startswith(".C.stage-"), left
     assert snapshot(variant) == before
     export_variant(variant, "onnx")  # the next operation: takes the dead writer's lock, sweeps, reuses
-    assert temp_files(variant) == [] and snapshot(variant) == before
+    assert stages(variant) == [] and temp_files(variant) == [] and snapshot(variant) == before
     assert problems(verify(variant)) == []
 
 
@@ -76,12 +81,13 @@ def test_kill_9_while_export_saves_keeps_the_previous_file(variant, tmp_path):
         from fnnkit.export import export_variant
         export_variant(sys.argv[3], "torchscript", force=True)
         """,
-        variant, tmp_path, ".model.torchscript.pt.tmp-",
+        variant, tmp_path, "model.torchscript.pt",
     )  # fmt: skip
-    assert len(left) == 1 and left[0].startswith(".model.torchscript.pt.tmp-"), left
+    assert len(left) == 1 and left[0].startswith(".C.stage-"), left
     assert snapshot(variant) == before
-    load_exported(variant, "torchscript")  # the next operation sweeps the dead writer's temp file
-    assert temp_files(variant) == [] and snapshot(variant) == before
+    load_exported(variant, "torchscript")  # the old file still loads, the staging folder never mattered
+    export_variant(variant, "onnx")  # the next write takes the lock and sweeps the dead writer's stage
+    assert stages(variant) == [] and temp_files(variant) == [] and snapshot(variant) == before
     assert problems(verify(variant)) == []
 
 
@@ -123,5 +129,5 @@ def test_disk_full_while_saving_is_a_clear_error_and_changes_nothing(variant):
     for name in ("train", "onnx", "torchscript"):
         assert out[name].startswith("ArtifactError: could not write") and "nothing was changed" in out[name], out
     assert out["compiled"].startswith("ExportError"), out  # the compiler itself cannot write
-    assert temp_files(variant) == [] and snapshot(variant) == before
+    assert stages(variant) == [] and temp_files(variant) == [] and snapshot(variant) == before
     assert problems(verify(variant)) == []

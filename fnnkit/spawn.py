@@ -1,0 +1,71 @@
+"""The one way fnnkit starts a child process: isolated from the working directory and stray
+``PYTHON*`` settings, and tied to the parent's life.
+
+Why: ``python -m pkg`` puts the current directory first on ``sys.path``, so a ``numpy.py``
+beside the artifacts would run inside a bench worker; ``PYTHONSTARTUP``/``PYTHONPATH`` would
+load foreign code likewise. A child started here runs ``python -I`` (no cwd, no user site, no
+``PYTHON*`` variables) in a private temp folder, imports fnnkit from the very location the
+parent imported it from, and is killed when the parent dies (``PR_SET_PDEATHSIG``) or is
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # the folder holding the fnnkit we run
+
+
+def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` without any ``PYTHON*`` variable (``-I`` ignores them, grandchildren would not)."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYTHON")}
+    return {**(extra or {}), **env}
+
+
+def python_argv(code: str, *args: str) -> list[str]:
+    """argv running ``code`` under ``python -I``, with fnnkit importable from PACKAGE_PARENT only.
+
+    The child first asks the kernel to SIGKILL it when its parent dies (``PR_SET_PDEATHSIG``) and
+    exits if the parent is already gone; done in the child itself, not in a ``preexec_fn``, which
+    can deadlock a parent that runs threads (torch does).
+    """
+    bootstrap = (
+        "import ctypes, os, sys; "
+        f"ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG}, {int(signal.SIGKILL)}, 0, 0, 0); "
+        f"os.getppid() == {os.getpid()} or os._exit(1); "
+        f"sys.path.insert(0, {PACKAGE_PARENT!r})\n"
+    )
+    return [sys.executable, "-I", "-c", bootstrap + code, *args]
+
+
+def python_module_argv(module: str, *args: str) -> list[str]:
+    """argv that runs ``module.main(args)`` isolated (``python_argv``)."""
+    return python_argv(f"from {module} import main; sys.exit(main(sys.argv[1:]))", *args)
+
+
+def run_isolated(
+    argv: Sequence[str], *, timeout: float, env_defaults: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` to completion with a scrubbed environment, in a private cwd.
+
+    ``env_defaults`` are used only where the caller's environment does not set them. On any
+    exception here (timeout, Ctrl-C, SIGTERM turned into Interrupted) the child is killed
+    before the exception propagates, so no orphan is left measuring.
+    """
+    with tempfile.TemporaryDirectory(prefix="fnnkit-child-") as private:
+        return subprocess.run(
+            list(argv),
+            cwd=cwd or private,
+            env=scrubbed_env(env_defaults),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
