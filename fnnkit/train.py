@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from fnnkit import metrics
 from fnnkit.data import Dataset, DatasetInfo, preprocess
 from fnnkit.errors import ConfigError, FnnkitError
 from fnnkit.sgd import sgd_step
@@ -120,17 +121,14 @@ def threads(count: int) -> Iterator[None]:
 ProgressFn = Callable[[int, float, float | None], None]
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 10_000) -> float:
-    """Top-1 accuracy in percent of ``model`` on preprocessed ``inputs``."""
+    """Top-1 accuracy in percent of ``model`` on preprocessed ``inputs`` (eval mode, then back)."""
     was_training = model.training
     model.eval()
-    correct = 0
-    for start in range(0, inputs.shape[0], batch_size):
-        logits = model(inputs[start : start + batch_size])
-        correct += (logits.argmax(dim=1) == labels[start : start + batch_size]).sum().item()
-    model.train(was_training)
-    return 100.0 * correct / inputs.shape[0]
+    try:
+        return metrics.accuracy(model, inputs, labels, chunk=batch_size)
+    finally:
+        model.train(was_training)
 
 
 def fit(

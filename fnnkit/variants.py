@@ -7,10 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fnnkit.data.idx import INPUT_DIM, NUM_CLASSES  # the data's shape decides the networks' ends
 from fnnkit.errors import unknown_choice
-
-INPUT_DIM = 784  # 28x28 pixels, flattened
-NUM_CLASSES = 10
+from fnnkit.registry import lookup, pick
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -63,22 +62,12 @@ VARIANTS: dict[str, VariantSpec] = {
 
 
 def get_spec(name: str) -> VariantSpec:
-    try:
-        return VARIANTS[name.upper()]
-    except KeyError:
-        raise unknown_choice("variant", name, list(VARIANTS)) from None
+    return lookup(VARIANTS, name, "variant", str.upper)
 
 
 def resolve_variants(names: str | list[str]) -> list[VariantSpec]:
     """``"all"``, ``"A"``, ``"A,C"`` or a list of names -> specs, in table order, no repeats."""
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    wanted = {get_spec(n.strip()).name for n in names if n.strip().lower() != "all"}  # "all,F" names F
-    if any(n.strip().lower() == "all" for n in names):
-        return list(VARIANTS.values())
-    if not wanted:
-        raise unknown_choice("variant", "", [*VARIANTS, "all"])
-    return [spec for spec in VARIANTS.values() if spec.name in wanted]
+    return pick(VARIANTS, names, "variant", str.upper)
 
 
 class FeedForward(nn.Module):

@@ -16,7 +16,7 @@ import torch
 
 pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: pip install mlcommons-loadgen")
 
-from fnnkit.backends import Predictor, accuracy, get_backend  # noqa: E402
+from fnnkit.backends import Predictor, get_backend  # noqa: E402
 from fnnkit.bench.scenarios import (  # noqa: E402
     SCENARIOS,
     SCHEMA,
@@ -27,6 +27,7 @@ from fnnkit.bench.scenarios import (  # noqa: E402
     run_one,
 )
 from fnnkit.errors import ConfigError  # noqa: E402
+from fnnkit.metrics import accuracy  # noqa: E402
 
 DATASET = "mnist-sample"
 QUICK = dict(min_duration_ms=800, min_query_count=32, time_cap_s=10.0)  # seconds per LoadGen run, not minutes
@@ -204,7 +205,7 @@ def test_accuracy_through_the_scenario_matches_direct_scoring(folder, test_set, 
     eager = get_backend("eager").load(folder, "cpu", 1)
     config = ScenarioConfig(scenario="offline", max_batch=64, **QUICK)
     result = run_loadgen(eager, inputs, config, tmp_path / "acc", qps=50_000, labels=labels)
-    assert result.accuracy == pytest.approx(accuracy(eager, inputs, labels), abs=1e-9)
+    assert result.accuracy == pytest.approx(accuracy(eager.predict, inputs, labels), abs=1e-9)
     mixed = run_loadgen(ReversingPredictor(eager), inputs, config, tmp_path / "mixed", qps=50_000, labels=labels)
     assert mixed.accuracy < result.accuracy - 20  # responses sent to the wrong queries are caught
 

@@ -12,7 +12,6 @@ from fnnkit.backends.base import (
     DEVICES,
     Backend,
     Predictor,
-    accuracy,
     check_device,
     export_command,
     is_exported,
@@ -30,8 +29,8 @@ from fnnkit.backends.ort import (
     trt_cache_root,
 )
 from fnnkit.backends.torch import Aoti, Compile, CompileCudaGraphs, Eager, EagerBf16, EagerFp16, TorchScript
-from fnnkit.errors import unknown_choice
 from fnnkit.export import read_exported
+from fnnkit.registry import lookup, pick
 
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
@@ -56,23 +55,12 @@ BACKENDS: dict[str, Backend] = {
 
 
 def get_backend(name: str) -> Backend:
-    try:
-        return BACKENDS[name.strip().lower()]
-    except KeyError:
-        raise unknown_choice("backend", name, list(BACKENDS)) from None
+    return lookup(BACKENDS, name, "backend")
 
 
 def resolve_backends(names: str | list[str] | tuple[str, ...]) -> list[Backend]:
     """``"all"``, ``"eager"``, ``"eager,onnxruntime"`` or a list -> backends in registry order, no repeats."""
-    if isinstance(names, str):
-        names = [names]
-    parts = [p.strip().lower() for n in names for p in n.split(",") if p.strip()]
-    if not parts:
-        raise unknown_choice("backend", "", [*BACKENDS, "all"])
-    if "all" in parts:
-        return list(BACKENDS.values())
-    wanted = {get_backend(p).name for p in parts}
-    return [b for b in BACKENDS.values() if b.name in wanted]
+    return pick(BACKENDS, names, "backend")
 
 
 __all__ = [
@@ -81,7 +69,6 @@ __all__ = [
     "TRT_MAX_BATCH",
     "Backend",
     "Predictor",
-    "accuracy",
     "check_device",
     "export_command",
     "get_backend",

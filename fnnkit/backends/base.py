@@ -154,12 +154,3 @@ def export_command(root: Path, dataset: str, variants: list[str], formats: list[
         f"fnnkit export --format {','.join(formats)} --variant {','.join(variants)} --dataset {dataset} "
         f"--device {device} --artifacts {root}"
     )
-
-
-def accuracy(predictor: Predictor, inputs: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) -> float:
-    """Top-1 test accuracy in percent of any backend, in chunks that bound device memory."""
-    correct = 0
-    for start in range(0, len(inputs), chunk):
-        logits = predictor.predict(inputs[start : start + chunk])
-        correct += int((logits.argmax(dim=1) == labels[start : start + chunk]).sum())
-    return 100.0 * correct / len(inputs)

@@ -105,9 +105,10 @@ def evaluate(
     """
     import torch
 
-    from fnnkit.backends import accuracy, get_backend
+    from fnnkit.backends import get_backend
     from fnnkit.data import default_data_dir, load_dataset, preprocess
     from fnnkit.env import resolve_device
+    from fnnkit.metrics import accuracy
     from fnnkit.store import find_variant_dir, read_model_card
     from fnnkit.variants import resolve_variants
 
@@ -125,7 +126,7 @@ def evaluate(
         if name not in cache:
             data = load_dataset(name, data_dir=data_dir or default_data_dir(), download=False)
             cache[name] = (preprocess(data.test_x), data.test_y)
-        measured = accuracy(predictor, *cache[name])
+        measured = accuracy(predictor.predict, *cache[name])
         table.add_row(
             spec.name, name, f"{card['test_accuracy']:.2f}", f"{measured:.2f}", runner.name, str(torch_device)
         )

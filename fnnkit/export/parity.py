@@ -10,8 +10,7 @@ import torch
 
 from fnnkit.errors import ParityError
 from fnnkit.export.base import Runner, Tolerance
-
-CHUNK = 4096  # rows per call: bounds device memory on the full 10k test set, ~1 call on the sample
+from fnnkit.metrics import logits_of, top1
 
 
 @dataclass(frozen=True)
@@ -33,22 +32,21 @@ class Parity:
 @torch.inference_mode()
 def reference(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """Eager float32 logits on the CPU: the ground truth every format is held to."""
-    model = model.cpu().eval()
-    return torch.cat([model(inputs[i : i + CHUNK]) for i in range(0, len(inputs), CHUNK)])
+    return logits_of(model.cpu().eval(), inputs)
 
 
 def measure(run: Runner, inputs: torch.Tensor, labels: torch.Tensor, eager: torch.Tensor, tol: Tolerance) -> Parity:
     started = time.perf_counter()
-    logits = torch.cat([run(inputs[i : i + CHUNK]) for i in range(0, len(inputs), CHUNK)])
+    logits = logits_of(run, inputs)
     seconds = time.perf_counter() - started
     if logits.shape != eager.shape:
         raise ParityError(f"exported model returned logits of shape {tuple(logits.shape)}, eager {tuple(eager.shape)}")
     finite = bool(torch.isfinite(logits).all())
     max_diff = float((logits - eager).abs().max()) if finite else float("inf")
     predicted = logits.argmax(dim=1)
-    agreement = 100.0 * float((predicted == eager.argmax(dim=1)).float().mean())
-    accuracy = 100.0 * float((predicted == labels).float().mean())
-    eager_accuracy = 100.0 * float((eager.argmax(dim=1) == labels).float().mean())
+    agreement = top1(predicted, eager.argmax(dim=1))
+    accuracy = top1(predicted, labels)
+    eager_accuracy = top1(eager, labels)
     passed = (
         finite
         and agreement >= tol.min_agreement

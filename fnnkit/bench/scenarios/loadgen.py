@@ -23,6 +23,7 @@ from fnnkit.backends import Predictor, set_threads
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.sut import BatchingSUT
 from fnnkit.errors import ConfigError, FnnkitError
+from fnnkit.metrics import top1
 
 INSTALL_HINT = "pip install mlcommons-loadgen  (a dependency of fnnkit: `make setup` installs it)"
 DRAIN_GRACE_S = 5.0  # after the cap, queued work may run this long (at most the cap again), then is answered unrun
@@ -248,6 +249,5 @@ def score_accuracy(path: Path, labels: torch.Tensor) -> float:
     data = b"".join(bytes.fromhex(e["data"]) for e in entries)
     if len(data) != 4 * len(entries):
         raise FnnkitError(f"{path}: {len(entries)} responses but {len(data)} bytes; each must be one int32 class")
-    classes = np.frombuffer(data, dtype="<i4")
-    correct = int((classes == labels.numpy()[indices]).sum())
-    return 100.0 * correct / len(entries)
+    classes = torch.from_numpy(np.frombuffer(data, dtype="<i4").astype(np.int64))
+    return top1(classes, labels[torch.from_numpy(indices)])

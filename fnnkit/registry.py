@@ -1,0 +1,54 @@
+"""Picking from a registry, written once: a name, a comma list, a list, or ``all``.
+
+Variants, backends and export formats are each one dict from name to object; users type
+names. ``lookup`` and ``pick`` are the only code that turns typed names into objects, so every
+registry accepts the same spellings and every unknown name gets the same message, listing the
+valid ones — including a typo hidden in ``all,F``, which is an error, not silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+from fnnkit.errors import unknown_choice
+
+T = TypeVar("T")
+ALL = "all"
+
+
+def split_names(names: str | Iterable[str]) -> list[str]:
+    """``"a, b"``, ``["a", "b,c"]`` -> ``["a", "b", "c"]`` (blanks dropped, order kept)."""
+    if isinstance(names, str):
+        names = [names]
+    return [part.strip() for name in names for part in str(name).split(",") if part.strip()]
+
+
+def lookup(registry: Mapping[str, T], name: str, kind: str, normalize: Callable[[str], str] = str.lower) -> T:
+    """One entry by name; an unknown name raises a ConfigError listing the valid names."""
+    try:
+        return registry[normalize(name.strip())]
+    except KeyError:
+        raise unknown_choice(kind, name, list(registry)) from None
+
+
+def pick(
+    registry: Mapping[str, T],
+    names: str | Iterable[str],
+    kind: str,
+    normalize: Callable[[str], str] = str.lower,
+    everything: Callable[[], Iterable[T]] | None = None,
+) -> list[T]:
+    """Entries named by ``names`` in registry order, no repeats.
+
+    ``all`` adds ``everything()`` (default: every entry); every other name must exist, with or
+    without ``all`` beside it.
+    """
+    parts = split_names(names)
+    if not parts:
+        raise unknown_choice(kind, "", [*registry, ALL])
+    wanted = [lookup(registry, part, kind, normalize) for part in parts if part.lower() != ALL]
+    if any(part.lower() == ALL for part in parts):
+        wanted += list(everything() if everything is not None else registry.values())
+    chosen = {id(item) for item in wanted}
+    return [item for item in registry.values() if id(item) in chosen]
