@@ -11,24 +11,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from artifactkit import DATASET, PT2_VARIANT, copy_variants
 
 from fnnkit.backends import BACKENDS, DEVICES, get_backend, ort_session, read_exported, resolve_backends
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError, IntegrityError
 from fnnkit.export import FP32, export_variant, get_format
 from fnnkit.export.parity import measure, reference
 
-DATASET = "mnist-sample"
-VARIANT = "A"  # the smallest network: the slowest steps here are compilers, not the model
+VARIANT = PT2_VARIANT  # the variant whose .pt2 the session compiles once (tests/conftest.py)
 # every (backend, device) test; the CUDA ones carry the `cuda` mark, so `pytest -m cuda` selects them on a GPU
 ON_DEVICES = [pytest.param(d, marks=pytest.mark.cuda) if d == "cuda" else d for d in DEVICES]
 
 
 @pytest.fixture(scope="module")
-def folder(trained_root, tmp_path_factory) -> Path:
-    """Variant A with every CPU-exportable format, in a private copy of the trained root."""
-    target = tmp_path_factory.mktemp("backends") / DATASET / VARIANT
-    shutil.copytree(trained_root / DATASET / VARIANT, target)
-    for device in DEVICES:  # the CUDA files (model.cuda.pt2, fp16 ONNX) only where a GPU can check them
+def folder(exported_root, tmp_path_factory) -> Path:
+    """A private copy of the shared export of ``VARIANT`` (every CPU format), plus the CUDA files on a GPU."""
+    target = copy_variants(exported_root, tmp_path_factory.mktemp("backends"), VARIANT) / DATASET / VARIANT
+    for device in (d for d in DEVICES if d != "cpu"):  # model.cuda.pt2, fp16 ONNX: where a GPU can check them
         formats = {b.export_format for b in BACKENDS.values() if b.available(device)[0]} - {None}
         if formats:
             export_variant(target, [get_format(f) for f in sorted(formats)], device=device)

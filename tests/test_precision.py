@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from artifactkit import DATASET, copy_variants
 
 from fnnkit.backends import BACKENDS, get_backend
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.errors import ArtifactError, ConfigError
-from fnnkit.export import export_variant, get_format
 
-DATASET, VARIANT = "mnist-sample", "A"
+VARIANT = "A"
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
 flags\t\t: fpu sse sse2 avx avx2 fma f16c bmi1 bmi2 movbe avx512f avx512bw avx512cd avx512dq avx512vl avx512_bf16
@@ -24,11 +23,9 @@ AVX2_ONLY = frozenset(["sse", "sse2", "avx", "avx2", "fma", "f16c", "bmi1", "bmi
 
 
 @pytest.fixture(scope="module")
-def folder(trained_root, tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("precision") / DATASET / VARIANT
-    shutil.copytree(trained_root / DATASET / VARIANT, target)
-    export_variant(target, [get_format("onnx"), get_format("onnx-int8"), get_format("onnx-int8-static")])
-    return target
+def folder(exported_root, tmp_path_factory) -> Path:
+    """A private copy of the shared export of variant A (onnx, onnx-int8, onnx-int8-static among its files)."""
+    return copy_variants(exported_root, tmp_path_factory.mktemp("precision"), VARIANT) / DATASET / VARIANT
 
 
 # --------------------------------------------------------------------------- capabilities

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifactkit import DATASET
 from clitools import assert_user_error, run_fnnkit
 from PIL import Image
-from servekit import DATASET, exported_c
 
 from fnnkit.predict import InputError, load_model, load_samples, predict, probabilities, to_mnist
 from fnnkit.predict.normalize import SIDE, BlankImage
@@ -21,8 +21,8 @@ N = 200  # test digits per transformation: enough to see a systematic failure, q
 
 
 @pytest.fixture(scope="module")
-def artifacts(trained_root, tmp_path_factory) -> Path:
-    return exported_c(trained_root, tmp_path_factory)
+def artifacts(served_root) -> Path:
+    return served_root
 
 
 @pytest.fixture(scope="module")

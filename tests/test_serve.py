@@ -19,9 +19,9 @@ import urllib.request
 
 import numpy as np
 import pytest
+from artifactkit import DATASET
 from clitools import assert_user_error
 from PIL import Image
-from servekit import DATASET, exported_c
 
 from fnnkit.data import preprocess
 from fnnkit.serve.app_config import ServeConfig
@@ -41,12 +41,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def service(trained_root, tmp_path_factory):
+def service(served_root):
     """Ray on this machine (2 CPUs), variant C deployed with 2 replicas on a free loopback port."""
     from fnnkit.serve.runtime import Endpoint, deploy, healthy, shutdown, start_ray
 
-    artifacts = exported_c(trained_root, tmp_path_factory)
-    folder = artifacts / DATASET / "C"
+    folder = served_root / DATASET / "C"
     endpoint = Endpoint("127.0.0.1", _free_port())
     start_ray(None, num_cpus=2)
     try:
@@ -229,14 +228,14 @@ def test_serve_without_ray_says_how_to_install(tmp_path):
     assert_user_error(result, "pip install 'fnnkit[serve]'")
 
 
-def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp_path):
+def test_serve_refuses_a_file_verify_refuses(served_root, tmp_path):
     """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
     import shutil
 
     from clitools import run_fnnkit
 
     artifacts = tmp_path / "artifacts"
-    shutil.copytree(exported_c(trained_root, tmp_path_factory), artifacts)
+    shutil.copytree(served_root, artifacts)
     with open(artifacts / DATASET / "C" / "model.onnx", "ab") as f:
         f.write(b"tampered")
     result = run_fnnkit("serve", "--variant", "C", "--dataset", DATASET, "--artifacts", str(artifacts), timeout=120)
