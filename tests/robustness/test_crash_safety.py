@@ -1,4 +1,4 @@
-"""Case 9: kill -9 while saving (train and export) and a full disk while saving (RLIMIT_FSIZE):
+"""Crash safety: kill -9 while saving (train and export) and a full disk while saving (RLIMIT_FSIZE):
 the previous artifacts stay byte-identical, no temp file survives the next operation, and the
 folder still passes ``fnnkit verify``.
 

@@ -1,4 +1,4 @@
-"""Case 1: a pickled checkpoint whose ``__reduce__`` creates a marker file is never unpickled.
+"""Untrusted pickles: a pickled checkpoint whose ``__reduce__`` creates a marker file is never unpickled.
 
 The attacker rewrote the file *and* its record (sha256 in model.json / export.json match),
 so only the parsers stand between the bytes and code execution. Every entry point that takes
@@ -15,11 +15,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
 from fnnkit.errors import ArtifactError
 from fnnkit.store import WEIGHTS_FILE
 
-from .helpers import fnnkit_cli, last_json, problems, rerecord_export, rerecord_weights, run_python
+from .helpers import last_json, problems, rerecord_export, rerecord_weights, run_python
 
 FNNKIT = Path(__file__).resolve().parents[2] / "fnnkit"
 
@@ -116,7 +117,7 @@ def test_pickle_as_weights_is_refused_by_the_cli(command, poisoned, capsys, monk
     args = [folder] if command == "verify" else ["-v", "C", "-d", "mnist-sample", "--artifacts", root]
     if command == "export":
         args += ["-f", "onnx", "--force"]
-    code, text = fnnkit_cli(capsys, monkeypatch, command, *map(str, args))
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, *map(str, args))
     assert code == (1 if command == "verify" else 2), text
     assert "not a safetensors file" in text and "Traceback" not in text
     assert not marker.exists()

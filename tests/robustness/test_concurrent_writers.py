@@ -1,4 +1,4 @@
-"""Case 10: two processes training (and two exporting) into the same folder at once end with one
+"""Concurrent writers: two processes training (and two exporting) into the same folder at once end with one
 complete version: every record matches its file, ``fnnkit verify`` passes, it loads.
 
 Both children import everything first and wait at a barrier, so their work really overlaps.

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
 from fnnkit.errors import ArtifactError, ConfigError, FnnkitError, Interrupted
 from fnnkit.store import (
@@ -35,7 +36,7 @@ from fnnkit.store import (
     sweep_stale_temps,
 )
 from fnnkit.verify import verify
-from tests.robustness.helpers import REPO, child_env, fnnkit_cli, rerecord_export, run_python
+from tests.robustness.helpers import REPO, child_env, rerecord_export, run_python
 
 # --------------------------------------------------------------------------- 1. child processes
 
@@ -218,7 +219,7 @@ def test_writes_never_replace_special_files(tmp_path, target):
 def test_bench_output_paths_refused_before_work(capsys, monkeypatch, tmp_path, flag):
     os.mkfifo(tmp_path / "fifo")
     for bad in ("/dev/null", str(tmp_path / "fifo"), str(tmp_path)):
-        code, text = fnnkit_cli(capsys, monkeypatch, "bench", flag, bad, "--artifacts", str(tmp_path / "none"))
+        code, text = fnnkit_in_process(capsys, monkeypatch, "bench", flag, bad, "--artifacts", str(tmp_path / "none"))
         assert code == 2 and "Traceback" not in text and flag in text and "regular files" in text, text
 
 
@@ -227,12 +228,12 @@ def test_json_into_read_only_folder_fails_before_measuring(capsys, monkeypatch, 
         pytest.skip("root writes into read-only folders: os.access cannot show the refusal")
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--json", str(ro / "r.json"))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--json", str(ro / "r.json"))
     assert code == 2 and "--json" in text and "not writable" in text, text
 
 
 def test_train_plot_refused_at_the_boundary(capsys, monkeypatch, tmp_path):
-    code, text = fnnkit_cli(capsys, monkeypatch, "train", "--plot", "/dev/null", "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "train", "--plot", "/dev/null", "--artifacts", str(tmp_path))
     assert code == 2 and "--plot /dev/null" in text and "Traceback" not in text, text
     assert Path("/dev/null").is_char_device()
 
@@ -266,7 +267,7 @@ def test_export_stops_on_interrupt_with_130(trained_root, tmp_path, capsys, monk
 
     fmt = formats.FORMATS["torchscript"]
     monkeypatch.setitem(formats.FORMATS, "torchscript", dataclasses.replace(fmt, write=interrupted_write))
-    code, text = fnnkit_cli(
+    code, text = fnnkit_in_process(
         capsys, monkeypatch, "export", "--format", "torchscript", "--variant", "C,D",
         "--dataset", "mnist-sample", "--artifacts", str(root),
     )  # fmt: skip
@@ -424,7 +425,7 @@ NUMERIC_ATTACKS = [
 
 @pytest.mark.parametrize("command,flag,value", NUMERIC_ATTACKS)
 def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, command, flag, value):
-    code, text = fnnkit_cli(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
     assert code == 2 and "Traceback" not in text and flag in text, text
 
 
@@ -538,6 +539,6 @@ def test_every_command_meets_every_hostile_folder_with_one_line(trained_root, tm
             commands.insert(1, ("evaluate", "--backend", "onnxruntime", *common))
         for argv in commands:
             started = time.monotonic()
-            code, text = fnnkit_cli(capsys, monkeypatch, *argv)
+            code, text = fnnkit_in_process(capsys, monkeypatch, *argv)
             assert code != 0 and "Traceback" not in text, (dataset, argv, text)
             assert time.monotonic() - started < 30, (dataset, argv)

@@ -1,4 +1,4 @@
-"""Case 7: ONNX Runtime asked for CUDA on a machine without a usable CUDA: refused or listed
+"""No silent CUDA fallback: ONNX Runtime asked for CUDA on a machine without a usable CUDA: refused or listed
 as not measured, never a row labelled cuda.
 
 Two layers are exercised: the registry refuses up front when torch sees no GPU, and, below
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from clitools import fnnkit_in_process
 
 from fnnkit.errors import BackendUnavailable
-
-from .helpers import fnnkit_cli
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
 
@@ -52,6 +51,6 @@ def test_bench_on_cuda_reports_no_cuda_rows(variant):
 
 
 def test_cli_refuses_device_cuda(variant, capsys, monkeypatch):
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--device", "cuda", "--backend", "onnxruntime",
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--device", "cuda", "--backend", "onnxruntime",
                             "--artifacts", str(variant.parent.parent))  # fmt: skip
     assert code == 2 and "no CUDA GPU is usable here" in text and "Traceback" not in text

@@ -1,9 +1,9 @@
-"""Cases 3 and 4: ``.pt2`` and TorchScript files can carry native code and pickles, so their
-sha256 is checked before torch sees a byte, and there is no way to open one unverified.
+"""Untrusted native exports: ``.pt2`` and TorchScript files can carry native code and pickles, so
+their sha256 is checked before torch sees a byte, and there is no way to open one unverified.
 
-Case 3: one byte changed -> refused by the hash; torch's openers are replaced by tripwires that
-record any call, so "before torch opens them" is observed, not assumed. Case 4: fnnkit offers
-no ``--no-verify``; an unrecorded file is refused, and garbage that a forger recorded in
+Changed files: one byte changed -> refused by the hash; torch's openers are replaced by tripwires
+that record any call, so "before torch opens them" is observed, not assumed. No bypass: fnnkit
+offers no ``--no-verify``; an unrecorded file is refused, and garbage that a forger recorded in
 export.json is opened (fnnkit trusts its own record) in a child here, where it must end as a
 clean error, not a crash.
 """
@@ -20,12 +20,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
 from fnnkit.errors import ArtifactError, IntegrityError
 from fnnkit.store import EXPORT_MANIFEST
 from fnnkit.verify import verify
 
-from .helpers import REPO, flip_byte, fnnkit_cli, last_json, problems, rerecord_export, run_python
+from .helpers import REPO, flip_byte, last_json, problems, rerecord_export, run_python
 
 NATIVE = {"torchscript": ("model.torchscript.pt", "torchscript"), "compiled": ("model.pt2", "aoti")}
 
@@ -85,7 +86,7 @@ def test_one_changed_byte_is_refused_before_torch_opens_the_file(fmt, variant, t
         assert str(path) in str(info.value)
     found = problems(verify(variant), path)
     assert len(found) == 1 and "sha256" in found[0]
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", str(variant))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", str(variant))
     assert code == 1 and "changed or damaged" in text
     assert tripwires == []
 
