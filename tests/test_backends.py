@@ -13,10 +13,21 @@ import pytest
 import torch
 from artifactkit import DATASET, PT2_VARIANT, copy_variants
 
-from fnnkit.backends import BACKENDS, DEVICES, get_backend, ort_session, read_exported, resolve_backends
+from fnnkit.backends import (
+    BACKENDS,
+    DEVICES,
+    TRT_MAX_BATCH,
+    get_backend,
+    ort_session,
+    read_exported,
+    resolve_backends,
+    trt_cache_root,
+)
+from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError, IntegrityError
 from fnnkit.export import FP32, export_variant, get_format
 from fnnkit.export.parity import measure, reference
+from fnnkit.store import load_trained
 
 VARIANT = PT2_VARIANT  # the variant whose .pt2 the session compiles once (tests/conftest.py)
 # every (backend, device) test; the CUDA ones carry the `cuda` mark, so `pytest -m cuda` selects them on a GPU
@@ -36,9 +47,6 @@ def folder(exported_root, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_set(folder, sample_data):
-    from fnnkit.data import preprocess
-    from fnnkit.store import load_trained
-
     inputs = preprocess(sample_data.test_x)
     model, _ = load_trained(folder)
     return inputs, sample_data.test_y, reference(model, inputs)
@@ -128,8 +136,6 @@ def test_cudagraphs_replay_without_recompiling(folder, test_set):
 
 
 def test_tensorrt_engines_are_cached_per_model_file(monkeypatch, tmp_path):
-    from fnnkit.backends import TRT_MAX_BATCH, trt_cache_root
-
     monkeypatch.setenv("FNNKIT_TRT_CACHE", str(tmp_path / "trt"))
     assert trt_cache_root() == tmp_path / "trt"
     options = get_backend("onnxruntime-trt").provider_options["TensorrtExecutionProvider"]

@@ -20,6 +20,7 @@ from fnnkit.backends import BACKENDS
 from fnnkit.bench import (
     SCHEMA,
     BenchConfig,
+    BenchRun,
     compare_runs,
     load_run,
     parse_batch_sizes,
@@ -140,8 +141,6 @@ def test_recommendation_is_the_fastest_backend_that_matches_eager():
 
 
 def _run_with(rows):
-    from fnnkit.bench import BenchRun
-
     return BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], rows)
 
 

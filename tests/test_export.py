@@ -27,6 +27,7 @@ import torch
 from artifactkit import DATASET, PT2_VARIANT
 from clitools import assert_user_error, run_fnnkit
 
+import fnnkit.train
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, ParityError
 from fnnkit.export import (
@@ -37,7 +38,9 @@ from fnnkit.export import (
     read_export_manifest,
     resolve_formats,
 )
+from fnnkit.export.compiled import open_pt2, package_metadata
 from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE, load_trained, sha256_file
+from fnnkit.train import TrainConfig, train_and_save
 from fnnkit.variants import VARIANTS
 
 # How a process with only the format's own runtime opens and runs each file: the README's
@@ -230,8 +233,6 @@ def test_reexport_reuses_unchanged_files_and_force_rebuilds(variant_copy):
 
 
 def test_retrained_weights_are_exported_again(variant_copy, sample_data):
-    from fnnkit.train import TrainConfig, train_and_save
-
     root = variant_copy.parent.parent
     train_and_save(VARIANTS["C"], sample_data, root, TrainConfig(iterations=50, eval_every=50, seed=1))
     (result,) = export_variant(variant_copy, "onnx")
@@ -278,7 +279,6 @@ def test_missing_trained_model_gives_the_command(tmp_path):
 
 def test_cli_trains_if_missing(tmp_path, monkeypatch, cli):
     """In-process, with training shortened: the flag's path, not the tutorial's 3,000 steps, is under test."""
-    import fnnkit.train
 
     full = fnnkit.train.train_and_save
     short = fnnkit.train.TrainConfig(iterations=50, eval_every=50)
@@ -520,8 +520,6 @@ def test_default_pt2_has_no_avx512_instructions(exported_root, tmp_path):
     """The default package runs on any AVX2 CPU: its kernels hold no EVEX/zmm instruction, and it says so."""
     import zipfile
 
-    from fnnkit.export.compiled import package_metadata
-
     folder = exported_root / DATASET / PT2_VARIANT
     data = (folder / "model.pt2").read_bytes()
     metadata = package_metadata(data, folder / "model.pt2")
@@ -540,8 +538,6 @@ def test_package_for_instructions_this_cpu_lacks_is_refused_before_loading(expor
     """The loader reads the ISA record from the zip and refuses in one line; the library is never mapped."""
     import io
     import zipfile
-
-    from fnnkit.export.compiled import open_pt2
 
     path = exported_root / DATASET / PT2_VARIANT / "model.pt2"
     source, target = zipfile.ZipFile(path), io.BytesIO()

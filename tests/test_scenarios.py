@@ -21,12 +21,15 @@ from fnnkit.backends import Predictor, get_backend  # noqa: E402
 from fnnkit.bench.scenarios import (  # noqa: E402
     SCENARIOS,
     SCHEMA,
+    LoadgenMissing,
     NullPredictor,
     ScenarioConfig,
     find_peak,
+    loadgen,
     run_loadgen,
     run_one,
 )
+from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402
 from fnnkit.metrics import accuracy  # noqa: E402
 
@@ -77,8 +80,6 @@ def folder(exported_root, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_set(sample_data):
-    from fnnkit.data import preprocess
-
     return preprocess(sample_data.test_x), sample_data.test_y
 
 
@@ -275,8 +276,6 @@ def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path, cli
 
 def test_missing_loadgen_says_how_to_install_it(monkeypatch):
     import sys
-
-    from fnnkit.bench.scenarios import LoadgenMissing, loadgen
 
     monkeypatch.setitem(sys.modules, "mlperf_loadgen", None)  # what `import` sees when the wheel is not installed
     with pytest.raises(LoadgenMissing, match="pip install mlcommons-loadgen"):

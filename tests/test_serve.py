@@ -26,7 +26,11 @@ from PIL import Image
 
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError
+from fnnkit.predict import load_model, probabilities
 from fnnkit.serve.app_config import ServeConfig
+from fnnkit.serve.load import run_load, sample_body
+from fnnkit.serve.runtime import Endpoint, deploy, healthy, replica_actors, shutdown, start_ray
+from fnnkit.store import read_model_card
 
 pytest.importorskip("ray.serve", reason="Ray Serve is an extra: pip install 'fnnkit[serve]'")
 RAY = pytest.mark.slow  # the tests that use the `service` fixture: Ray starts in ~10-20 s, the tests take seconds
@@ -45,7 +49,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def service(served_root):
     """Ray on this machine (2 CPUs), variant C deployed with 2 replicas on a free loopback port."""
-    from fnnkit.serve.runtime import Endpoint, deploy, healthy, shutdown, start_ray
 
     folder = served_root / DATASET / "C"
     endpoint = Endpoint("127.0.0.1", _free_port())
@@ -88,7 +91,6 @@ def _get(url: str) -> dict:
 @pytest.fixture(scope="module")
 def reference(service, sample_data):
     """What the same verified file says locally, for 32 test digits."""
-    from fnnkit.predict import load_model, probabilities
 
     _, _, folder = service
     x = preprocess(sample_data.test_x[:32]).numpy()
@@ -101,7 +103,6 @@ def test_healthz_and_metadata(service):
     endpoint, name, folder = service
     assert _get(f"{endpoint.url}/healthz")["status"] == "ok"
     meta = _get(f"{endpoint.url}/metadata")
-    from fnnkit.store import read_model_card
 
     card = read_model_card(folder)
     assert meta["model"] == name and meta["variant"] == "C" and meta["dataset"] == DATASET
@@ -178,8 +179,6 @@ def test_huge_body_is_refused_from_its_declared_length(service):
 
 @RAY
 def test_bounded_load_reports_p50_p99_and_throughput(service, reference, record_property):
-    from fnnkit.serve.load import run_load, sample_body
-
     endpoint, _, _ = service
     x, _ = reference
     body = sample_body(x[:1])
@@ -196,9 +195,6 @@ def test_bounded_load_reports_p50_p99_and_throughput(service, reference, record_
 def test_killed_replica_loses_only_requests_in_flight(service, reference):
     """Kill one replica mid-load: failures are bounded by the requests in flight, and Ray Serve replaces it."""
     import ray
-
-    from fnnkit.serve.load import run_load, sample_body
-    from fnnkit.serve.runtime import replica_actors
 
     endpoint, name, _ = service
     x, _ = reference

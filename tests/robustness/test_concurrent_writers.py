@@ -15,7 +15,10 @@ from pathlib import Path
 
 import torch
 
+from fnnkit.export import load_exported
 from fnnkit.store import MODEL_CARD, load_trained, sha256_file
+from fnnkit.train import TrainConfig, fit
+from fnnkit.variants import get_spec
 from fnnkit.verify import verify
 
 from .helpers import REPO, child_env, problems
@@ -69,8 +72,6 @@ def test_two_trainings_into_one_folder_leave_one_verified_version(tmp_path, samp
     assert problems(verify(folder)) == []
     model, card = load_trained(folder)
     assert card["seed"] in (1, 2)
-    from fnnkit.train import TrainConfig, fit
-    from fnnkit.variants import get_spec
 
     expected, _ = fit(get_spec("C"), sample_data, TrainConfig(iterations=60, eval_every=60, seed=card["seed"]))
     for name, tensor in expected.state_dict().items():  # the card's run and the weights' run are the same run
@@ -93,7 +94,6 @@ def test_two_exports_into_one_folder_leave_one_verified_version(variant, tmp_pat
         assert manifest["formats"][key]["sha256"] == sha256_file(variant / manifest["formats"][key]["file"])
     card = json.loads((variant / MODEL_CARD).read_text())
     assert {e["source_sha256"] for e in manifest["formats"].values()} == {card["weights"]["sha256"]}
-    from fnnkit.export import load_exported
 
     x = torch.rand(3, 784)
     assert torch.allclose(load_exported(variant, "onnx")(x), load_exported(variant, "torchscript")(x), atol=1e-4)

@@ -15,7 +15,8 @@ import pytest
 from benchrows import row as make_row
 from clitools import fnnkit_in_process
 
-from fnnkit.bench import SCHEMA, BenchRun, Ceiling, save_run
+from fnnkit.bench import SCHEMA, BenchRun, Ceiling, load_run, save_run
+from fnnkit.bench.results import run_from_dict
 
 
 def valid_run() -> dict:
@@ -85,8 +86,6 @@ def test_bad_baseline_is_one_clear_line_before_measuring(defect, tmp_path, capsy
 
 def test_a_valid_baseline_passes_the_same_gate(tmp_path, capsys, monkeypatch):
     """The control: an untouched baseline is accepted; the run then stops at the (empty) artifacts."""
-    from fnnkit.bench import load_run
-    from fnnkit.bench.results import run_from_dict
 
     baseline = save_run(run_from_dict(valid_run(), tmp_path / "in-memory"), tmp_path / "baseline.json")
     assert load_run(baseline).schema == SCHEMA

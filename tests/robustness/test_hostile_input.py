@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 from clitools import fnnkit_in_process
 
+from fnnkit.bench.results import BenchRun, load_run, save_run
 from fnnkit.errors import ArtifactError, ConfigError, FnnkitError, Interrupted
+from fnnkit.export import formats, read_exported
+from fnnkit.spawn import python_module_argv, run_isolated
 from fnnkit.store import (
     EXPORT_MANIFEST,
     MODEL_CARD,
@@ -35,6 +38,7 @@ from fnnkit.store import (
     save_trained,
     sweep_stale_temps,
 )
+from fnnkit.variants import resolve_variants
 from fnnkit.verify import verify
 from tests.robustness.helpers import REPO, child_env, rerecord_export, run_python
 
@@ -43,7 +47,6 @@ from tests.robustness.helpers import REPO, child_env, rerecord_export, run_pytho
 
 def test_worker_ignores_code_in_cwd_and_python_env(tmp_path):
     """A numpy.py / json.py in the cwd, a foreign fnnkit on PYTHONPATH, a PYTHONSTARTUP: none runs."""
-    from fnnkit.spawn import python_module_argv, run_isolated
 
     marker = tmp_path / "ran"
     evil = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
@@ -254,7 +257,6 @@ def test_interrupt_is_never_an_error_to_swallow():
 
 def test_export_stops_on_interrupt_with_130(trained_root, tmp_path, capsys, monkeypatch):
     """An interrupt inside one variant's export ends the command (exit 130); the next variant is not exported."""
-    from fnnkit.export import formats
 
     root = tmp_path / "artifacts"
     for name in ("C", "D"):
@@ -321,7 +323,6 @@ def _wider_initializer(proto, helper, tp) -> None:
 )
 def test_onnx_graph_must_be_the_expected_mlp(variant, change):
     """Graphs whose sha256 was re-recorded, but are not the MLP: refused by the loader and by verify alike."""
-    from fnnkit.export import read_exported
 
     path = _tamper_onnx(variant, change)
     with pytest.raises(ArtifactError) as info:
@@ -379,8 +380,6 @@ def test_json_depth_and_constants_bounded(tmp_path, text):
     ],
 )
 def test_export_entry_schema(variant, change):
-    from fnnkit.export import read_exported
-
     manifest = json.loads((variant / EXPORT_MANIFEST).read_text())
     change(manifest["formats"]["onnx"])
     (variant / EXPORT_MANIFEST).write_text(json.dumps(manifest))
@@ -390,7 +389,6 @@ def test_export_entry_schema(variant, change):
 
 @pytest.mark.parametrize("field,value", [("p50_us", None), ("p50_us", -1), ("batch_size", 10**12), ("threads", "4")])
 def test_bench_baseline_rows_checked_on_read(tmp_path, field, value):
-    from fnnkit.bench.results import BenchRun, load_run, save_run
     from tests.benchrows import row
 
     run = BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], [row()])
@@ -433,8 +431,6 @@ def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, 
 
 
 def test_stale_export_refused_by_loader_as_by_verify(variant):
-    from fnnkit.export import read_exported
-
     card = json.loads((variant / MODEL_CARD).read_text())
     manifest = json.loads((variant / EXPORT_MANIFEST).read_text())
     for entry in manifest["formats"].values():
@@ -471,8 +467,6 @@ def test_sweeper_survives_absurd_pids_and_temp_named_folders(tmp_path):
 
 
 def test_variant_all_with_unknown_name_is_an_error():
-    from fnnkit.variants import resolve_variants
-
     with pytest.raises(ConfigError, match="'F'"):
         resolve_variants("all,F")
 

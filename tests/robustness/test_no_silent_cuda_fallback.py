@@ -12,14 +12,14 @@ import pytest
 import torch
 from clitools import fnnkit_in_process
 
+from fnnkit.backends import get_backend, ort_session, read_exported
+from fnnkit.bench import BenchConfig, run_bench
 from fnnkit.errors import BackendUnavailable
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
 
 
 def test_registry_refuses_cuda_onnxruntime(variant):
-    from fnnkit.backends import get_backend
-
     backend = get_backend("onnxruntime")
     ok, reason = backend.available("cuda")
     assert not ok and "no CUDA GPU here" in reason
@@ -29,7 +29,6 @@ def test_registry_refuses_cuda_onnxruntime(variant):
 
 def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
     """Below the registry: a session that asked for CUDA and got the CPU is refused, whatever the cause."""
-    from fnnkit.backends import ort_session, read_exported
 
     data, path = read_exported(variant, "onnx", "cpu")
     with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider") as info:
@@ -39,7 +38,6 @@ def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
 
 def test_bench_on_cuda_reports_no_cuda_rows(variant):
     """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
-    from fnnkit.bench import BenchConfig, run_bench
 
     config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
                          batch_sizes=(1,), isolate=False, artifacts=str(variant.parent.parent), min_time_s=0.02,

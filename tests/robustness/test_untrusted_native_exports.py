@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from clitools import fnnkit_in_process
 
+from fnnkit.backends import get_backend
 from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.export import core, load_exported
 from fnnkit.store import EXPORT_MANIFEST
 from fnnkit.verify import verify
 
@@ -56,9 +58,6 @@ def tripwires(monkeypatch) -> list[str]:
 
 
 def _loaders(fmt: str, backend: str):
-    from fnnkit.backends import get_backend
-    from fnnkit.export import load_exported
-
     return {
         "load_exported": lambda f: load_exported(f, fmt),
         f"backend {backend}": lambda f: get_backend(backend).load(f, "cpu", 1),
@@ -68,7 +67,6 @@ def _loaders(fmt: str, backend: str):
 @pytest.mark.parametrize("fmt", list(NATIVE))
 def test_tripwires_are_on_the_real_path(fmt, variant, tripwires):
     """The control: an intact file does reach torch's opener (so the tripwire would see a tampered one)."""
-    from fnnkit.export import load_exported
 
     with pytest.raises(Opened):
         load_exported(variant, fmt)
@@ -103,7 +101,6 @@ def test_there_is_no_unverified_open():
         if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(("jit.load", "aoti_load_package"))
     ]
     assert len(opens) == 2 and all("(io.BytesIO(data)" in call for _, call in opens), opens
-    from fnnkit.export import core
 
     assert "read_verified(path" in Path(core.__file__).read_text()
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from fnnkit.backends import get_backend, read_exported
 from fnnkit.errors import ArtifactError
+from fnnkit.export import load_exported
 from fnnkit.verify import verify
 
 from .helpers import problems, rerecord_export
@@ -47,9 +49,6 @@ def external(location: str):
 
 
 def _onnx_loaders():
-    from fnnkit.backends import get_backend, read_exported
-    from fnnkit.export import load_exported
-
     return {
         "load_exported": lambda f: load_exported(f, "onnx"),
         "bench read_exported": lambda f: read_exported(f, "onnx", "cpu"),

@@ -17,8 +17,14 @@ from pathlib import Path
 import pytest
 from clitools import fnnkit_in_process
 
+import fnnkit
+from fnnkit.backends import get_backend
+from fnnkit.bench import BenchConfig, measure
+from fnnkit.bench.runner import make_job
 from fnnkit.errors import ArtifactError
-from fnnkit.store import WEIGHTS_FILE
+from fnnkit.export import export_variant
+from fnnkit.store import WEIGHTS_FILE, load_trained
+from fnnkit.verify import verify
 
 from .helpers import last_json, problems, rerecord_export, rerecord_weights, run_python
 
@@ -61,33 +67,22 @@ def test_payload_is_live(tmp_path):
 
 
 def _load(folder: Path) -> None:
-    import fnnkit
-
     fnnkit.load(str(folder))
 
 
 def _load_trained(folder: Path) -> None:
-    from fnnkit.store import load_trained
-
     load_trained(folder)
 
 
 def _export(folder: Path) -> None:
-    from fnnkit.export import export_variant
-
     export_variant(folder, "onnx", force=True)
 
 
 def _backend(folder: Path) -> None:
-    from fnnkit.backends import get_backend
-
     get_backend("eager").load(folder, "cpu", 1)
 
 
 def _bench_worker(folder: Path) -> None:
-    from fnnkit.bench import BenchConfig, measure
-    from fnnkit.bench.runner import make_job
-
     config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,), isolate=False)
     measure(make_job(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
 
@@ -124,8 +119,6 @@ def test_pickle_as_weights_is_refused_by_the_cli(command, poisoned, capsys, monk
 
 
 def test_verify_reports_the_pickle_without_loading_it(poisoned):
-    from fnnkit.verify import verify
-
     folder, marker = poisoned
     found = problems(verify(folder), folder / WEIGHTS_FILE)
     assert len(found) == 1 and "not a safetensors file" in found[0]
