@@ -195,10 +195,11 @@ def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, te
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_manifest_records_each_export(fmt, exported_root):
-    folder = exported_root / DATASET / "D"
+    variant = PT2_VARIANT if fmt == "compiled" else "D"  # the shared root holds one .pt2
+    folder = exported_root / DATASET / variant
     manifest = read_export_manifest(folder)
     entry = manifest["formats"][FORMATS[fmt].key("cpu")]
-    assert manifest["schema"] == "fnnkit.export/1" and manifest["variant"] == "D"
+    assert manifest["schema"] == "fnnkit.export/1" and manifest["variant"] == variant
     assert entry["sha256"] == sha256_file(folder / entry["file"])
     assert entry["bytes"] == (folder / entry["file"]).stat().st_size
     assert entry["source_sha256"] == sha256_file(folder / WEIGHTS_FILE)
@@ -210,7 +211,8 @@ def test_manifest_records_each_export(fmt, exported_root):
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_loaded_export_has_a_dynamic_batch(fmt, exported_root):
-    loaded = load_exported(exported_root / DATASET / "E", fmt, "cpu")
+    variant = PT2_VARIANT if fmt == "compiled" else "E"  # the shared root holds one .pt2
+    loaded = load_exported(exported_root / DATASET / variant, fmt, "cpu")
     for batch in (1, 3, 257):
         assert loaded(torch.rand(batch, 784)).shape == (batch, 10)
 
