@@ -175,6 +175,7 @@ def test_disk_full_while_saving_keeps_previous_artifact(tmp_path):
     assert target.read_bytes() == b"previous good bytes" and temp_files(tmp_path) == []
 
 
+@pytest.mark.slow  # a fresh process interrupted while training: ~6 s
 def test_ctrl_c_during_training_keeps_previous_artifact(variant_copy):
     root = variant_copy.parent.parent
     before = {p.name: p.read_bytes() for p in variant_copy.iterdir() if p.is_file()}

@@ -179,7 +179,7 @@ def test_missing_export_names_the_command(trained_root, tmp_path):
     shutil.copytree(trained_root / DATASET / VARIANT, copy)
     assert get_backend("eager").missing(copy, "cpu") is None
     need = get_backend("onnxruntime-int8").missing(copy, "cpu")
-    assert need and "fnnkit export --format onnx-int8 --variant A" in need
+    assert need and f"fnnkit export --format onnx-int8 --variant {VARIANT}" in need
     with pytest.raises(ArtifactError, match="fnnkit export --format onnx "):
         get_backend("onnxruntime").load(copy, "cpu", threads=1)
     assert "fnnkit train --variant B" in get_backend("eager").missing(tmp_path / DATASET / "B", "cpu")

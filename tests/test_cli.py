@@ -63,6 +63,7 @@ def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
     assert_user_error(result, "train-images-idx3-ubyte", "mnist-sample")
 
 
+@pytest.mark.slow  # three fresh fnnkit processes, one of them training: ~10 s
 def test_train_evaluate_info_end_to_end(tmp_path):
     root = tmp_path / "artifacts"
     result = run_fnnkit(

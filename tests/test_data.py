@@ -483,6 +483,7 @@ def test_read_official_refuses_other_bytes(tmp_path):
 # --------------------------------------------------------------------------- fnnkit data fetch | list
 
 
+@pytest.mark.slow  # fresh fnnkit processes: ~7 s
 def test_cli_data_list_and_fetch_when_present(tmp_path):
     from tests.clitools import run_fnnkit
 

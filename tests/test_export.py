@@ -409,6 +409,7 @@ def test_unwritable_export_folder_is_refused(variant_copy):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.slow  # a child killed during an export: ~6 s
 def test_kill_during_export_keeps_the_previous_file(variant_copy, tmp_path):
     """SIGKILL while a new file is still temporary: the old file stays, the next operation sweeps the temp."""
     marker = tmp_path / "writing"

@@ -160,6 +160,7 @@ def test_cold_start_runs_fresh_processes(folder):
         measure_cold_starts(folder, ["eager"], repeats=0)
 
 
+@pytest.mark.slow  # two fresh fnnkit processes: ~6 s
 def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
     from clitools import assert_user_error, run_fnnkit
 

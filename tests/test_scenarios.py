@@ -160,6 +160,7 @@ def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     assert result.mean_batch > 1.5
 
 
+@pytest.mark.slow  # a LoadGen search that runs to its cap: ~7 s
 def test_a_bound_no_rate_meets_ends_in_a_clear_result(test_set, tmp_path):
     inputs, labels = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=1, find_peak=True, min_qps=20, max_batch=1, **QUICK)

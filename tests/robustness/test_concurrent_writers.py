@@ -13,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from fnnkit.export import load_exported
@@ -54,6 +55,7 @@ def race(prepare: str, work: str, target: Path, tags: tuple[str, str], tmp_path:
         assert child.returncode == 0, err[-4000:]
 
 
+@pytest.mark.slow  # two children that import torch and race: ~5 s
 def test_two_trainings_into_one_folder_leave_one_verified_version(tmp_path, sample_data):
     root = tmp_path / "artifacts"
     race(
@@ -78,6 +80,7 @@ def test_two_trainings_into_one_folder_leave_one_verified_version(tmp_path, samp
         assert torch.equal(model.state_dict()[name], tensor), name
 
 
+@pytest.mark.slow  # two children that import torch and race: ~20 s
 def test_two_exports_into_one_folder_leave_one_verified_version(variant, tmp_path):
     race(
         """

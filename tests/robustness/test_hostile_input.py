@@ -518,6 +518,7 @@ def _hostile_root(trained_root: Path, root: Path) -> list[str]:
     return list(cases)
 
 
+@pytest.mark.slow  # every command against every hostile folder: ~10 s
 def test_every_command_meets_every_hostile_folder_with_one_line(trained_root, tmp_path, capsys, monkeypatch):
     root = tmp_path / "artifacts"
     for dataset in _hostile_root(trained_root, root):

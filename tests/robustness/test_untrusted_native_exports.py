@@ -140,6 +140,7 @@ def _junk_zip() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # children that import torch: ~6 s
 def test_garbage_with_a_forged_record_ends_as_an_error_in_a_child(variant, tmp_path):
     """Random bytes and a zip of junk entries, recorded in export.json: opened by torch in a child;
     each must become an ArtifactError naming the file, and the child must exit normally."""

@@ -125,6 +125,7 @@ def test_verify_reports_the_pickle_without_loading_it(poisoned):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # children that import torch: ~6 s
 def test_pickle_in_torchscript_and_pt2_slots_is_never_unpickled(variant, tmp_path):
     """The same payloads as model.torchscript.pt and model.pt2, recorded in export.json, opened by a
     child process (torch parses these formats natively: a crash must not take pytest with it)."""
