@@ -16,6 +16,8 @@ from pathlib import Path
 
 from fnnkit.errors import ArtifactError, ConfigError, ExportError
 from fnnkit.export.base import INPUT_NAME, OUTPUT_NAME
+from fnnkit.export.core import is_exported, read_exported
+from fnnkit.store import read_model_card, sha256_bytes
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 CONFIG, LABELS, VERSION = "config.pbtxt", "labels.txt", "1"
@@ -93,10 +95,6 @@ parameters {{ key: "{ONNX_KEY}", value: {{ string_value: "{onnx_sha256}" }} }}
 
 def write_repository(folder: Path, out: Path, settings: TritonSettings) -> list[TritonModel]:
     """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, int8 when exported)."""
-    from fnnkit.backends import is_exported
-    from fnnkit.export.core import read_exported
-    from fnnkit.store import read_model_card, sha256_bytes
-
     card = read_model_card(folder)
     dataset, variant = card["dataset"]["name"], card["variant"]["name"]
     classes = [str(c) for c in card["dataset"].get("classes") or range(NUM_CLASSES)]
