@@ -10,7 +10,12 @@ from collections.abc import Callable
 
 from fnnkit.backends import get_backend
 from fnnkit.bench.config import BenchConfig
+from fnnkit.data import load_dataset
 from fnnkit.errors import ArtifactError
+from fnnkit.export import export_variant, get_format
+from fnnkit.store import find_variant_dir, variant_dir
+from fnnkit.train import TrainConfig, train_and_save
+from fnnkit.variants import get_spec
 
 PREPARE_DATASET = "mnist-sample"  # bundled: works offline, on every machine
 PREPARE_ITERATIONS = 1000  # 25 epochs of the 4,000-image sample: a few seconds, >90% test accuracy
@@ -26,12 +31,6 @@ def formats_needed(config: BenchConfig, device: str) -> list[str]:
 
 def prepare_artifacts(config: BenchConfig, on_step: StepFn | None = None) -> list[str]:
     """Train missing variants and export missing files for ``config``; returns what was done."""
-    from fnnkit.data import load_dataset
-    from fnnkit.export import export_variant, get_format
-    from fnnkit.store import find_variant_dir, variant_dir
-    from fnnkit.train import TrainConfig, train_and_save
-    from fnnkit.variants import get_spec
-
     step = on_step or (lambda line: None)
     done: list[str] = []
     data = None
