@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from fnnkit import __version__
 from fnnkit.capabilities import DEFAULT_ISA, buildable_isa, check_isa
 from fnnkit.data import TestSet, load_dataset, load_test_set, preprocess
+from fnnkit.env import package_version, resolve_device
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import parity
 from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
@@ -106,8 +108,6 @@ def export_variant(
     waits instead of mixing files from two sets of weights. The test set is loaded only if a
     format needs exporting (``test_set_for`` or ``load_test_set(card, data_dir)``).
     """
-    from fnnkit.env import resolve_device
-
     folder = Path(folder)
     device = resolve_device(str(device)).type
     fmts = resolve_formats(formats, device) if isinstance(formats, str) else list(formats)
@@ -258,8 +258,6 @@ def _result(card: dict, fmt: ExportFormat, folder: Path, entry: dict, status: st
 
 def _metadata(card: dict) -> dict[str, str]:
     """What travels inside every exported file, so it explains itself without export.json."""
-    from fnnkit import __version__
-
     return {
         "variant": card["variant"]["name"],
         "description": str(card["variant"].get("description", "")),
@@ -273,9 +271,6 @@ def _metadata(card: dict) -> dict[str, str]:
 
 
 def _versions(fmt: ExportFormat, opset: int) -> dict:
-    from fnnkit import __version__
-    from fnnkit.env import package_version
-
     found = {"fnnkit": __version__, "torch": torch.__version__, "onnx": package_version("onnx")}
     found["onnxruntime"] = package_version("onnxruntime-gpu") or package_version("onnxruntime")
     if fmt.uses_opset:
