@@ -23,6 +23,8 @@ WORKER_TIMEOUT_S = 1800  # a cold torch.compile / TensorRT build on a slow machi
 
 
 class InProcess:
+    """Measure in this process: quick to start, and a debugger or a test sees everything."""
+
     name = "in-process"
     env_defaults: ClassVar[dict[str, str]] = {}  # this process's environment is what it is
 
@@ -34,6 +36,8 @@ class InProcess:
 
 
 class WorkerProcess:
+    """Measure in a fresh, isolated Python process per job (the default of ``fnnkit bench``)."""
+
     name = "subprocess"
     # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
     # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
