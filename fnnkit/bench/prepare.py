@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fnnkit.backends import get_backend
+from fnnkit.backends import resolve_backends
 from fnnkit.bench.config import BenchConfig
 from fnnkit.data import load_dataset
 from fnnkit.errors import ArtifactError
@@ -25,8 +25,8 @@ StepFn = Callable[[str], None]  # told what is being made, one line each
 
 def formats_needed(config: BenchConfig, device: str) -> list[str]:
     """Export formats the selected backends load on ``device``, in registry order."""
-    names = [get_backend(b).export_format for b in config.backends if get_backend(b).available(device)[0]]
-    return list(dict.fromkeys(n for n in names if n))
+    backends = resolve_backends(list(config.backends))
+    return list(dict.fromkeys(b.export_format for b in backends if b.export_format and b.available(device)[0]))
 
 
 def prepare_artifacts(config: BenchConfig, on_step: StepFn | None = None) -> list[str]:
