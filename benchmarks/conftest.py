@@ -50,7 +50,6 @@ def _config(pytestconfig: pytest.Config, artifacts: str = "artifacts"):
         devices=tuple(d.strip() for d in pytestconfig.getoption("devices").split(",")),
         batch_sizes=parse_batch_sizes(pytestconfig.getoption("batch_sizes")),
         artifacts=artifacts,
-        isolate=False,
     )
 
 
@@ -99,7 +98,7 @@ def steady_allocator() -> str:
 @pytest.fixture(scope="session")
 def test_inputs(bench_config):
     """Real test images of the dataset the models were trained on, preprocessed once."""
-    from fnnkit.export import load_test_set
+    from fnnkit.data import load_test_set
     from fnnkit.store import find_variant_dir, read_model_card
 
     folder = find_variant_dir(bench_config.artifacts, bench_config.variants[0], bench_config.dataset)

@@ -19,6 +19,7 @@ from fnnkit.backends import BACKENDS, get_backend
 from fnnkit.bench import (
     SCHEMA,
     BenchConfig,
+    InProcess,
     compare_runs,
     load_run,
     parse_batch_sizes,
@@ -51,9 +52,8 @@ def root(trained_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def real_run(root):
     """One short in-process run of every CPU backend on variant A, batch 1 and 64."""
-    config = BenchConfig(variants=("A",), devices=("cpu",), batch_sizes=(1, 64), isolate=False, artifacts=str(root),
-                         **QUICK)  # fmt: skip
-    return run_bench(config)
+    config = BenchConfig(variants=("A",), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), **QUICK)
+    return run_bench(config, launcher=InProcess())
 
 
 # --------------------------------------------------------------------------- statistics

@@ -142,7 +142,7 @@ def test_every_onnx_file_has_fnnkits_producer_version(folder):
 
 
 def test_each_precision_has_its_own_ceiling():
-    from fnnkit.bench.measure import ceiling_precisions, matmul_ceiling
+    from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
 
     assert ceiling_precisions(["eager", "onnxruntime-int8", "eager-bf16"]) == ["fp32", "bf16", "int8"]
     for precision in ("fp32", "int8"):

@@ -15,6 +15,7 @@ from typing import Any
 
 from fnnkit.bench.config import MAX_BATCH
 from fnnkit.errors import ArtifactError
+from fnnkit.store import atomic_write_json, read_json
 
 SCHEMA = "fnnkit.bench/1"
 
@@ -214,15 +215,11 @@ def run_from_dict(payload: dict, path: Path) -> BenchRun:
 
 def load_run(path: str | os.PathLike) -> BenchRun:
     """A saved run, validated: missing file, bad JSON, other schema or missing fields -> ArtifactError."""
-    from fnnkit.store import read_json
-
     path = Path(path)
     return run_from_dict(read_json(path, what="benchmark file"), path)
 
 
 def save_run(run: BenchRun, path: str | os.PathLike) -> Path:
-    from fnnkit.store import atomic_write_json
-
     return atomic_write_json(path, _finite(run.as_dict()))
 
 

@@ -91,6 +91,7 @@ def bench(
             artifacts=artifacts,
         )  # fmt: skip
     from fnnkit.bench import BenchConfig, load_run, parse_batch_sizes, prepare_artifacts, run_bench
+    from fnnkit.bench.launch import InProcess, WorkerProcess
 
     config = BenchConfig(
         variants=tuple(variant.split(",")),
@@ -100,7 +101,6 @@ def bench(
         threads=threads,
         min_time_s=min_time,
         accuracy_tolerance=accuracy_tolerance,
-        isolate=not in_process,
         artifacts=str(artifacts),
         dataset=None if dataset == "auto" else dataset,
         data_dir=str(data_dir) if data_dir else None,
@@ -121,7 +121,7 @@ def bench(
         def show(done: int, total: int, what: str) -> None:
             progress.update(task, completed=done, total=total, description=what)
 
-        run = run_bench(config, on_progress=show)
+        run = run_bench(config, on_progress=show, launcher=InProcess() if in_process else WorkerProcess())
 
     _print_run(run, config)
     _write_outputs(run, json_path or artifacts / "bench" / f"{run.run_id}.json", csv_path, plot_path)

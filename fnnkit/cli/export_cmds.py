@@ -143,8 +143,7 @@ def _trained_folder(
 
 def _memoized_test_sets(data_dir: Path | None):
     """Each dataset loaded once for all the variants trained on it, and only if a file needs checking."""
-    from fnnkit.data import default_data_dir
-    from fnnkit.export import load_test_set
+    from fnnkit.data import default_data_dir, load_test_set
 
     cache: dict = {}
 

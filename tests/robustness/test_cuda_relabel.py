@@ -40,12 +40,12 @@ def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
 
 def test_bench_on_cuda_reports_no_cuda_rows(variant):
     """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
-    from fnnkit.bench import BenchConfig, run_bench
+    from fnnkit.bench import BenchConfig, InProcess, run_bench
 
     config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
-                         batch_sizes=(1,), isolate=False, artifacts=str(variant.parent.parent), min_time_s=0.02,
+                         batch_sizes=(1,), artifacts=str(variant.parent.parent), min_time_s=0.02,
                          accuracy=False)  # fmt: skip
-    run = run_bench(config)
+    run = run_bench(config, launcher=InProcess())
     assert run.rows == [] and run.ceilings == [] and run.recommendations == []
     assert {(s.backend, s.device) for s in run.skipped} == {(b, "cuda") for b in config.backends}
     assert all("CUDA" in s.reason for s in run.skipped)

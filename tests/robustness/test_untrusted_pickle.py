@@ -84,11 +84,10 @@ def _backend(folder: Path) -> None:
 
 
 def _bench_worker(folder: Path) -> None:
-    from fnnkit.bench import BenchConfig, measure
-    from fnnkit.bench.runner import make_job
+    from fnnkit.bench import BenchConfig, Job, measure
 
-    config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,), isolate=False)
-    measure(make_job(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
+    config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,))
+    measure(Job.of(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
 
 
 ENTRY_POINTS = {
