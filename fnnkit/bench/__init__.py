@@ -2,8 +2,8 @@
 
 Modules, one job each: ``config`` (what to measure), ``stats`` (timing and trust),
 ``measure`` (one backend, used by ``worker`` in its own process), ``runner`` (a whole run,
-ceilings, comparisons, recommendation), ``results`` (rows and their JSON schema),
-``compare`` (the regression gate), ``report`` (CSV and PNG), ``prepare`` (fresh-clone set-up).
+ceilings, comparisons, recommendation), ``results`` (rows, their JSON schema, CSV),
+``compare`` (the regression gate), ``prepare`` (fresh-clone set-up).
 """
 
 from __future__ import annotations
@@ -12,8 +12,17 @@ from fnnkit.bench.compare import Change, Comparison, compare_runs
 from fnnkit.bench.config import DEFAULT_BATCH_SIZES, BenchConfig, parse_batch_sizes
 from fnnkit.bench.measure import Job, Outcome, matmul_ceiling, measure
 from fnnkit.bench.prepare import prepare_artifacts
-from fnnkit.bench.report import write_csv, write_plot
-from fnnkit.bench.results import SCHEMA, BenchRow, BenchRun, Ceiling, Recommendation, Skipped, load_run, save_run
+from fnnkit.bench.results import (
+    SCHEMA,
+    BenchRow,
+    BenchRun,
+    Ceiling,
+    Recommendation,
+    Skipped,
+    load_run,
+    save_run,
+    write_csv,
+)
 from fnnkit.bench.runner import missing_artifacts, recommend, run_bench
 
 __all__ = [
@@ -40,5 +49,4 @@ __all__ = [
     "run_bench",
     "save_run",
     "write_csv",
-    "write_plot",
 ]
