@@ -135,7 +135,7 @@ def test_plain_bench_options_are_refused_with_a_scenario(capsys, monkeypatch, tm
     assert flag in text and "--scenario" in text, text
 
 
-@pytest.mark.parametrize("command", [("train",), ("evaluate",), ("export",), ("bench",)])
+@pytest.mark.parametrize("command", [("train",), ("evaluate",), ("export",), ("bench",), ("predict", "digit.png")])
 def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
     code, text = fnnkit_cli(capsys, monkeypatch, *command, "--device", "tpu", "--artifacts", str(tmp_path))
     assert code == 2 and "unknown device 'tpu'" in text and "auto, cpu, cuda" in text, text

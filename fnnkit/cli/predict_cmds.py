@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 from rich.markup import escape
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, number
+from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, number
 from fnnkit.cli.render import console, err_console, predict_table
 from fnnkit.predict import load_model, load_samples
 from fnnkit.predict import predict as run_predict
@@ -23,7 +24,10 @@ def predict(
     paths: list[Path] = typer.Argument(..., help="PNG/JPEG/BMP files, folders of them, .npy arrays or IDX files."),
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E."),
     dataset: str = TRAINED_DATASET,
-    backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Any CPU backend of `fnnkit bench`."),
+    backend: str = typer.Option(
+        "onnxruntime", "--backend", "-b", help="Any backend of `fnnkit bench` (`fnnkit backends`)."
+    ),
+    device: torch.device = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA"),
     top: int = number(2, "--top", "How many classes to report per input.", 1, 10),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),
@@ -34,7 +38,9 @@ def predict(
 
     Example: fnnkit predict scans/ digit.png --variant C --top 3 --explain
     """
-    model = load_model(artifacts, variant, dataset, backend)  # a missing model fails before any file is read
+    model = load_model(
+        artifacts, variant, dataset, backend, device=device.type
+    )  # a missing model fails before any file is read
     samples = list(load_samples(paths))
     bad = [s for s in samples if s.problem]
     for s in bad:
