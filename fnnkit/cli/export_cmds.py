@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn
 
 from fnnkit.capabilities import check_isa
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, number
-from fnnkit.cli.render import console, err_console, export_table
+from fnnkit.cli.render import console, err_console, export_table, progress_bars
 from fnnkit.cli.triton_export import export_triton
 from fnnkit.data import default_data_dir, load_dataset
 from fnnkit.errors import ArtifactError, ExportError
@@ -78,13 +78,7 @@ def export(
 
     results, failures = [], []
     test_set_for = _memoized_test_sets(data_dir)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bars(MofNCompleteColumn()) as progress:
         task = progress.add_task("export", total=len(folders) * len(formats))
         for folder in folders:
 

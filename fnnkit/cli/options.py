@@ -46,11 +46,11 @@ def resolve_devices(name: str) -> tuple[str, ...]:
     return (resolve_device(name.strip()).type,)
 
 
-DEVICE = device_option("auto", "the GPU when there is one")
+DEVICE = device_option("auto", "the fastest device here, so nothing has to be said on a GPU machine")
 DEVICES_OPTION = typer.Option(
     "all",
     "--device",
-    help="cpu | cuda | auto | all \\[default: all: every device present, so one run compares them; "
+    help="cpu | cuda | auto | all \\[default: all: every device, so one run compares them; "
     "CUDA rows are skipped, with the reason, without a GPU].",
     show_default=False,
     parser=str,
@@ -84,6 +84,8 @@ def number(
     typer, so ``--top nan`` or ``--port 1.5`` get the same one line as ``--top 0``, not a usage box.
     """
     kind = kind or type(default)
+    if kind not in (int, float):  # a programming error, caught when the module is imported
+        raise TypeError(f"number({flag!r}): give kind=int or kind=float when the default is {default!r}")
     if kind is int:
         expected = f"{'a positive integer' if low == 1 else 'an integer'} from {low:g} to {high:g}"
     elif above and low == 0:

@@ -14,7 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fnnkit.train import TrainRecord, published_accuracy
@@ -28,17 +28,17 @@ def wrote(paths: Sequence[Path | str], tail: str = "") -> None:
     console.print("wrote " + ", ".join(f"[bold]{p}[/]" for p in paths) + tail)
 
 
+def progress_bars(*counters: ProgressColumn) -> Progress:
+    """Bars that stay on screen when done: what, a bar, ``counters`` (done of total, bytes), time taken."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), *counters, TimeElapsedColumn(), console=console
+    )
+
+
 @contextlib.contextmanager
 def fetch_progress() -> Iterator:
     """A progress callback for fnnkit.data fetches: one bar per file, created on its first report."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
+    with progress_bars(DownloadColumn()) as bars:
         tasks: dict[str, int] = {}
 
         def show(name: str, done: int, total: int | None) -> None:

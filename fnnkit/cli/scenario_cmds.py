@@ -2,7 +2,7 @@
 
 ``fnnkit bench`` parses the options it shares with this command (variant, backend, device,
 threads, json, plot, prepare, dataset, artifacts) and hands the rest here; they are parsed
-by ``SCENARIO_OPTIONS`` below, so a typo is still one clear error line.
+by ``_options`` below (numbers through ``number()``), so a typo is still one clear error line.
 """
 
 from __future__ import annotations
