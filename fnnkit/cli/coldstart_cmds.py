@@ -28,7 +28,7 @@ def coldstart(
     variant: str = typer.Option("A", "--variant", "-v", help="One variant: A, B, C, D or E."),
     dataset: str = TRAINED_DATASET,
     backend: str = BACKEND,
-    repeats: int = number(10, "--repeats", "Fresh processes per backend (p50/p90 over them).", 1, 1000),
+    repeats: int = number(10, "--repeats", "Fresh processes per backend (p50/p90 over them).", 1, 1000, short="-n"),
     threads: int = number(1, "--threads", "Intra-op threads in each process.", 1, MAX_THREADS),
     json_path: Path | None = output_path("--json", "Also write the results to this JSON file."),
     artifacts: Path = ARTIFACTS,

@@ -75,13 +75,22 @@ SEED_MAX = 2**63 - 1  # torch.manual_seed's range
 
 
 def number(
-    default: Any, flag: str, help: str, low: float, high: float, *, above: bool = False, kind: type | None = None
+    default: Any,
+    flag: str,
+    help: str,
+    low: float,
+    high: float,
+    *,
+    above: bool = False,
+    kind: type | None = None,
+    short: str | None = None,
 ) -> Any:
     """A numeric option checked at the boundary: finite, ``low <= value <= high`` (``low < value`` with
     ``above``), else one ConfigError line naming the flag and the range, before any work starts.
 
-    ``kind`` (int or float) is the default's type unless given. The text is parsed here, never by
-    typer, so ``--top nan`` or ``--port 1.5`` get the same one line as ``--top 0``, not a usage box.
+    ``kind`` (int or float) is the default's type unless given; ``short`` is a one-letter alias.
+    The text is parsed here, never by typer, so ``--top nan`` or ``--port 1.5`` get the same one
+    line as ``--top 0``, not a usage box.
     """
     kind = kind or type(default)
     if kind not in (int, float):  # a programming error, caught when the module is imported
@@ -107,7 +116,8 @@ def number(
             raise ConfigError(f"{flag} must be {expected}, got {value}")
         return kind(value)
 
-    return typer.Option(default, flag, help=help, parser=parse, callback=check)
+    names = (flag, short) if short else (flag,)
+    return typer.Option(default, *names, help=help, parser=parse, callback=check)
 
 
 def output_path(flag: str, help: str) -> Any:
