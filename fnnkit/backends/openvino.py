@@ -41,8 +41,9 @@ class OpenVinoPredictor(Predictor):
         return _OvBatch(self.compiled, x)
 
     def __call__(self, prepared: _OvBatch) -> Any:
-        prepared.request.start_async()  # start + wait: infer() would also copy outputs into a Python dict
-        prepared.request.wait()
+        # Synchronous infer runs in this thread: start_async() + wait() hands every call to OpenVINO's
+        # worker thread and back, which measured 97 us against 16 us at batch 1 (variant A, 1 thread).
+        prepared.request.infer(share_outputs=True)  # share_outputs: no copy of the logits into a Python dict
         return prepared.request.get_output_tensor(0)
 
     def to_host(self, logits: Any) -> torch.Tensor:
