@@ -33,6 +33,7 @@ def device_option(default: str, why: str) -> Any:
         "--device",
         help=f"auto | cpu | cuda ('auto' takes the GPU when there is one) \\[default: {default}: {why}].",
         show_default=False,
+        metavar="DEVICE",
         parser=str,
         callback=lambda value: resolve_device(value.strip()),
     )
@@ -53,6 +54,7 @@ DEVICES_OPTION = typer.Option(
     help="cpu | cuda | auto | all \\[default: all: every device, so one run compares them; "
     "CUDA rows are skipped, with the reason, without a GPU].",
     show_default=False,
+    metavar="DEVICES",
     parser=str,
     callback=lambda value: resolve_devices(value),
 )
