@@ -27,9 +27,9 @@ from fnnkit.bench import (
     run_bench,
     save_run,
     write_csv,
-    write_plot,
 )
 from fnnkit.bench.stats import LatencyStats, cpu_timer, quarter_drift, time_calls
+from fnnkit.cli.plots import write_plot
 from fnnkit.errors import ArtifactError, ConfigError
 from fnnkit.export import export_variant, get_format
 

@@ -173,4 +173,6 @@ def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
 
     result = run_fnnkit("export", "--isa", "sse9", "--variant", "A", "--artifacts", str(tmp_path))
     assert_user_error(result, "unknown isa 'sse9'", "avx2, avx512, native")
-    assert_user_error(run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be >= 1")
+    assert_user_error(
+        run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be a positive integer"
+    )

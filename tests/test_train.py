@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from fnnkit.cli.render import training_table
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError, DataError
-from fnnkit.report import PUBLISHED_ACCURACY, training_table
 from fnnkit.sgd import sgd_step
 from fnnkit.store import WEIGHTS_FILE, load_trained, read_model_card, sha256_file, variant_dir
-from fnnkit.train import TrainConfig, TrainingDiverged, evaluate, fit
+from fnnkit.train import PUBLISHED_ACCURACY, TrainConfig, TrainingDiverged, evaluate, fit
 from fnnkit.train_many import train_and_save_many
 from fnnkit.variants import VARIANTS, build
 

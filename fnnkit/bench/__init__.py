@@ -4,8 +4,8 @@ Modules, one job each: ``config`` (what to measure), ``job`` (Job in, Outcome ou
 codec), ``launch`` (where a job runs: ``InProcess`` | ``WorkerProcess``, whose child is
 ``worker``), ``measure`` (one job: load, time, check accuracy), ``stats`` (timing and trust),
 ``ceiling`` (the matmul ceiling), ``runner`` (a whole run, comparisons, recommendation),
-``results`` (rows and their JSON schema), ``compare`` (the regression gate), ``report`` (CSV and
-PNG), ``prepare`` (fresh-clone set-up).
+``results`` (rows, their JSON schema, CSV), ``compare`` (the regression gate), ``prepare``
+(fresh-clone set-up), ``coldstart`` (fresh-process start-up), ``scenarios`` (LoadGen load scenarios).
 """
 
 from __future__ import annotations
@@ -17,8 +17,17 @@ from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.launch import InProcess, Launcher, WorkerProcess
 from fnnkit.bench.measure import measure
 from fnnkit.bench.prepare import prepare_artifacts
-from fnnkit.bench.report import write_csv, write_plot
-from fnnkit.bench.results import SCHEMA, BenchRow, BenchRun, Ceiling, Recommendation, Skipped, load_run, save_run
+from fnnkit.bench.results import (
+    SCHEMA,
+    BenchRow,
+    BenchRun,
+    Ceiling,
+    Recommendation,
+    Skipped,
+    load_run,
+    save_run,
+    write_csv,
+)
 from fnnkit.bench.runner import missing_artifacts, recommend, run_bench
 
 __all__ = [
@@ -48,5 +57,4 @@ __all__ = [
     "save_run",
     "WorkerProcess",
     "write_csv",
-    "write_plot",
 ]

@@ -7,7 +7,9 @@ the same fields. A saved run is validated field by field when read back.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -135,6 +137,9 @@ class BenchRun:
 _TOP_LEVEL = ("schema", "run_id", "created", "config", "environment", "threads", "isolation", "ceilings", "rows")
 
 
+CSV_FIELDS = [f.name for f in fields(BenchRow) if f.name != "distribution_us"]
+
+
 def _required(cls: type) -> list[str]:
     return [
         f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -221,6 +226,18 @@ def load_run(path: str | os.PathLike) -> BenchRun:
 
 def save_run(run: BenchRun, path: str | os.PathLike) -> Path:
     return atomic_write_json(path, _finite(run.as_dict()))
+
+
+def write_csv(run: BenchRun, path: str | os.PathLike) -> Path:
+    """One line per row, every scalar field (not the percentile dict), written atomically."""
+    from fnnkit.store import atomic_write_bytes
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["run_id", *CSV_FIELDS], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in run.rows:
+        writer.writerow({"run_id": run.run_id, **asdict(row)})
+    return atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def _finite(value: Any) -> Any:

@@ -161,3 +161,10 @@ def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list
     if "min duration not met" in runs[0].reasons and runs[0].completed_qps:
         runs.append(measure(runs[0].completed_qps * 1.5))
     return runs
+
+
+def save_scenario_run(run: ScenarioRun, path: str | Path) -> Path:
+    """The run's JSON, written atomically beside LoadGen's logs."""
+    from fnnkit.store import atomic_write_json
+
+    return atomic_write_json(path, run.as_dict())
