@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 from fnnkit.backends import get_backend
 from fnnkit.bench import BenchConfig, missing_artifacts, parse_batch_sizes, prepare_artifacts
 from fnnkit.bench.measure import hold_freed_memory
-from fnnkit.export import load_test_set
+from fnnkit.data import load_test_set
 from fnnkit.store import find_variant_dir, read_model_card
 
 
@@ -54,7 +54,6 @@ def _config(pytestconfig: pytest.Config, artifacts: str = "artifacts"):
         devices=tuple(d.strip() for d in pytestconfig.getoption("devices").split(",")),
         batch_sizes=parse_batch_sizes(pytestconfig.getoption("batch_sizes")),
         artifacts=artifacts,
-        isolate=False,
     )
 
 

@@ -47,7 +47,10 @@ def pick(
     parts = split_names(names)
     if not parts:
         raise unknown_choice(kind, "", [*registry, ALL])
-    wanted = [lookup(registry, part, kind, normalize) for part in parts if part.lower() != ALL]
+    unknown = [part for part in parts if part.lower() != ALL and normalize(part) not in registry]
+    if unknown:  # here ``all`` is a valid spelling too, so the message lists it
+        raise unknown_choice(kind, unknown[0], [*registry, ALL])
+    wanted = [registry[normalize(part)] for part in parts if part.lower() != ALL]
     if any(part.lower() == ALL for part in parts):
         wanted += list(everything() if everything is not None else registry.values())
     chosen = {id(item) for item in wanted}

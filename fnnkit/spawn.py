@@ -16,17 +16,22 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # the folder holding the fnnkit we run
 
 
-def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """``os.environ`` without any ``PYTHON*`` variable (``-I`` ignores them, grandchildren would not)."""
+def scrubbed_env(extra: dict[str, str] | None = None, force: dict[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` without any ``PYTHON*`` variable (``-I`` ignores them, grandchildren would not).
+
+    ``extra`` fills in what the environment does not set; ``force`` overrides it.
+    """
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYTHON")}
-    return {**(extra or {}), **env}
+    return {**(extra or {}), **env, **(force or {})}
 
 
 def python_argv(code: str, *args: str) -> list[str]:
@@ -69,3 +74,22 @@ def run_isolated(
             timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
+
+
+@contextmanager
+def start_isolated(
+    argv: Sequence[str], *, env_force: dict[str, str] | None = None, stdout: Any = None, stderr: Any = None
+) -> Iterator[subprocess.Popen]:
+    """Start ``argv`` as ``run_isolated`` would (scrubbed environment, private cwd), for a caller that reads
+    its output while it runs; the child is killed if the block is left early (an error, Ctrl-C)."""
+    with tempfile.TemporaryDirectory(prefix="fnnkit-child-") as private:
+        child = subprocess.Popen(
+            list(argv), cwd=private, env=scrubbed_env(force=env_force), stdin=subprocess.DEVNULL,
+            stdout=stdout, stderr=stderr, text=True,
+        )  # fmt: skip
+        with child:
+            try:
+                yield child
+            finally:
+                if child.poll() is None:
+                    child.kill()

@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["environment"] = env
     run = merged_bench(args.work)
     if run is not None:
-        from fnnkit.bench import save_run, write_csv, write_plot
+        from fnnkit.bench import save_run, write_csv
+        from fnnkit.cli.plots import write_plot
 
         stem = args.out / f"bench-{args.device}"
         save_run(run, stem.with_suffix(".json"))

@@ -150,6 +150,15 @@ def test_onnxruntime_silent_cpu_fallback_is_refused(folder):
         ort_session(data, path, ("CUDAExecutionProvider", "CPUExecutionProvider"), {}, threads=1)
 
 
+def test_onnxruntime_run_error_is_one_line_naming_the_file(folder):
+    """An error ONNX Runtime raises while running (here: 10 features where the graph takes 784) names the file."""
+    predictor = get_backend("onnxruntime").load(folder, "cpu", threads=1)
+    with pytest.raises(ArtifactError, match=r"onnxruntime failed running .*model\.onnx") as info:
+        predictor(predictor.prepare(torch.rand(2, 10)))
+    assert "\n" not in str(info.value)
+    assert predictor.predict(torch.rand(3, 784)).shape == (3, 10)  # the public IOBinding path still runs
+
+
 def test_cuda_backends_on_this_machine_say_why(folder):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -21,6 +21,7 @@ from fnnkit.bench import (
     SCHEMA,
     BenchConfig,
     BenchRun,
+    InProcess,
     compare_runs,
     load_run,
     parse_batch_sizes,
@@ -28,9 +29,9 @@ from fnnkit.bench import (
     run_bench,
     save_run,
     write_csv,
-    write_plot,
 )
 from fnnkit.bench.stats import LatencyStats, cpu_timer, quarter_drift, time_calls
+from fnnkit.cli.plots import write_plot
 from fnnkit.errors import ArtifactError, ConfigError
 
 CPU_BACKENDS = [name for name, b in BACKENDS.items() if b.available("cpu")[0]]
@@ -46,9 +47,8 @@ def root(exported_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def real_run(root):
     """One short in-process run of every CPU backend on ``PT2_VARIANT``, batch 1 and 64."""
-    config = BenchConfig(variants=(PT2_VARIANT,), devices=("cpu",), batch_sizes=(1, 64), isolate=False,
-                         artifacts=str(root), **QUICK)  # fmt: skip
-    return run_bench(config)
+    config = BenchConfig(variants=(PT2_VARIANT,), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), **QUICK)
+    return run_bench(config, launcher=InProcess())
 
 
 # --------------------------------------------------------------------------- statistics

@@ -2,12 +2,13 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 import torch
-from clitools import assert_user_error, cli_env, run_fnnkit
+from clitools import assert_user_error, cli_env, fnnkit_in_process, run_fnnkit
 
 # What `fnnkit --help` must not load: the heavy optional packages each command imports when it runs
 HEAVY_OPTIONAL = ("onnxruntime", "onnx", "openvino", "ray", "matplotlib", "torch._inductor", "tritonclient",
@@ -100,3 +101,67 @@ def test_train_evaluate_info_end_to_end(tmp_path):
 def test_evaluate_without_training_says_how(tmp_path):
     result = run_fnnkit("evaluate", "--variant", "B", "--artifacts", str(tmp_path))
     assert_user_error(result, "fnnkit train --variant B")
+
+
+# --------------------------------------------------------------------------- every numeric option, one helper
+
+SCENARIO = ("bench", "--scenario", "server", "--variant", "C", "--backend", "eager")
+NUMERIC_FLAGS = [  # (command and what it needs to get as far as its options, flag, values that are valid here)
+    (("predict", "digit.png"), "--top", ()),
+    (("serve",), "--replicas", ()),
+    (("serve",), "--max-batch", ()),
+    (("serve",), "--batch-wait-ms", ("0",)),
+    (("serve",), "--port", ()),
+    (("serve",), "--num-cpus", ()),
+    (("serve",), "--replica-cpus", ()),
+    (("serve-load",), "--requests", ()),
+    (("serve-load",), "--seconds", ()),
+    (("serve-load",), "--concurrency", ()),
+    (("serve-load",), "--batch", ()),
+    (("coldstart",), "--repeats", ()),
+    (("coldstart",), "--threads", ()),
+    (("export",), "--opset", ()),
+    *((SCENARIO, flag, ()) for flag in ("--qps", "--latency-bound-ms", "--max-batch", "--workers")),
+    *((SCENARIO, flag, ()) for flag in ("--min-duration-ms", "--min-query-count", "--time-cap-s", "--min-qps")),
+    *((SCENARIO, flag, ()) for flag in ("--max-qps", "--peak-precision")),
+    (SCENARIO, "--max-queue-delay-us", ("0",)),
+    (SCENARIO, "--seed", ("0",)),
+]
+BAD_NUMBERS = ("nan", "inf", "-1", "0", str(10**30))
+
+
+@pytest.mark.parametrize(
+    "command, flag, value",
+    [(command, flag, value) for command, flag, valid in NUMERIC_FLAGS for value in BAD_NUMBERS if value not in valid],
+)
+def test_bad_numbers_are_one_line_naming_the_flag(capsys, monkeypatch, tmp_path, command, flag, value):
+    where = () if command[0] == "serve-load" else ("--artifacts", str(tmp_path))  # it talks to a URL, not files
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command, flag, value, *where)
+    assert code == 2, text
+    assert "Traceback" not in text and "Usage:" not in text, text
+    assert len(text.strip().splitlines()) == 1 and flag in text and "must be" in text, text
+
+
+@pytest.mark.parametrize("flag, value", [("--batch-sizes", "1"), ("--min-time", "0.3"), ("--csv", "rows.csv"),
+                                         ("--compare", "old.json"), ("--in-process", None), ("--fail-threshold", "5"),
+                                         ("--accuracy-tolerance", "0.5")])  # fmt: skip
+def test_plain_bench_options_are_refused_with_a_scenario(capsys, monkeypatch, tmp_path, flag, value):
+    given = (flag,) if value is None else (flag, value)
+    code, text = fnnkit_in_process(capsys, monkeypatch, *SCENARIO, *given, "--artifacts", str(tmp_path))
+    assert code == 2 and len(text.strip().splitlines()) == 1, text
+    assert flag in text and "--scenario" in text, text
+
+
+@pytest.mark.parametrize("command", [("train",), ("evaluate",), ("export",), ("bench",), ("predict", "digit.png")])
+def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command, "--device", "tpu", "--artifacts", str(tmp_path))
+    assert code == 2 and "unknown device 'tpu'" in text and "auto, cpu, cuda" in text, text
+
+
+@pytest.mark.parametrize(
+    "command, default",
+    [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench", "all"), ("predict", "cpu")],
+)
+def test_device_help_says_each_default_and_why(capsys, monkeypatch, command, default):
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, "--help")
+    assert code == 0 and f"default: {default}:" in re.sub(r"[│\s]+", " ", text), text

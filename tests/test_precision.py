@@ -10,8 +10,8 @@ from artifactkit import DATASET, copy_variants
 
 from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
+from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
 from fnnkit.bench.coldstart import measure_cold_starts, quantile
-from fnnkit.bench.measure import ceiling_precisions, matmul_ceiling
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, ConfigError
@@ -166,4 +166,6 @@ def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
 
     result = run_fnnkit("export", "--isa", "sse9", "--variant", "A", "--artifacts", str(tmp_path))
     assert_user_error(result, "unknown isa 'sse9'", "avx2, avx512, native")
-    assert_user_error(run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be >= 1")
+    assert_user_error(
+        run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be a positive integer"
+    )

@@ -234,8 +234,8 @@ def fnnkit_error_line(result: tuple[int, str], message: str) -> None:
     [
         (["--qps", "0"], "--qps must be a positive number"),
         (["--latency-bound-ms", "-2"], "--latency-bound-ms must be a positive number"),
-        (["--max-batch", "0"], "--max-batch must be a whole number"),
-        (["--qps", "fast"], "Invalid value for '--qps'"),
+        (["--max-batch", "0"], "--max-batch must be a positive integer"),
+        (["--qps", "fast"], "--qps must be a positive number"),
         (["--no-such-flag"], "--no-such-flag"),
     ],
 )

@@ -8,12 +8,12 @@ import torch
 from clitools import cli_env, fnnkit_argv
 
 from fnnkit import train_many
+from fnnkit.cli.render import training_table
 from fnnkit.data import load_dataset, preprocess
 from fnnkit.errors import ConfigError, DataError
-from fnnkit.report import PUBLISHED_ACCURACY, training_table
 from fnnkit.sgd import sgd_step
 from fnnkit.store import WEIGHTS_FILE, load_trained, read_model_card, sha256_file, variant_dir
-from fnnkit.train import TrainConfig, TrainingDiverged, evaluate, fit
+from fnnkit.train import PUBLISHED_ACCURACY, TrainConfig, TrainingDiverged, evaluate, fit
 from fnnkit.train_many import train_and_save_many
 from fnnkit.variants import VARIANTS, build
 

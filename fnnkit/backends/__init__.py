@@ -13,8 +13,6 @@ from fnnkit.backends.base import (
     Backend,
     Predictor,
     check_device,
-    export_command,
-    is_exported,
     set_threads,
 )
 from fnnkit.backends.openvino import OpenVino, OpenVinoBf16, OpenVinoInt8
@@ -25,11 +23,11 @@ from fnnkit.backends.ort import (
     OnnxRuntimeInt8,
     OnnxRuntimeInt8Static,
     OnnxRuntimeTrt,
-    ort_session,
     trt_cache_root,
 )
 from fnnkit.backends.torch import Aoti, Compile, CompileCudaGraphs, Eager, EagerBf16, EagerFp16, TorchScript
-from fnnkit.export import read_exported
+from fnnkit.export.core import read_exported
+from fnnkit.export.onnx_runtime import ort_session
 from fnnkit.registry import lookup, pick
 
 BACKENDS: dict[str, Backend] = {
@@ -70,9 +68,7 @@ __all__ = [
     "Backend",
     "Predictor",
     "check_device",
-    "export_command",
     "get_backend",
-    "is_exported",
     "ort_session",
     "read_exported",
     "resolve_backends",

@@ -22,6 +22,8 @@ import torch
 
 from fnnkit.errors import BackendUnavailable, unknown_choice
 from fnnkit.export.base import FP32, Tolerance
+from fnnkit.export.core import export_command, is_exported
+from fnnkit.store import MODEL_CARD
 from fnnkit.variants import INPUT_DIM
 
 DEVICES = ("cpu", "cuda")
@@ -125,8 +127,6 @@ class Backend(ABC):
 
     def missing(self, variant_dir: str | Path, device: str) -> str | None:
         """What this backend needs in ``variant_dir`` that is not there, with the command that makes it."""
-        from fnnkit.store import MODEL_CARD
-
         folder = Path(variant_dir)
         root = folder.parent.parent
         if not (folder / MODEL_CARD).exists():
@@ -135,22 +135,3 @@ class Backend(ABC):
             return None
         command = export_command(root, folder.parent.name, [folder.name], [self.export_format], device)
         return f"no {self.export_format} export for {device} in {folder}: {command}"
-
-
-def is_exported(folder: Path, format: str, device: str) -> bool:
-    """export.json records ``format`` for ``device`` and the file is there (its sha256 is checked at load)."""
-    from fnnkit.export import get_format, read_export_manifest
-    from fnnkit.store import EXPORT_MANIFEST
-
-    fmt = get_format(format)
-    if not (folder / EXPORT_MANIFEST).exists():
-        return False
-    entry = read_export_manifest(folder)["formats"].get(fmt.key(device))  # a damaged manifest raises, naming itself
-    return isinstance(entry, dict) and (folder / fmt.filename(device)).is_file()
-
-
-def export_command(root: Path, dataset: str, variants: list[str], formats: list[str], device: str) -> str:
-    return (
-        f"fnnkit export --format {','.join(formats)} --variant {','.join(variants)} --dataset {dataset} "
-        f"--device {device} --artifacts {root}"
-    )

@@ -22,9 +22,10 @@ from typing import Any, ClassVar
 import torch
 
 from fnnkit.backends.base import Backend, Predictor
+from fnnkit.capabilities import cpu_capabilities
 from fnnkit.errors import BackendUnavailable
-from fnnkit.export import read_exported
 from fnnkit.export.base import BF16, INT8, Tolerance
+from fnnkit.export.core import read_exported
 
 OV_DEVICE = "CPU"
 HINT = "LATENCY"  # one request in flight at a time (see the module docstring)
@@ -41,8 +42,9 @@ class OpenVinoPredictor(Predictor):
         return _OvBatch(self.compiled, x)
 
     def __call__(self, prepared: _OvBatch) -> Any:
-        prepared.request.start_async()  # start + wait: infer() would also copy outputs into a Python dict
-        prepared.request.wait()
+        # Synchronous infer runs in this thread: start_async() + wait() hands every call to OpenVINO's
+        # worker thread and back, which measured 97 us against 16 us at batch 1 (variant A, 1 thread).
+        prepared.request.infer(share_outputs=True)  # share_outputs: no copy of the logits into a Python dict
         return prepared.request.get_output_tensor(0)
 
     def to_host(self, logits: Any) -> torch.Tensor:
@@ -59,7 +61,9 @@ class _OvBatch:
 
 
 class OpenVino(Backend):
-    name, summary, export_format = "openvino", "OpenVINO CPU plugin (model.onnx), forced to f32", "onnx"
+    name = "openvino"
+    summary = "OpenVINO CPU plugin (model.onnx), forced to f32"
+    export_format = "onnx"
     devices = ("cpu",)
     unsupported = "OpenVINO's GPU plugin drives Intel GPUs, not CUDA"
     hint_precision: ClassVar[str] = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT
@@ -101,13 +105,15 @@ class OpenVino(Backend):
 
 
 class OpenVinoBf16(OpenVino):
-    name, summary = "openvino-bf16", "OpenVINO CPU plugin (model.onnx) in bf16, where the CPU has it natively"
-    precision, tolerance, hint_precision, needs = "bf16", BF16, "bf16", "BF16"
+    name = "openvino-bf16"
+    summary = "OpenVINO CPU plugin (model.onnx) in bf16, where the CPU has it natively"
+    precision = "bf16"
+    tolerance = BF16
+    hint_precision = "bf16"
+    needs = "BF16"
     hardware_gated = True
 
     def _capability(self, version: str) -> tuple[bool, str]:
-        from fnnkit.capabilities import cpu_capabilities
-
         flag = cpu_capabilities().bf16
         if flag is None:
             return False, "this CPU has no native bf16 (amx_bf16 / avx512_bf16 in /proc/cpuinfo)"
@@ -115,7 +121,10 @@ class OpenVinoBf16(OpenVino):
 
 
 class OpenVinoInt8(OpenVino):
-    name, summary = "openvino-int8", "OpenVINO CPU plugin running the static QDQ int8 file (model.int8-static.onnx)"
-    precision, export_format, needs = "int8", "onnx-int8-static", "INT8"
+    name = "openvino-int8"
+    summary = "OpenVINO CPU plugin running the static QDQ int8 file (model.int8-static.onnx)"
+    precision = "int8"
+    export_format = "onnx-int8-static"
+    needs = "INT8"
     tolerance: ClassVar[Tolerance] = INT8
     hint_precision = "f32"  # precision of the non-quantised parts; the QDQ pairs run as int8 kernels

@@ -1,17 +1,17 @@
-"""ONNX Runtime: the one session builder, IOBinding predictors, and the CUDA / TensorRT plumbing."""
+"""ONNX Runtime backends: IOBinding predictors and the CUDA / TensorRT plumbing (sessions: export.onnx_runtime)."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from fnnkit.backends.base import Backend, Predictor
-from fnnkit.errors import BackendUnavailable, unknown_choice
-from fnnkit.export import read_exported
+from fnnkit.errors import BackendUnavailable
 from fnnkit.export.base import FP16, INPUT_NAME, INT8, OUTPUT_NAME
+from fnnkit.export.core import read_exported
+from fnnkit.export.onnx_runtime import CUDA_OPTIONS, PROVIDERS, ort_session, provider_missing, run_failed
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 
@@ -19,16 +19,19 @@ class OrtPredictor(Predictor):
     """ONNX Runtime through IOBinding: input and output buffers are bound once per prepared batch,
     so a call is one C++ ``Run`` with no Python-side allocation or copy."""
 
-    def __init__(self, backend: str, device: str, threads: int, session: Any) -> None:
+    def __init__(self, backend: str, device: str, threads: int, session: Any, path: Path) -> None:
         super().__init__(backend, device, threads)
-        self.session = session
-        self._run = session._sess.run_with_iobinding  # the C++ entry point, minus a Python wrapper frame
+        self.session, self.path = session, path
+        self._run = session.run_with_iobinding  # the public API; bound once, so a call is one attribute-free frame
 
     def prepare(self, x: torch.Tensor) -> _OrtBatch:
         return _OrtBatch(self.session, x, self.device)
 
     def __call__(self, prepared: _OrtBatch) -> Any:
-        self._run(prepared.binding._iobinding, None)
+        try:
+            self._run(prepared.binding)
+        except Exception as exc:  # onnxruntime's own types (Fail, RuntimeException); Ctrl-C is not an Exception
+            raise run_failed(self.path, exc) from None
         return prepared.output
 
     def to_host(self, logits: Any) -> torch.Tensor:
@@ -53,26 +56,23 @@ class _OrtBatch:
 class OnnxRuntime(Backend):
     """ONNX Runtime with the execution provider that matches the device; a fallback is refused."""
 
-    name, summary, export_format = "onnxruntime", "ONNX Runtime (model.onnx): CPU or CUDA provider", "onnx"
-    providers: ClassVar[dict[str, tuple[str, ...]]] = {
-        "cpu": ("CPUExecutionProvider",),
-        "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
-    }
-    provider_options: ClassVar[dict[str, dict[str, str]]] = {"CUDAExecutionProvider": {"use_tf32": "0"}}
+    name = "onnxruntime"
+    summary = "ONNX Runtime (model.onnx): CPU or CUDA provider"
+    export_format = "onnx"
+    providers: ClassVar[dict[str, tuple[str, ...]]] = PROVIDERS
+    provider_options: ClassVar[dict[str, dict[str, str]]] = CUDA_OPTIONS
 
     def _runtime(self, device: str) -> tuple[bool, str]:
         import onnxruntime as ort
 
         wanted = self.providers[device][0]
-        if wanted not in ort.get_available_providers():
-            found = ", ".join(ort.get_available_providers())
-            return False, f"onnxruntime {ort.__version__} here has no {wanted} (it has: {found})"
-        return True, f"onnxruntime {ort.__version__} {wanted}"
+        missing = provider_missing(wanted)
+        return (False, missing) if missing else (True, f"onnxruntime {ort.__version__} {wanted}")
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         data, path = read_exported(folder, self.export_format, device)
         session = ort_session(data, path, self.providers[device], self.provider_options, threads)
-        return OrtPredictor(self.name, device, threads, session)
+        return OrtPredictor(self.name, device, threads, session, path)
 
 
 TRT_MAX_BATCH = 131_072  # the engine's optimisation profile covers batch 1..this; larger batches fail to run
@@ -86,7 +86,8 @@ class OnnxRuntimeTrt(OnnxRuntime):
     graph structure, not weights: two trainings of one variant would otherwise share an engine.
     """
 
-    name, summary = "onnxruntime-trt", "ONNX Runtime TensorRT provider (model.onnx), fp32, engine cached on disk"
+    name = "onnxruntime-trt"
+    summary = "ONNX Runtime TensorRT provider (model.onnx), fp32, engine cached on disk"
     devices = ("cuda",)
     unsupported = "TensorRT is an NVIDIA GPU runtime"
     providers = {"cuda": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
@@ -118,7 +119,7 @@ class OnnxRuntimeTrt(OnnxRuntime):
             session = ort_session(data, path, self.providers[device], options, threads)
         except BackendUnavailable as exc:  # name the usual cause: TensorRT itself is not installed
             raise BackendUnavailable(f"{exc}; {tensorrt_library()}") from None
-        return OrtPredictor(self.name, device, threads, session)
+        return OrtPredictor(self.name, device, threads, session, path)
 
 
 def tensorrt_library(name: str = "libnvinfer.so.10") -> str:
@@ -140,82 +141,29 @@ def trt_cache_root() -> Path:
 
 
 class OnnxRuntimeInt8(OnnxRuntime):
-    name, summary = "onnxruntime-int8", "ONNX Runtime, int8 dynamic quantization (model.int8.onnx)"
-    precision, tolerance, export_format = "int8", INT8, "onnx-int8"
+    name = "onnxruntime-int8"
+    summary = "ONNX Runtime, int8 dynamic quantization (model.int8.onnx)"
+    precision = "int8"
+    tolerance = INT8
+    export_format = "onnx-int8"
     devices = ("cpu",)
     unsupported = "dynamically quantized int8 (MatMulInteger) has no CUDA kernels in onnxruntime; it would run on CPU"
     providers = {"cpu": ("CPUExecutionProvider",)}
 
 
 class OnnxRuntimeInt8Static(OnnxRuntimeInt8):
-    name, summary = "onnxruntime-int8-static", "ONNX Runtime, static QDQ int8, calibrated (model.int8-static.onnx)"
+    name = "onnxruntime-int8-static"
+    summary = "ONNX Runtime, static QDQ int8, calibrated (model.int8-static.onnx)"
     export_format = "onnx-int8-static"
     unsupported = "static QDQ int8 is offered on CPU (int8 matmul with VNNI/AMX); on CUDA it needs TensorRT"
 
 
 class OnnxRuntimeFp16(OnnxRuntime):
-    name, summary = "onnxruntime-fp16", "ONNX Runtime CUDA provider, fp16 weights and math (model.fp16.onnx)"
-    precision, tolerance, export_format = "fp16", FP16, "onnx-fp16"
+    name = "onnxruntime-fp16"
+    summary = "ONNX Runtime CUDA provider, fp16 weights and math (model.fp16.onnx)"
+    precision = "fp16"
+    tolerance = FP16
+    export_format = "onnx-fp16"
     devices = ("cuda",)
     unsupported = "fp16 ONNX is offered on CUDA only (the CPU provider runs most fp16 ops by casting to fp32)"
     providers = {"cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
-
-
-# --------------------------------------------------------------------------- session
-
-
-def ort_session(
-    data: bytes,
-    path: Path,
-    providers: tuple[str, ...],
-    provider_options: dict[str, dict[str, str]],
-    threads: int,
-    optimization: str = "all",
-) -> Any:
-    """A session with fnnkit's fixed options; BackendUnavailable if the first provider did not start.
-
-    ONNX Runtime silently falls back to the next provider (ultimately the CPU) when one fails
-    to load; a benchmark that allowed that would report CPU numbers under a GPU name.
-    """
-    import onnxruntime as ort
-
-    if providers[0] != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
-        with contextlib.suppress(Exception):  # loads CUDA/cuDNN from pip wheels; a failure shows as a fallback
-            ort.preload_dlls()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # the same pool size torch gets
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = optimization_level(optimization)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not steal cores
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    chosen = [(p, provider_options[p]) if p in provider_options else p for p in providers]
-    try:
-        session = ort.InferenceSession(data, options, providers=chosen)
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/EP types
-        raise BackendUnavailable(
-            f"onnxruntime {ort.__version__} could not open {path} with {providers[0]}: {exc}"
-        ) from None
-    started = session.get_providers()
-    if started[0] != providers[0]:
-        raise BackendUnavailable(
-            f"onnxruntime could not start {providers[0]} for {path} and fell back to {started[0]}; refusing to "
-            "report those numbers under this backend's name (check the CUDA/cuDNN/TensorRT libraries it needs)"
-        )
-    return session
-
-
-def optimization_level(name: str) -> Any:
-    """ONNX Runtime's graph optimisation level by its short name (``all`` fuses Gemm + activation)."""
-    import onnxruntime as ort
-
-    levels = {
-        "none": "ORT_DISABLE_ALL",
-        "basic": "ORT_ENABLE_BASIC",
-        "extended": "ORT_ENABLE_EXTENDED",
-        "all": "ORT_ENABLE_ALL",
-    }
-    if name not in levels:
-        raise unknown_choice("graph optimisation level", name, list(levels))
-    return getattr(ort.GraphOptimizationLevel, levels[name])

@@ -10,7 +10,10 @@ from typing import Any, ClassVar
 import torch
 
 from fnnkit.backends.base import Backend, Predictor
+from fnnkit.capabilities import cpu_capabilities
 from fnnkit.export.base import BF16, FP16
+from fnnkit.export.core import load_exported
+from fnnkit.store import load_trained
 
 
 class TorchPredictor(Predictor):
@@ -49,14 +52,13 @@ class CompiledPredictor(TorchPredictor):
 
 
 def _eager_model(folder: Path, device: str, dtype: torch.dtype) -> torch.nn.Module:
-    from fnnkit.store import load_trained
-
     model, _card = load_trained(folder, device)
     return model.to(dtype=dtype).requires_grad_(False)  # no autograd graph, without a per-call context
 
 
 class Eager(Backend):
-    name, summary = "eager", "PyTorch eager, float32: the reference every other backend is held to"
+    name = "eager"
+    summary = "PyTorch eager, float32: the reference every other backend is held to"
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         return TorchPredictor(self.name, device, threads, _eager_model(folder, device, torch.float32), torch.float32)
@@ -71,8 +73,6 @@ class _ReducedEager(Backend):
 
     def _runtime(self, device: str) -> tuple[bool, str]:
         if device == "cpu":
-            from fnnkit.capabilities import cpu_capabilities
-
             flag = cpu_capabilities().native(self.precision)
             if flag is None:
                 return False, (
@@ -87,15 +87,24 @@ class _ReducedEager(Backend):
 
 
 class EagerFp16(_ReducedEager):
-    name, summary, precision, tolerance, dtype = "eager-fp16", "PyTorch eager in float16", "fp16", FP16, torch.float16
+    name = "eager-fp16"
+    summary = "PyTorch eager in float16"
+    precision = "fp16"
+    tolerance = FP16
+    dtype = torch.float16
 
 
 class EagerBf16(_ReducedEager):
-    name, summary, precision, tolerance, dtype = "eager-bf16", "PyTorch eager in bfloat16", "bf16", BF16, torch.bfloat16
+    name = "eager-bf16"
+    summary = "PyTorch eager in bfloat16"
+    precision = "bf16"
+    tolerance = BF16
+    dtype = torch.bfloat16
 
 
 class Compile(Backend):
-    name, summary = "compile", "torch.compile (Inductor, dynamic batch, frozen weights)"
+    name = "compile"
+    summary = "torch.compile (Inductor, dynamic batch, frozen weights)"
 
     def _runtime(self, device: str) -> tuple[bool, str]:
         import shutil
@@ -133,19 +142,20 @@ class CompileCudaGraphs(Compile):
     copies them first (reading a stale one raises rather than returning wrong numbers).
     """
 
-    name, summary = "compile-cudagraphs", 'torch.compile mode="reduce-overhead" (CUDA graphs), frozen weights'
+    name = "compile-cudagraphs"
+    summary = 'torch.compile mode="reduce-overhead" (CUDA graphs), frozen weights'
     devices = ("cuda",)
     unsupported = 'CUDA graphs (torch.compile mode="reduce-overhead") exist on CUDA only'
     cudagraphs = True
 
 
 class TorchScript(Backend):
-    name, summary, export_format = "torchscript", "TorchScript (model.torchscript.pt), frozen", "torchscript"
+    name = "torchscript"
+    summary = "TorchScript (model.torchscript.pt), frozen"
+    export_format = "torchscript"
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
         import warnings
-
-        from fnnkit.export import load_exported
 
         module = load_exported(folder, "torchscript", device).handle
         # torch.jit is deprecated upstream; fnnkit.export.torchscript says why fnnkit keeps it
@@ -157,11 +167,11 @@ class TorchScript(Backend):
 
 
 class Aoti(Backend):
-    name, summary, export_format = "aoti", "AOTInductor package (model.pt2), ahead-of-time compiled", "compiled"
+    name = "aoti"
+    summary = "AOTInductor package (model.pt2), ahead-of-time compiled"
+    export_format = "compiled"
 
     def _load(self, folder: Path, device: str, threads: int) -> Predictor:
-        from fnnkit.export import load_exported
-
         loader = load_exported(folder, "compiled", device).handle.loader  # skip the pytree wrapper per call
 
         def run(x: torch.Tensor) -> torch.Tensor:

@@ -1,19 +1,33 @@
 """Benchmark every backend on accuracy and speed, and say which one to deploy at each batch size.
 
-Modules, one job each: ``config`` (what to measure), ``stats`` (timing and trust),
-``measure`` (one backend, used by ``worker`` in its own process), ``runner`` (a whole run,
-ceilings, comparisons, recommendation), ``results`` (rows and their JSON schema),
-``compare`` (the regression gate), ``report`` (CSV and PNG), ``prepare`` (fresh-clone set-up).
+Modules, one job each: ``config`` (what to measure), ``job`` (Job in, Outcome out, one JSON
+codec), ``launch`` (where a job runs: ``InProcess`` | ``WorkerProcess``, whose child is
+``worker``), ``measure`` (one job: load, time, check accuracy), ``stats`` (timing and trust),
+``ceiling`` (the matmul ceiling), ``runner`` (a whole run, comparisons, recommendation),
+``results`` (rows, their JSON schema, CSV), ``compare`` (the regression gate), ``prepare``
+(fresh-clone set-up), ``coldstart`` (fresh-process start-up), ``scenarios`` (LoadGen load scenarios).
 """
 
 from __future__ import annotations
 
+from fnnkit.bench.ceiling import matmul_ceiling
 from fnnkit.bench.compare import Change, Comparison, compare_runs
 from fnnkit.bench.config import DEFAULT_BATCH_SIZES, BenchConfig, parse_batch_sizes
-from fnnkit.bench.measure import Job, Outcome, matmul_ceiling, measure
+from fnnkit.bench.job import Job, Outcome
+from fnnkit.bench.launch import InProcess, Launcher, WorkerProcess
+from fnnkit.bench.measure import measure
 from fnnkit.bench.prepare import prepare_artifacts
-from fnnkit.bench.report import write_csv, write_plot
-from fnnkit.bench.results import SCHEMA, BenchRow, BenchRun, Ceiling, Recommendation, Skipped, load_run, save_run
+from fnnkit.bench.results import (
+    SCHEMA,
+    BenchRow,
+    BenchRun,
+    Ceiling,
+    Recommendation,
+    Skipped,
+    load_run,
+    save_run,
+    write_csv,
+)
 from fnnkit.bench.runner import missing_artifacts, recommend, run_bench
 
 __all__ = [
@@ -25,7 +39,9 @@ __all__ = [
     "Ceiling",
     "Change",
     "Comparison",
+    "InProcess",
     "Job",
+    "Launcher",
     "Outcome",
     "Recommendation",
     "Skipped",
@@ -39,6 +55,6 @@ __all__ = [
     "recommend",
     "run_bench",
     "save_run",
+    "WorkerProcess",
     "write_csv",
-    "write_plot",
 ]

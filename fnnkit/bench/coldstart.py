@@ -20,13 +20,15 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fnnkit.backends import get_backend
 from fnnkit.errors import BackendUnavailable, ConfigError
+from fnnkit.spawn import python_argv, start_isolated
+from fnnkit.store import atomic_write_json
 
 MARK = "FNNKIT_COLDSTART "
 PHASES = ("import", "load", "first", "total")
@@ -72,12 +74,14 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout_s: float = 300.0) -> dict[str, float]:
-    """One fresh process; its phases in seconds, and ``total`` as the parent saw it."""
-    command = [sys.executable, "-c", CHILD, kind, str(folder or ""), backend, str(threads), MARK]
-    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    """One fresh process, isolated as every fnnkit child is (``fnnkit.spawn``); its phases in seconds,
+    and ``total`` as the parent saw it."""
+    argv = python_argv(CHILD, kind, str(folder or ""), backend, str(threads), MARK)
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: chatter on stderr can never block the child
         started = time.perf_counter()
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env) as child:
+        with start_isolated(
+            argv, env_force={"OMP_NUM_THREADS": str(threads)}, stdout=subprocess.PIPE, stderr=err
+        ) as child:
             try:
                 for line in child.stdout:  # the result line arrives before the interpreter's teardown
                     if line.startswith(MARK):
@@ -86,7 +90,6 @@ def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout
                         return json.loads(line[len(MARK) :]) | {"total": total}
                 child.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                child.kill()
                 raise BackendUnavailable(f"cold start of {backend or kind} took more than {timeout_s:.0f} s") from None
         err.seek(0)
         last = err.read().strip().splitlines()[-1:] or ["no output"]
@@ -114,8 +117,6 @@ def measure_cold_starts(
     folder: Path, backends: list[str], repeats: int = DEFAULT_REPEATS, threads: int = 1, on_run=None
 ) -> tuple[list[ColdStart], list[tuple[str, str]]]:
     """Baselines first, then each backend that can run here; (results, [(backend, why skipped)])."""
-    from fnnkit.backends import get_backend
-
     check_counts(repeats, threads)
     notify = on_run or (lambda name, i: None)
     results, skipped = [], []
@@ -138,6 +139,4 @@ def measure_cold_starts(
 
 
 def save_cold_starts(path: str | os.PathLike, results: list[ColdStart], meta: dict) -> Path:
-    from fnnkit.store import atomic_write_json
-
     return atomic_write_json(path, {"schema": "fnnkit.coldstart/1", **meta, "results": [asdict(r) for r in results]})

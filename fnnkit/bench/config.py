@@ -61,7 +61,6 @@ class BenchConfig:
     stability: float = 0.03  # stable: medians of the four quarters of the samples within 3% of each other
     spread_limit: float = 0.25  # IQR / median above this: the row is flagged as too noisy to trust
     accuracy_tolerance: float = 0.0  # points of test accuracy a recommended backend may differ from eager by
-    isolate: bool = True  # each backend in its own subprocess, so thread pools cannot disturb each other
     accuracy: bool = True  # measure test accuracy and max |Δ logits| per backend
     artifacts: str = "artifacts"
     dataset: str | None = None  # which trained models to use; None: the best dataset present

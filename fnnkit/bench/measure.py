@@ -1,64 +1,28 @@
 """Measure one (variant, backend, device) at every batch size: setup, latency, accuracy, memory.
 
-This is what runs inside a benchmark worker process (or in-process for tests). It knows
+A launcher (``launch.InProcess`` / ``launch.WorkerProcess``) calls ``measure(job)``. It knows
 nothing about particular backends: the registry loads a Predictor, and everything here
-goes through the Predictor interface.
+goes through the Predictor interface. The timed call is ``stats.time_calls``.
 """
 
 from __future__ import annotations
 
 import resource
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import torch
 
-from fnnkit.backends import Predictor, get_backend, set_threads
-from fnnkit.bench.results import BenchRow, Ceiling
+from fnnkit.backends import Backend, Predictor, get_backend
+from fnnkit.bench.job import Job, Outcome
+from fnnkit.bench.results import BenchRow
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
+from fnnkit.data import load_test_set
 from fnnkit.errors import BackendUnavailable
-
-
-@dataclass(frozen=True)
-class Job:
-    """One backend on one device for one variant: everything a worker needs, JSON-ready."""
-
-    variant_dir: str
-    backend: str
-    device: str
-    batch_threads: list[tuple[int, int]]  # (batch size, threads), ascending batch
-    min_time_s: float
-    max_time_s: float
-    warmup_rounds: int
-    warmup_s: float
-    stability: float
-    accuracy: bool = True
-    data_dir: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Job:
-        return cls(**{**data, "batch_threads": [tuple(pair) for pair in data["batch_threads"]]})
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Outcome:
-    """What a job produced: rows, or why the backend could not run here, or the error that stopped it."""
-
-    status: str  # "ok" | "unavailable" | "error"
-    rows: list[BenchRow] = field(default_factory=list)
-    reason: str = ""
-    error_type: str = ""  # an fnnkit.errors class name, so the parent can re-raise the same kind
-
-    def as_dict(self) -> dict:
-        return {"status": self.status, "rows": [asdict(r) for r in self.rows], "reason": self.reason,
-                "error_type": self.error_type}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Outcome:
-        return cls(data["status"], [BenchRow(**r) for r in data["rows"]], data["reason"], data["error_type"])
+from fnnkit.export.parity import measure as parity_of
+from fnnkit.export.parity import reference
+from fnnkit.store import load_trained
+from fnnkit.variants import VariantSpec, get_spec
 
 
 def hold_freed_memory() -> str:
@@ -86,26 +50,20 @@ def hold_freed_memory() -> str:
 
 
 def measure(job: Job) -> Outcome:
-    """Run the job; a backend that turns out not to run here (at load) is an 'unavailable' outcome."""
+    """Run the job; a backend that turns out not to run here (at load) is an 'unavailable' outcome.
+
+    FnnkitErrors (a damaged artifact, a missing dataset) propagate: the launcher turns them into
+    an 'error' outcome. The backend is looked up once, here.
+    """
     hold_freed_memory()
     backend = get_backend(job.backend)
-    ok, reason = backend.available(job.device)
-    if not ok:
-        return Outcome("unavailable", reason=reason)
     try:
-        return Outcome("ok", rows=_measure(job))
+        return Outcome("ok", rows=_measure(job, backend))
     except BackendUnavailable as exc:
-        return Outcome("unavailable", reason=str(exc))
+        return Outcome("unavailable", message=str(exc))
 
 
-def _measure(job: Job) -> list[BenchRow]:
-    from fnnkit.export import load_test_set
-    from fnnkit.export.parity import measure as parity_of
-    from fnnkit.export.parity import reference
-    from fnnkit.store import load_trained
-    from fnnkit.variants import get_spec
-
-    backend = get_backend(job.backend)
+def _measure(job: Job, backend: Backend) -> list[BenchRow]:
     eager, card = load_trained(job.variant_dir, "cpu")
     spec = get_spec(card["variant"]["name"])
     inputs, labels = load_test_set(card, job.data_dir)
@@ -118,13 +76,12 @@ def _measure(job: Job) -> list[BenchRow]:
         started = time.perf_counter()
         predictor = backend.load(job.variant_dir, job.device, threads)
         load_s = time.perf_counter() - started
-        group = [_time_batch(predictor, job, spec, inputs, batch, load_s) for batch in sizes]
+        group = [_time_batch(predictor, backend, job, spec, inputs, batch, load_s) for batch in sizes]
         rows += [replace(row, rss_added_mb=round(_rss_mb() - rss_before, 1)) for row in group]
 
     parity = None
     if job.accuracy and predictor is not None:
-        eager_logits = reference(eager, inputs)
-        parity = parity_of(predictor.predict, inputs, labels, eager_logits, backend.tolerance)
+        parity = parity_of(predictor.predict, inputs, labels, reference(eager, inputs), backend.tolerance)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     peak_device = _peak_device_mb(job.device)
     return [
@@ -142,7 +99,7 @@ def _measure(job: Job) -> list[BenchRow]:
     ]
 
 
-def _by_threads(batch_threads: list[tuple[int, int]]) -> list[tuple[int, list[int]]]:
+def _by_threads(batch_threads: tuple[tuple[int, int], ...]) -> list[tuple[int, list[int]]]:
     groups: dict[int, list[int]] = {}
     for batch, threads in batch_threads:
         groups.setdefault(threads, []).append(batch)
@@ -155,7 +112,10 @@ def batch_of(inputs: torch.Tensor, batch: int) -> torch.Tensor:
     return inputs[index].contiguous()
 
 
-def _time_batch(predictor: Predictor, job: Job, spec, inputs: torch.Tensor, batch: int, load_s: float) -> BenchRow:
+def _time_batch(
+    predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: torch.Tensor, batch: int, load_s: float
+) -> BenchRow:
+    """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size."""
     x = batch_of(inputs, batch)
     prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
 
@@ -195,7 +155,7 @@ def _time_batch(predictor: Predictor, job: Job, spec, inputs: torch.Tensor, batc
         variant=spec.name,
         backend=predictor.backend,
         device=predictor.device,
-        precision=get_backend(predictor.backend).precision,
+        precision=backend.precision,
         batch_size=batch,
         threads=predictor.threads,
         p50_us=stats.p50_us,
@@ -246,59 +206,3 @@ def _peak_device_mb(device: str) -> float | None:
         return round(allocated / 2**20, 1)
     free, total = torch.cuda.mem_get_info()  # ONNX Runtime allocates outside torch's accounting
     return round((total - free) / 2**20, 1)
-
-
-CEILING_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
-
-
-def matmul_ceiling(
-    threads: int, size: int = 2048, min_time_s: float = 0.5, device: str = "cpu", precision: str = "fp32"
-) -> Ceiling:
-    """GFLOP/s of a large matmul in ``precision`` at ``threads``: the most this machine does with these cores.
-
-    int8 is ``torch._int_mm`` (int8 x int8 -> int32, the kernel VNNI/AMX accelerate). Reported
-    as the best of the repetitions (a ceiling), with the median alongside.
-    """
-    set_threads(threads)
-    dtype = CEILING_DTYPES[precision]
-    if dtype == torch.int8:
-        a = torch.randint(-128, 128, (size, size), dtype=dtype, device=device)
-        b = torch.randint(-128, 128, (size, size), dtype=dtype, device=device)
-        mm = torch._int_mm
-    else:
-        a = torch.rand(size, size, device=device, dtype=dtype)
-        b = torch.rand(size, size, device=device, dtype=dtype)
-        mm = torch.mm
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(2):
-        mm(a, b)
-    sync()
-    durations = []
-    deadline = time.perf_counter() + min_time_s
-    while len(durations) < 5 or time.perf_counter() < deadline:
-        started = time.perf_counter_ns()
-        mm(a, b)
-        sync()
-        durations.append(time.perf_counter_ns() - started)
-    flop = 2 * size**3
-    rates = sorted(flop / d for d in durations)  # FLOP per ns = GFLOP/s
-    median = round(rates[len(rates) // 2], 2)
-    return Ceiling(device, threads, size, round(rates[-1], 2), median, len(rates), precision)
-
-
-def ceiling_precisions(backends: tuple[str, ...] | list[str]) -> list[str]:
-    """fp32 plus every other precision the chosen backends compute in: one ceiling each."""
-    found = {get_backend(name).precision for name in backends} & set(CEILING_DTYPES)
-    return ["fp32", *sorted(found - {"fp32"})]
-
-
-def precision_ceilings(threads: int, device: str, precisions: list[str], min_time_s: float) -> list[Ceiling]:
-    """One ceiling per precision; one this torch has no kernel for is left out (its rows show no share)."""
-    found = []
-    for precision in precisions:
-        try:
-            found.append(matmul_ceiling(threads, device=device, min_time_s=min_time_s, precision=precision))
-        except (RuntimeError, NotImplementedError):
-            if precision == "fp32":
-                raise
-    return found

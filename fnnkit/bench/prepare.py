@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fnnkit.backends import get_backend
+from fnnkit.backends import resolve_backends
 from fnnkit.bench.config import BenchConfig
+from fnnkit.data import load_dataset
 from fnnkit.errors import ArtifactError
+from fnnkit.export import export_variant, get_format
+from fnnkit.store import find_variant_dir, variant_dir
+from fnnkit.train import TrainConfig, train_and_save
+from fnnkit.variants import get_spec
 
 PREPARE_DATASET = "mnist-sample"  # bundled: works offline, on every machine
 PREPARE_ITERATIONS = 1000  # 25 epochs of the 4,000-image sample: a few seconds, >90% test accuracy
@@ -20,18 +25,12 @@ StepFn = Callable[[str], None]  # told what is being made, one line each
 
 def formats_needed(config: BenchConfig, device: str) -> list[str]:
     """Export formats the selected backends load on ``device``, in registry order."""
-    names = [get_backend(b).export_format for b in config.backends if get_backend(b).available(device)[0]]
-    return list(dict.fromkeys(n for n in names if n))
+    backends = resolve_backends(list(config.backends))
+    return list(dict.fromkeys(b.export_format for b in backends if b.export_format and b.available(device)[0]))
 
 
 def prepare_artifacts(config: BenchConfig, on_step: StepFn | None = None) -> list[str]:
     """Train missing variants and export missing files for ``config``; returns what was done."""
-    from fnnkit.data import load_dataset
-    from fnnkit.export import export_variant, get_format
-    from fnnkit.store import find_variant_dir, variant_dir
-    from fnnkit.train import TrainConfig, train_and_save
-    from fnnkit.variants import get_spec
-
     step = on_step or (lambda line: None)
     done: list[str] = []
     data = None

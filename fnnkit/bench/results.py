@@ -7,7 +7,9 @@ the same fields. A saved run is validated field by field when read back.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from fnnkit.bench.config import MAX_BATCH
 from fnnkit.errors import ArtifactError
+from fnnkit.store import atomic_write_json, read_json
 
 SCHEMA = "fnnkit.bench/1"
 
@@ -134,6 +137,9 @@ class BenchRun:
 _TOP_LEVEL = ("schema", "run_id", "created", "config", "environment", "threads", "isolation", "ceilings", "rows")
 
 
+CSV_FIELDS = [f.name for f in fields(BenchRow) if f.name != "distribution_us"]
+
+
 def _required(cls: type) -> list[str]:
     return [
         f.name for f in fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -214,16 +220,24 @@ def run_from_dict(payload: dict, path: Path) -> BenchRun:
 
 def load_run(path: str | os.PathLike) -> BenchRun:
     """A saved run, validated: missing file, bad JSON, other schema or missing fields -> ArtifactError."""
-    from fnnkit.store import read_json
-
     path = Path(path)
     return run_from_dict(read_json(path, what="benchmark file"), path)
 
 
 def save_run(run: BenchRun, path: str | os.PathLike) -> Path:
-    from fnnkit.store import atomic_write_json
-
     return atomic_write_json(path, _finite(run.as_dict()))
+
+
+def write_csv(run: BenchRun, path: str | os.PathLike) -> Path:
+    """One line per row, every scalar field (not the percentile dict), written atomically."""
+    from fnnkit.store import atomic_write_bytes
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["run_id", *CSV_FIELDS], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in run.rows:
+        writer.writerow({"run_id": run.run_id, **asdict(row)})
+    return atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def _finite(value: Any) -> Any:

@@ -1,49 +1,101 @@
 """A whole benchmark run: check artifacts, measure the ceiling, measure every backend, compare them.
 
-Each (variant, backend, device) is measured by ``fnnkit.bench.measure`` in a fresh worker
-process (or in this process, for tests); rows come back, and only here are they compared
+Each (variant, backend, device) becomes a ``Job``, run by a launcher (``launch.WorkerProcess``,
+or ``launch.InProcess``) that calls ``measure.measure``; rows come back, and only here are they compared
 with each other: speed-up against eager, share of the matmul ceiling, flags, and the
 recommendation per batch size.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import fnnkit.errors as errors
-from fnnkit.backends import get_backend
+from fnnkit.backends import Backend, resolve_backends
+from fnnkit.bench.ceiling import measure_ceilings
 from fnnkit.bench.config import BenchConfig
-from fnnkit.bench.measure import Job, Outcome, ceiling_precisions, hold_freed_memory, measure, precision_ceilings
+from fnnkit.bench.job import Job
+from fnnkit.bench.launch import Launcher, WorkerProcess
+from fnnkit.bench.measure import hold_freed_memory
 from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Skipped
+from fnnkit.env import environment
 from fnnkit.errors import ArtifactError, FnnkitError
-from fnnkit.spawn import python_module_argv, run_isolated
-from fnnkit.store import read_json
+from fnnkit.export.core import export_command, is_exported
+from fnnkit.store import MODEL_CARD, find_variant_dir
 
 # (finished jobs, all jobs, what is being measured now)
 ProgressFn = Callable[[int, int, str], None]
-CEILING_TIME_S = 1.0  # best of ~10-25 large matmuls: one slow moment must not lower the ceiling
-WORKER_TIMEOUT_S = 1800  # a cold torch.compile / TensorRT build on a slow machine, with margin
+Availability = dict[tuple[str, str], tuple[bool, str]]  # (backend, device) -> (runs here, what on / why not)
 
 
-def variant_dirs(config: BenchConfig) -> dict[str, Path]:
-    from fnnkit.store import find_variant_dir
+def run_bench(
+    config: BenchConfig, on_progress: ProgressFn | None = None, *, launcher: Launcher | None = None
+) -> BenchRun:
+    """Measure everything ``config`` selects, each job through ``launcher`` (default: a worker process each).
 
-    return {v: find_variant_dir(config.artifacts, v, config.dataset) for v in config.variants}
+    Backend, scenario (``config``) and launcher are independent choices. Refuses to start when
+    artifacts are missing; a job that fails stops the run with its message.
+    """
+    launcher = launcher or WorkerProcess()
+    backends = resolve_backends(list(config.backends))
+    usable = availability(backends, config.devices)  # checked once per (backend, device), here
+    missing = missing_artifacts(config, usable)
+    if missing:
+        raise ArtifactError(
+            "missing artifacts:\n  " + "\n  ".join(missing) + "\nor run `fnnkit bench --prepare` to train on the "
+            "bundled sample and export them now"
+        )
+    folders = {v: find_variant_dir(config.artifacts, v, config.dataset) for v in config.variants}
+    notify = on_progress or (lambda done, total, what: None)
+    ceilings = measure_ceilings(config)
+
+    pairs = [(v, d, b.name) for v in config.variants for d in config.devices for b in backends]
+    rows: list[BenchRow] = []
+    skipped: list[Skipped] = []
+    for done, (variant, device, name) in enumerate(pairs):
+        ok, reason = usable[name, device]
+        if not ok:
+            skipped.append(Skipped(variant, name, device, reason))
+            continue
+        notify(done, len(pairs), f"{variant} {name} {device}")
+        outcome = launcher.run(Job.of(config, folders[variant], name, device))
+        if outcome.status == "error":
+            raise FnnkitError(f"measuring {name} on {device} ({folders[variant]}) failed: {outcome.message}")
+        if outcome.status == "unavailable":
+            skipped.append(Skipped(variant, name, device, outcome.message))
+        rows += outcome.rows
+    notify(len(pairs), len(pairs), "done")
+
+    rows = annotate(rows, ceilings, config)
+    return BenchRun(
+        run_id=time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        config=config.as_dict(),
+        environment=environment(),
+        threads=thread_record(config, launcher),
+        isolation=launcher.name,
+        ceilings=ceilings,
+        rows=rows,
+        skipped=skipped,
+        recommendations=recommend(rows, config.accuracy_tolerance),
+    )
 
 
-def missing_artifacts(config: BenchConfig) -> list[str]:
-    """What the selected backends need and do not find, as the few commands that make it all."""
-    from fnnkit.backends import export_command, is_exported
-    from fnnkit.store import MODEL_CARD, find_variant_dir
+def availability(backends: list[Backend], devices: tuple[str, ...]) -> Availability:
+    return {(b.name, d): b.available(d) for b in backends for d in devices}
 
+
+def missing_artifacts(config: BenchConfig, usable: Availability | None = None) -> list[str]:
+    """What the selected backends need and do not find, as the few commands that make it all.
+
+    ``usable``: availability already checked per (backend, device); checked here when not given.
+    """
+    backends = resolve_backends(list(config.backends))
+    usable = usable if usable is not None else availability(backends, config.devices)
     untrained: list[str] = []
     exports: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # (dataset, device) -> (variants, formats)
     for variant in config.variants:
@@ -55,10 +107,9 @@ def missing_artifacts(config: BenchConfig) -> list[str]:
             untrained.append(variant)
             continue
         for device in config.devices:
-            for name in config.backends:
-                backend = get_backend(name)
+            for backend in backends:
                 fmt = backend.export_format
-                if fmt and backend.available(device)[0] and not is_exported(folder, fmt, device):
+                if fmt and usable[backend.name, device][0] and not is_exported(folder, fmt, device):
                     variants, formats = exports.setdefault((folder.parent.name, device), ([], []))
                     variants += [variant] if variant not in variants else []
                     formats += [fmt] if fmt not in formats else []
@@ -75,130 +126,16 @@ def missing_artifacts(config: BenchConfig) -> list[str]:
     return lines
 
 
-def run_bench(config: BenchConfig, on_progress: ProgressFn | None = None) -> BenchRun:
-    """Measure everything ``config`` selects; refuses to start when artifacts are missing."""
-    from fnnkit.env import environment
-
-    missing = missing_artifacts(config)
-    if missing:
-        raise ArtifactError(
-            "missing artifacts:\n  " + "\n  ".join(missing) + "\nor run `fnnkit bench --prepare` to train on the "
-            "bundled sample and export them now"
-        )
-    folders = variant_dirs(config)
-    notify = on_progress or (lambda done, total, what: None)
-    ceilings = measure_ceilings(config)
-
-    pairs = [(v, d, b) for v in config.variants for d in config.devices for b in config.backends]
-    rows: list[BenchRow] = []
-    skipped: list[Skipped] = []
-    for done, (variant, device, name) in enumerate(pairs):
-        ok, reason = get_backend(name).available(device)
-        if not ok:
-            skipped.append(Skipped(variant, name, device, reason))
-            continue
-        notify(done, len(pairs), f"{variant} {name} {device}")
-        outcome = _run_job(make_job(config, folders[variant], name, device), config.isolate)
-        if outcome.status == "unavailable":
-            skipped.append(Skipped(variant, name, device, outcome.reason))
-        else:
-            rows += outcome.rows
-    notify(len(pairs), len(pairs), "done")
-
-    rows = annotate(rows, ceilings, config)
-    return BenchRun(
-        run_id=time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        config=config.as_dict(),
-        environment=environment(),
-        threads=thread_record(config),
-        isolation="subprocess" if config.isolate else "in-process",
-        ceilings=ceilings,
-        rows=rows,
-        skipped=skipped,
-        recommendations=recommend(rows, config.accuracy_tolerance),
-    )
-
-
-def make_job(config: BenchConfig, folder: Path, backend: str, device: str) -> Job:
-    return Job(
-        variant_dir=str(folder),
-        backend=backend,
-        device=device,
-        batch_threads=[(b, config.threads_for(b)) for b in config.batch_sizes],
-        min_time_s=config.min_time_s,
-        max_time_s=config.max_time_s,
-        warmup_rounds=config.warmup_rounds,
-        warmup_s=config.warmup_s,
-        stability=config.stability,
-        accuracy=config.accuracy,
-        data_dir=config.data_dir,
-    )
-
-
-def thread_record(config: BenchConfig) -> dict:
+def thread_record(config: BenchConfig, launcher: Launcher) -> dict:
     return {
         "policy": config.thread_policy,
         "per_batch_size": {str(b): config.threads_for(b) for b in config.batch_sizes},
         "torch": "torch.set_num_threads(threads) before loading and timing; OMP_WAIT_POLICY="
-        + os.environ.get("OMP_WAIT_POLICY", "PASSIVE" if config.isolate else "(unset: OpenMP default)"),
+        + os.environ.get("OMP_WAIT_POLICY", launcher.env_defaults.get("OMP_WAIT_POLICY", "(unset: OpenMP default)")),
         "onnxruntime": "intra_op_num_threads=threads, inter_op_num_threads=1, intra/inter-op spinning off, "
         "graph optimisation ORT_ENABLE_ALL, sequential execution, IOBinding with pre-allocated outputs",
         "allocator": hold_freed_memory(),  # what every measuring process (worker or this one) sets
     }
-
-
-def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
-    """One matmul ceiling per device and thread count the run uses, measured before any backend."""
-    ceilings = []
-    for device in config.devices:
-        if device == "cuda" and not _cuda_ready():
-            continue
-        for threads in sorted({config.threads_for(b) for b in config.batch_sizes}):
-            ceilings += precision_ceilings(threads, device, ceiling_precisions(config.backends), CEILING_TIME_S)
-    return ceilings
-
-
-def _cuda_ready() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-# --------------------------------------------------------------------------- running one job
-
-
-def _run_job(job: Job, isolate: bool) -> Outcome:
-    outcome = _run_in_worker(job) if isolate else measure(job)
-    if outcome.status == "error":
-        kind = getattr(errors, outcome.error_type, None)
-        if isinstance(kind, type) and issubclass(kind, FnnkitError):
-            raise kind(outcome.reason)
-        raise FnnkitError(f"measuring {job.backend} on {job.device} ({job.variant_dir}) failed: {outcome.reason}")
-    return outcome
-
-
-def _run_in_worker(job: Job) -> Outcome:
-    # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
-    # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
-    defaults = {"OMP_WAIT_POLICY": "PASSIVE"}
-    with tempfile.TemporaryDirectory(prefix="fnnkit-bench-") as tmp:
-        job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
-        job_path.write_text(json.dumps(job.as_dict()))
-        argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
-        try:
-            proc = run_isolated(argv, timeout=WORKER_TIMEOUT_S, env_defaults=defaults, cwd=tmp)
-        except subprocess.TimeoutExpired:
-            raise FnnkitError(
-                f"measuring {job.backend} on {job.device} took over {WORKER_TIMEOUT_S} s; stopped"
-            ) from None
-        if not out_path.exists():
-            tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-            raise FnnkitError(
-                f"the worker measuring {job.backend} on {job.device} died (exit {proc.returncode}) "
-                f"without a result:\n{tail}"
-            )
-        return Outcome.from_dict(read_json(out_path, what="worker outcome"))
 
 
 # --------------------------------------------------------------------------- comparing rows

@@ -1,33 +1,27 @@
-"""``python -m fnnkit.bench.worker JOB.json OUT.json``: measure one backend in a fresh process.
+"""``python -m fnnkit.bench.worker JOB.json OUT.json``: measure one job in a fresh process.
 
-A fresh process per backend means one runtime's thread pool, allocator or JIT cache cannot
-slow down or speed up the next one, and its peak memory is its own. The outcome, including
-a failure, is written as JSON; stdout and stderr are left to the runtimes' own chatter.
+Started by ``launch.WorkerProcess`` through ``fnnkit.spawn``. The outcome, including a failure,
+is written as JSON; stdout and stderr are left to the runtimes' own chatter.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 
+from fnnkit.bench.job import Job, Outcome, read_record, write_record
+from fnnkit.bench.launch import InProcess
+
 
 def main(argv: list[str]) -> int:
-    from fnnkit.bench.measure import Job, Outcome, measure
-    from fnnkit.errors import FnnkitError
-    from fnnkit.store import atomic_write_json
-
     job_path, out_path = argv
-    with open(job_path) as f:
-        job = Job.from_dict(json.load(f))
+    job = read_record(Job, job_path)
     try:
-        outcome = measure(job)
-    except FnnkitError as exc:
-        outcome = Outcome("error", reason=str(exc), error_type=type(exc).__name__)
+        outcome = InProcess().run(job)
     except Exception as exc:  # a bug or a runtime crash: the parent shows it with the traceback's tail
         tail = "".join(traceback.format_exception(exc)[-6:])
-        outcome = Outcome("error", reason=f"{type(exc).__name__}: {exc}\n{tail}", error_type="")
-    atomic_write_json(out_path, outcome.as_dict())
+        outcome = Outcome("error", message=f"{type(exc).__name__}: {exc}\n{tail}")
+    write_record(outcome, out_path)
     return 0
 
 

@@ -10,9 +10,9 @@ import signal
 import sys
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from fnnkit.cli.render import console, err_console
 from fnnkit.errors import FnnkitError, Interrupted
 
 app = typer.Typer(
@@ -23,8 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 _stops: list[Interrupted] = []  # typer turns any KeyboardInterrupt into a silent exit 130: the message is kept here
@@ -70,3 +68,5 @@ from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
     train_cmds,
     verify_cmds,
 )
+
+__all__ = ["app", "console", "err_console", "main"]

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from fnnkit.cli import app, console
+from fnnkit.cli import app
 from fnnkit.cli.options import DATA_DIR
+from fnnkit.cli.render import console, datasets_table, fetch_progress
+from fnnkit.data import IDX_SOURCES, dataset_statuses, default_data_dir, fetch_dataset, find_idx_folder
+from fnnkit.errors import unknown_choice
 
 data_app = typer.Typer(help="Fetch datasets ahead of time, and list what is here.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 FETCHABLE = ("mnist", "fashion-mnist")
-
-
-@contextlib.contextmanager
-def fetch_progress() -> Iterator:
-    """A progress callback for fnnkit.data fetches: one bar per file, created on its first report."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, int] = {}
-
-        def show(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bars.add_task(name, total=total)
-            bars.update(tasks[name], completed=done, total=total)
-
-        yield show
 
 
 @data_app.command("fetch")
@@ -48,9 +26,6 @@ def fetch(
 
     Example: fnnkit data fetch mnist
     """
-    from fnnkit.data import IDX_SOURCES, default_data_dir, fetch_dataset, find_idx_folder
-    from fnnkit.errors import unknown_choice
-
     if name not in (*FETCHABLE, "all"):
         raise unknown_choice("dataset to fetch", name, (*FETCHABLE, "all"))
     folder = (data_dir or default_data_dir()).expanduser()
@@ -71,12 +46,8 @@ def list_(data_dir: Path | None = DATA_DIR) -> None:
 
     Example: fnnkit data list
     """
-    from fnnkit.data import dataset_statuses, default_data_dir
-
     folder = (data_dir or default_data_dir()).expanduser()
-    table = Table(title=f"Datasets (data folder {folder})", title_style="bold")
-    for column in ("dataset", "here", "where", "content"):
-        table.add_column(column, overflow="fold")
-    for row in dataset_statuses(folder, verify=True):
-        table.add_row(row.name, "yes" if row.present else "no", row.where, row.verified)
-    console.print(table)
+    console.print(datasets_table(folder, dataset_statuses(folder, verify=True)))
+
+
+__all__ = ["fetch", "list_"]

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import MofNCompleteColumn
 
-from fnnkit.cli import app, console, err_console
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT
+from fnnkit.capabilities import check_isa
+from fnnkit.cli import app
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, number
+from fnnkit.cli.render import console, err_console, export_table, progress_bars
+from fnnkit.cli.triton_export import export_triton
+from fnnkit.data import default_data_dir, load_dataset, load_test_set
+from fnnkit.errors import ArtifactError, ExportError
+from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
+from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
+from fnnkit.train import train_and_save
+from fnnkit.variants import get_spec, resolve_variants
 
 FORMAT = typer.Option(
     "all",
@@ -20,11 +29,10 @@ FORMAT = typer.Option(
     "onnx-fp16 instead of onnx-int8-static). torchscript-lite (model.ptl, PyTorch Mobile) only when named; "
     "triton writes a Triton model repository (with --out).",
 )
-EXPORT_DEVICE = typer.Option(
+EXPORT_DEVICE = device_option(
     "cpu",
-    "--device",
-    help="cpu | cuda | auto: the device the .pt2 is compiled for and parity runs on. cpu by default, "
-    "so files work anywhere; cuda writes model.cuda.pt2 beside model.pt2.",
+    "the device the .pt2 is compiled for and parity runs on; cpu so files work anywhere, while cuda writes "
+    "model.cuda.pt2 beside model.pt2",
 )
 ISA = typer.Option(
     "avx2",
@@ -32,7 +40,7 @@ ISA = typer.Option(
     help="avx2 | avx512 | native: the instruction set the CPU .pt2 is compiled for. avx2 (default) runs on "
     "any x86-64 CPU since ~2015; native is this CPU's own, and other CPUs may refuse it.",
 )
-OPSET = typer.Option(None, "--opset", help="ONNX opset (default 20, which onnxruntime >= 1.17 runs).")
+OPSET = number(None, "--opset", "ONNX opset (default 20, which onnxruntime >= 1.17 runs).", 1, 1000, kind=int)
 
 
 @app.command()
@@ -40,7 +48,7 @@ def export(
     format: str = FORMAT,
     variant: str = VARIANT,
     dataset: str = TRAINED_DATASET,
-    device: str = EXPORT_DEVICE,
+    device: torch.device = EXPORT_DEVICE,
     opset: int | None = OPSET,
     isa: str = ISA,
     force: bool = typer.Option(False, "--force", help="Re-export even when the recorded weights sha256 still matches."),
@@ -55,16 +63,8 @@ def export(
 
     Example: fnnkit export --format all --variant all
     """
-    from fnnkit.capabilities import check_isa
-    from fnnkit.env import resolve_device
-    from fnnkit.errors import ArtifactError, ExportError
-    from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
-    from fnnkit.variants import resolve_variants
-
-    target = resolve_device(device).type
+    target = device.type
     if format.strip().lower() == "triton":
-        from fnnkit.cli.triton_export import export_triton
-
         return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET))
     formats = resolve_formats(format, target)  # an unknown name fails here, before any work
     specs = resolve_variants(variant)
@@ -78,13 +78,7 @@ def export(
 
     results, failures = [], []
     test_set_for = _memoized_test_sets(data_dir)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bars(MofNCompleteColumn()) as progress:
         task = progress.add_task("export", total=len(folders) * len(formats))
         for folder in folders:
 
@@ -112,9 +106,6 @@ def _trained_folder(
     artifacts: Path, variant: str, dataset: str, train: bool, data_dir: Path | None, device: str
 ) -> Path:
     """The variant's folder, training it first when asked; otherwise the exact command that would."""
-    from fnnkit.errors import ArtifactError
-    from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
-
     try:
         folder = find_variant_dir(artifacts, variant, dataset)
     except ArtifactError:
@@ -128,24 +119,16 @@ def _trained_folder(
             f"  fnnkit train --variant {variant} --dataset {dataset} --artifacts {artifacts}\n"
             "or add --train-if-missing to this command"
         )
-    from fnnkit.data import default_data_dir, load_dataset
-    from fnnkit.env import resolve_device
-    from fnnkit.train import train_and_save
-    from fnnkit.variants import get_spec
-
     data = load_dataset(dataset, data_dir=data_dir or default_data_dir())
     if data.info.note:
         console.print(f"[yellow]note:[/] {data.info.note}")
     console.print(f"training {variant} on {data.info.name} (tutorial recipe) ...")
-    train_and_save(get_spec(variant), data, artifacts, device=resolve_device(device))
+    train_and_save(get_spec(variant), data, artifacts, device=torch.device(device))
     return variant_dir(artifacts, data.info.name, variant)
 
 
 def _memoized_test_sets(data_dir: Path | None):
     """Each dataset loaded once for all the variants trained on it, and only if a file needs checking."""
-    from fnnkit.data import default_data_dir
-    from fnnkit.export import load_test_set
-
     cache: dict = {}
 
     def test_set_for(card: dict):
@@ -155,30 +138,6 @@ def _memoized_test_sets(data_dir: Path | None):
         return cache[name]
 
     return test_set_for
-
-
-def export_table(results) -> Table:
-    """Variant x format: what was written, how long it took, how closely it matches eager."""
-    table = Table(title="Exports (parity on the whole test set vs eager PyTorch)", title_style="bold")
-    columns = ("variant", "format", "file", "size", "export s", "max |Δ|", "agreement %", "accuracy %", "Δ acc")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("variant", "format", "file") else "right", no_wrap=True)
-    for r in results:
-        p = r.parity
-        style = "" if p["passed"] else "red"
-        table.add_row(
-            r.variant,
-            r.format,
-            r.path.name,
-            f"{r.bytes / 1024:,.0f} KiB",
-            "reused" if r.status == "reused" else f"{r.export_seconds:.2f}",
-            f"{p['max_abs_diff']:.1e}",
-            f"{p['agreement']:.2f}",
-            f"{p['accuracy']:.2f}",
-            f"{p['accuracy_delta']:+.2f}",
-            style=style,
-        )
-    return table
 
 
 __all__ = ["export", "export_table"]

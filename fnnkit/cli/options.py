@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from fnnkit.backends import DEVICES
+from fnnkit.env import resolve_device
 from fnnkit.errors import ConfigError
 from fnnkit.store import check_output_path
 
@@ -20,7 +22,42 @@ DATA_DIR = typer.Option(
     envvar="FNNKIT_DATA",
     help="Folder for MNIST / Fashion-MNIST files \\[default: ~/.cache/fnnkit/data].",
 )
-DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda ('auto' takes the GPU when there is one).")
+
+
+def device_option(default: str, why: str) -> Any:
+    """``--device``, one vocabulary for every command: auto | cpu | cuda, made a ``torch.device`` once, here.
+
+    ``why`` says why this command's default is what it is (export: cpu, so files run anywhere)."""
+    return typer.Option(
+        default,
+        "--device",
+        help=f"auto | cpu | cuda ('auto' takes the GPU when there is one) \\[default: {default}: {why}].",
+        show_default=False,
+        metavar="DEVICE",
+        parser=str,
+        callback=lambda value: resolve_device(value.strip()),
+    )
+
+
+def resolve_devices(name: str) -> tuple[str, ...]:
+    """Several devices, for bench: ``all`` -> every device (unavailable ones become skipped rows with the
+    reason); otherwise one device through ``resolve_device`` (``cuda`` without a GPU: one clear line)."""
+    if name.strip().lower() == "all":
+        return DEVICES
+    return (resolve_device(name.strip()).type,)
+
+
+DEVICE = device_option("auto", "the fastest device here, so nothing has to be said on a GPU machine")
+DEVICES_OPTION = typer.Option(
+    "all",
+    "--device",
+    help="cpu | cuda | auto | all \\[default: all: every device, so one run compares them; "
+    "CUDA rows are skipped, with the reason, without a GPU].",
+    show_default=False,
+    metavar="DEVICES",
+    parser=str,
+    callback=lambda value: resolve_devices(value),
+)
 VARIANT = typer.Option("all", "--variant", "-v", help="A, B, C, D, E, a comma list, or all.")
 DATASET = typer.Option(
     "auto",
@@ -39,24 +76,50 @@ TRAINED_DATASET = typer.Option(
 SEED_MAX = 2**63 - 1  # torch.manual_seed's range
 
 
-def number(default: Any, flag: str, help: str, low: float, high: float, *, above: bool = False) -> Any:
+def number(
+    default: Any,
+    flag: str,
+    help: str,
+    low: float,
+    high: float,
+    *,
+    above: bool = False,
+    kind: type | None = None,
+    short: str | None = None,
+) -> Any:
     """A numeric option checked at the boundary: finite, ``low <= value <= high`` (``low < value`` with
-    ``above``), else one ConfigError line naming the flag and the range, before any work starts."""
+    ``above``), else one ConfigError line naming the flag and the range, before any work starts.
+
+    ``kind`` (int or float) is the default's type unless given; ``short`` is a one-letter alias.
+    The text is parsed here, never by typer, so ``--top nan`` or ``--port 1.5`` get the same one
+    line as ``--top 0``, not a usage box.
+    """
+    kind = kind or type(default)
+    if kind not in (int, float):  # a programming error, caught when the module is imported
+        raise TypeError(f"number({flag!r}): give kind=int or kind=float when the default is {default!r}")
+    if kind is int:
+        expected = f"{'a positive integer' if low == 1 else 'an integer'} from {low:g} to {high:g}"
+    elif above and low == 0:
+        expected = f"a positive number (finite, <= {high:g})"
+    else:
+        expected = f"a finite number {'>' if above else '>='} {low:g} and <= {high:g}"
+
+    def parse(value: Any) -> Any:  # never raises: typer would turn the error into a usage box
+        try:
+            return kind(value.strip()) if isinstance(value, str) else value
+        except (ValueError, OverflowError):
+            return value
 
     def check(value: Any) -> Any:
         if value is None:
             return value
-        finite = not isinstance(value, float) or math.isfinite(value)
-        in_range = (value > low if above else value >= low) and value <= high
-        if not (finite and in_range):
-            if isinstance(value, int):
-                kind = "a positive integer" if low == 1 else "an integer"
-                raise ConfigError(f"{flag} must be {kind} from {low:g} to {high:g}, got {value}")
-            bound = f"> {low:g}" if above else f">= {low:g}"
-            raise ConfigError(f"{flag} must be a finite number {bound} and <= {high:g}, got {value}")
-        return value
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not (ok and (value > low if above else value >= low) and value <= high):
+            raise ConfigError(f"{flag} must be {expected}, got {value}")
+        return kind(value)
 
-    return typer.Option(default, flag, help=help, callback=check)
+    names = (flag, short) if short else (flag,)
+    return typer.Option(default, *names, help=help, parser=parse, callback=check)
 
 
 def output_path(flag: str, help: str) -> Any:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from fnnkit.cli import app, console, err_console
-from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET
+from fnnkit.cli import app
+from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, number
+from fnnkit.cli.render import console, err_console, predict_table
+from fnnkit.predict import load_model, load_samples
+from fnnkit.predict import predict as run_predict
+from fnnkit.predict import save_inputs as write_inputs
 
 BAD_INPUT_EXIT = 1  # some files could not be classified: the others' results are still printed
 
@@ -20,8 +24,11 @@ def predict(
     paths: list[Path] = typer.Argument(..., help="PNG/JPEG/BMP files, folders of them, .npy arrays or IDX files."),
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E."),
     dataset: str = TRAINED_DATASET,
-    backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Any CPU backend of `fnnkit bench`."),
-    top: int = typer.Option(2, "--top", min=1, max=10, help="How many classes to report per input."),
+    backend: str = typer.Option(
+        "onnxruntime", "--backend", "-b", help="Any backend of `fnnkit bench` (`fnnkit backends`)."
+    ),
+    device: torch.device = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA"),
+    top: int = number(2, "--top", "How many classes to report per input.", 1, 10),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),
     save_inputs: Path | None = typer.Option(None, "--save-inputs", help="Write the 28x28 each model saw as PNGs here."),
@@ -31,11 +38,9 @@ def predict(
 
     Example: fnnkit predict scans/ digit.png --variant C --top 3 --explain
     """
-    from fnnkit.predict import load_model, load_samples
-    from fnnkit.predict import predict as run_predict
-    from fnnkit.predict import save_inputs as write_inputs
-
-    model = load_model(artifacts, variant, dataset, backend)  # a missing model fails before any file is read
+    model = load_model(
+        artifacts, variant, dataset, backend, device=device.type
+    )  # a missing model fails before any file is read
     samples = list(load_samples(paths))
     bad = [s for s in samples if s.problem]
     for s in bad:
@@ -55,26 +60,6 @@ def predict(
             f"[bold red]{len(bad)} of {len(samples)} input(s) could not be classified[/]", highlight=False
         )
         raise typer.Exit(BAD_INPUT_EXIT)
-
-
-def predict_table(results, model, explain: bool) -> Table:
-    """File, predicted class and probability, runner-up(s), and with --explain the normalisation steps."""
-    card = model.card
-    table = Table(
-        title=f"fnnkit predict: variant {card['variant']['name']} on {card['dataset']['name']} "
-        f"({model.predictor.backend})",
-        title_style="bold",
-    )
-    for column in ("file", "predicted", "probability", "runner-up"):
-        table.add_column(column, justify="right" if column == "probability" else "left", no_wrap=column != "file")
-    if explain:
-        table.add_column("normalisation")
-    for r in results:
-        (best, p), rest = r.top[0], r.top[1:]
-        runner_up = ", ".join(f"{c} ({q:.1%})" for c, q in rest) or "-"
-        row = [escape(r.name), f"[bold]{escape(best)}[/]", f"{p:.1%}", escape(runner_up)]
-        table.add_row(*row, *(["; ".join(r.steps)] if explain else []))
-    return table
 
 
 __all__ = ["predict", "predict_table"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from fnnkit.cli import app, console, err_console
+from fnnkit.backends import get_backend
+from fnnkit.cli import app
 from fnnkit.cli.options import (
     ARTIFACTS,
     DATA_DIR,
@@ -20,6 +21,15 @@ from fnnkit.cli.options import (
     number,
     output_path,
 )
+from fnnkit.cli.plots import plot_training_curves
+from fnnkit.cli.render import console, environment_table, evaluate_table, fetch_progress, training_table
+from fnnkit.data import dataset_status, default_data_dir, load_dataset, preprocess
+from fnnkit.env import environment
+from fnnkit.metrics import accuracy
+from fnnkit.store import find_variant_dir, read_model_card, trained_datasets
+from fnnkit.train import TrainConfig
+from fnnkit.train_many import default_workers, train_and_save_many
+from fnnkit.variants import resolve_variants
 
 
 @app.command()
@@ -31,7 +41,7 @@ def train(
     lr: float = number(0.1, "--lr", "SGD learning rate.", 0, 1e300, above=True),  # finite > 0; fit() reports divergence
     eval_every: int = number(500, "--eval-every", "Evaluate on the test set every N iterations.", 1, 10**8),
     seed: int = number(0, "--seed", "Seeds weights and shuffling: same seed on CPU, same weights.", 0, SEED_MAX),
-    device: str = DEVICE,
+    device: torch.device = DEVICE,
     data_dir: Path | None = DATA_DIR,
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
@@ -41,23 +51,14 @@ def train(
 
     Example: fnnkit train --variant all --dataset auto
     """
-    from fnnkit.cli.data_cmds import fetch_progress
-    from fnnkit.data import default_data_dir, load_dataset
-    from fnnkit.env import resolve_device
-    from fnnkit.report import plot_training_curves, training_table
-    from fnnkit.train import TrainConfig
-    from fnnkit.train_many import default_workers, train_and_save_many
-    from fnnkit.variants import resolve_variants
-
     specs = resolve_variants(variant)
     config = TrainConfig(iterations=iters, batch_size=batch_size, learning_rate=lr, eval_every=eval_every, seed=seed)
-    torch_device = resolve_device(device)
     with fetch_progress() as show:
         data = load_dataset(dataset, data_dir=data_dir or default_data_dir(), download=download, progress=show)
-    workers = default_workers(len(specs)) if torch_device.type == "cpu" else 1
+    workers = default_workers(len(specs)) if device.type == "cpu" else 1
     console.print(
         f"dataset [bold]{data.info.name}[/] from {data.info.source}: "
-        f"{data.info.train_size:,} train / {data.info.test_size:,} test images; device [bold]{torch_device}[/]"
+        f"{data.info.train_size:,} train / {data.info.test_size:,} test images; device [bold]{device}[/]"
         + (f", {workers} variants at a time, 1 thread each" if workers > 1 else "")
     )
     if data.info.note:
@@ -83,7 +84,7 @@ def train(
                 fields["acc"] = f"{accuracy:.2f}%"
             progress.update(tasks[name], completed=iteration, **fields)
 
-        records = train_and_save_many(specs, data, artifacts, config, torch_device, show_training, workers)
+        records = train_and_save_many(specs, data, artifacts, config, device, show_training, workers)
 
     console.print(training_table(records))
     curves = plot_training_curves(records, plot or artifacts / data.info.name / "training_curves.png")
@@ -94,7 +95,7 @@ def train(
 def evaluate(
     variant: str = VARIANT,
     dataset: str = TRAINED_DATASET,
-    device: str = DEVICE,
+    device: torch.device = DEVICE,
     backend: str = typer.Option("eager", "--backend", "-b", help="Backend to run the model with: `fnnkit backends`."),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
@@ -103,34 +104,20 @@ def evaluate(
 
     Example: fnnkit evaluate --variant C --backend onnxruntime
     """
-    import torch
-
-    from fnnkit.backends import get_backend
-    from fnnkit.data import default_data_dir, load_dataset, preprocess
-    from fnnkit.env import resolve_device
-    from fnnkit.metrics import accuracy
-    from fnnkit.store import find_variant_dir, read_model_card
-    from fnnkit.variants import resolve_variants
-
     runner = get_backend(backend)
-    torch_device = resolve_device(device)
-    table = Table(title="Test accuracy", title_style="bold")
-    for column in ("variant", "dataset", "recorded %", "measured %", "backend", "device"):
-        table.add_column(column, justify="left" if column in ("variant", "dataset", "backend", "device") else "right")
+    rows = []
     cache: dict[str, tuple] = {}
     for spec in resolve_variants(variant):
         folder = find_variant_dir(artifacts, spec.name, dataset)
         card = read_model_card(folder)
-        predictor = runner.load(folder, torch_device.type, torch.get_num_threads())
+        predictor = runner.load(folder, device.type, torch.get_num_threads())
         name = card["dataset"]["name"]
         if name not in cache:
             data = load_dataset(name, data_dir=data_dir or default_data_dir(), download=False)
             cache[name] = (preprocess(data.test_x), data.test_y)
         measured = accuracy(predictor.predict, *cache[name])
-        table.add_row(
-            spec.name, name, f"{card['test_accuracy']:.2f}", f"{measured:.2f}", runner.name, str(torch_device)
-        )
-    console.print(table)
+        rows.append((spec.name, name, card["test_accuracy"], measured, runner.name, str(device)))
+    console.print(evaluate_table(rows))
 
 
 @app.command()
@@ -142,26 +129,9 @@ def info(
 
     Example: fnnkit info
     """
-    from fnnkit.data import dataset_status, default_data_dir
-    from fnnkit.env import environment
-    from fnnkit.store import trained_datasets
-
-    env = environment()
-    table = Table(title="fnnkit environment", title_style="bold", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    for name, version in env["versions"].items():
-        table.add_row(name, str(version))
-    table.add_row("cpu", f"{env['cpu']} ({env['cores']} cores, torch threads {env['torch_threads']})")
-    gpu = env["gpu"]
-    table.add_row("cuda device", f"{gpu['name']} ({gpu['memory_gib']} GiB, driver {gpu['driver']})" if gpu else "none")
-    for name, status in dataset_status(data_dir or default_data_dir()).items():
-        table.add_row(f"dataset {name}", status)
     found = trained_datasets(artifacts)
-    table.add_row(
-        "trained models", ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}"
-    )
-    console.print(table)
+    trained = ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}"
+    console.print(environment_table(environment(), dataset_status(data_dir or default_data_dir()), trained))
 
 
-__all__ = ["train", "evaluate", "info", "err_console"]
+__all__ = ["train", "evaluate", "info"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from fnnkit.cli import app, console, err_console
+from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS
+from fnnkit.cli.render import console, err_console, verify_table
+from fnnkit.verify import verify as run_checks
 
 PROBLEMS_EXIT = 1  # damaged files are a finding, not a usage error (2)
 
@@ -25,8 +25,6 @@ def verify(
 
     Example: fnnkit verify artifacts/mnist/C
     """
-    from fnnkit.verify import verify as run_checks
-
     target = path or artifacts
     checks = run_checks(target)
     console.print(verify_table(checks, target))
@@ -40,23 +38,6 @@ def verify(
         )
         raise typer.Exit(PROBLEMS_EXIT)
     console.print(f"[green]all {len(checks)} checks passed[/] on {files} file(s) under {target}", highlight=False)
-
-
-def verify_table(checks: list, root: Path) -> Table:
-    """File (relative to what was asked for), check, and ok with what was confirmed, or the problem."""
-    table = Table(title=f"fnnkit verify {root}", title_style="bold")
-    table.add_column("file", no_wrap=True)
-    table.add_column("check", no_wrap=True)
-    table.add_column("result")
-    base = root if root.is_dir() else root.parent
-    for c in checks:
-        try:
-            shown = str(c.file.relative_to(base))
-        except ValueError:
-            shown = str(c.file)
-        result = f"[green]ok[/] [dim]{escape(c.note)}[/]" if c.ok else f"[bold red]problem:[/] {escape(c.problem)}"
-        table.add_row(escape(shown), c.check, result)
-    return table
 
 
 __all__ = ["verify", "verify_table"]

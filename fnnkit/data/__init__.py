@@ -5,7 +5,7 @@ fetch routes; ``sample`` is the bundled offline sample; ``sources`` says where e
 is looked for, in which order, and implements ``auto``.
 """
 
-from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, preprocess
+from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, TestSet, preprocess
 from fnnkit.data.idx import IMAGE_SHAPE, NUM_CLASSES, read_idx, read_images, read_labels
 from fnnkit.data.sample import load_sample, sample_file
 from fnnkit.data.sources import (
@@ -22,6 +22,7 @@ from fnnkit.data.sources import (
     fetch_dataset,
     find_idx_folder,
     load_dataset,
+    load_test_set,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "DatasetStatus",
+    "TestSet",
     "dataset_status",
     "dataset_statuses",
     "default_data_dir",
@@ -44,6 +46,7 @@ __all__ = [
     "find_idx_folder",
     "load_dataset",
     "load_sample",
+    "load_test_set",
     "preprocess",
     "read_idx",
     "read_images",

@@ -30,6 +30,9 @@ class Dataset:
     info: DatasetInfo = field(compare=False)
 
 
+TestSet = tuple[torch.Tensor, torch.Tensor]  # preprocessed float32 [N, 784], labels int64 [N]
+
+
 def preprocess(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]: exactly what ToTensor + view(-1, 784) gave."""
     return images.reshape(images.shape[0], -1).to(torch.float32).div_(255.0)

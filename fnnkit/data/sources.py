@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fnnkit.data import mirrors
-from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo
+from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, TestSet, preprocess
 from fnnkit.data.idx import read_idx, read_split
 from fnnkit.data.mirrors import FetchError, Progress
 from fnnkit.data.sample import load_sample, sample_file
-from fnnkit.errors import DataError, unknown_choice
+from fnnkit.errors import DataError
+from fnnkit.registry import lookup
 
 FASHION_CLASSES = (
     "T-shirt/top",
@@ -299,9 +300,17 @@ def load_dataset(
     progress: Progress | None = None,
 ) -> Dataset:
     """Load a dataset by name into memory; ``progress`` is called while fetching."""
-    if name not in _LOADERS:
-        raise unknown_choice("dataset", name, DATASET_NAMES)
-    return _LOADERS[name](_folder(data_dir), download, progress)
+    return lookup(_LOADERS, name, "dataset")(_folder(data_dir), download, progress)
+
+
+def load_test_set(card_or_name: dict | str, data_dir: str | os.PathLike | None = None) -> TestSet:
+    """The test split preprocessed as in training; given a model card, of the dataset it was trained on.
+
+    Never downloads: a model's test set is the one it was trained beside, so it is already here.
+    """
+    name = card_or_name["dataset"]["name"] if isinstance(card_or_name, dict) else card_or_name
+    data = load_dataset(name, data_dir=data_dir, download=False)
+    return preprocess(data.test_x), data.test_y
 
 
 # --------------------------------------------------------------------------- status

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import torch
 
+from fnnkit import __version__
 from fnnkit.capabilities import DEFAULT_ISA, buildable_isa, check_isa
+from fnnkit.data import TestSet, load_dataset, load_test_set, preprocess
+from fnnkit.env import package_version, resolve_device
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import parity
 from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
@@ -40,7 +43,6 @@ from fnnkit.store import (
 
 EXPORT_SCHEMA = "fnnkit.export/1"
 
-TestSet = tuple[torch.Tensor, torch.Tensor]  # preprocessed float32 [N, 784], labels int64 [N]
 TestSetFor = Callable[[dict], TestSet]  # model card -> its test set; lets a caller load each dataset once
 ProgressFn = Callable[[str, str], None]  # (format name, phase: "reused" | "export" | "parity" | "done")
 
@@ -59,18 +61,8 @@ class ExportResult:
     parity: dict  # parity.Parity as recorded
 
 
-def load_test_set(card: dict, data_dir: str | os.PathLike | None = None) -> TestSet:
-    """The test split of the dataset the model was trained on, preprocessed as in training."""
-    from fnnkit.data import load_dataset, preprocess
-
-    data = load_dataset(card["dataset"]["name"], data_dir=data_dir, download=False)
-    return preprocess(data.test_x), data.test_y
-
-
 def load_calibration(card: dict, data_dir: str | os.PathLike | None = None) -> torch.Tensor:
     """Training images of the model's dataset, preprocessed: what static quantisation calibrates on."""
-    from fnnkit.data import load_dataset, preprocess
-
     data = load_dataset(card["dataset"]["name"], data_dir=data_dir, download=False)
     return preprocess(data.train_x)
 
@@ -116,8 +108,6 @@ def export_variant(
     waits instead of mixing files from two sets of weights. The test set is loaded only if a
     format needs exporting (``test_set_for`` or ``load_test_set(card, data_dir)``).
     """
-    from fnnkit.env import resolve_device
-
     folder = Path(folder)
     device = resolve_device(str(device)).type
     fmts = resolve_formats(formats, device) if isinstance(formats, str) else list(formats)
@@ -268,8 +258,6 @@ def _result(card: dict, fmt: ExportFormat, folder: Path, entry: dict, status: st
 
 def _metadata(card: dict) -> dict[str, str]:
     """What travels inside every exported file, so it explains itself without export.json."""
-    from fnnkit import __version__
-
     return {
         "variant": card["variant"]["name"],
         "description": str(card["variant"].get("description", "")),
@@ -283,9 +271,6 @@ def _metadata(card: dict) -> dict[str, str]:
 
 
 def _versions(fmt: ExportFormat, opset: int) -> dict:
-    from fnnkit import __version__
-    from fnnkit.env import package_version
-
     found = {"fnnkit": __version__, "torch": torch.__version__, "onnx": package_version("onnx")}
     found["onnxruntime"] = package_version("onnxruntime-gpu") or package_version("onnxruntime")
     if fmt.uses_opset:
@@ -335,8 +320,22 @@ def load_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -
 
 
 def _how_to(fmt: ExportFormat, folder: Path, device: str) -> str:
-    root = folder.parent.parent
+    command = export_command(folder.parent.parent, folder.parent.name, [folder.name], [fmt.name], device)
+    return f"create it with: {command}"
+
+
+def is_exported(folder: Path, format: str, device: str) -> bool:
+    """export.json records ``format`` for ``device`` and the file is there (its sha256 is checked at load)."""
+    fmt = get_format(format)
+    if not (folder / EXPORT_MANIFEST).exists():
+        return False
+    entry = read_export_manifest(folder)["formats"].get(fmt.key(device))  # a damaged manifest raises, naming itself
+    return isinstance(entry, dict) and (folder / fmt.filename(device)).is_file()
+
+
+def export_command(root: Path, dataset: str, variants: list[str], formats: list[str], device: str) -> str:
+    """The one command that (re-)creates exports: every "create it with" hint is built here."""
     return (
-        f"create it with: fnnkit export --format {fmt.name} --variant {folder.name} --dataset {folder.parent.name} "
+        f"fnnkit export --format {','.join(formats)} --variant {','.join(variants)} --dataset {dataset} "
         f"--device {device} --artifacts {root}"
     )

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from fnnkit.errors import ConfigError, unknown_choice
+from fnnkit.errors import ConfigError
 from fnnkit.export import compiled, onnx_files, quantized, torchscript
 from fnnkit.export.base import DEFAULT_OPSET, FP16, FP32, INT8, MIN_OPSET, Opener, Tolerance, Vetter, Writer
+from fnnkit.registry import ALL, lookup, pick
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,11 @@ FORMATS: dict[str, ExportFormat] = {
         _onnx("onnx-fp16", "model.fp16.onnx", onnx_files.write_fp16, FP16, onnx_files.OPS_FP16, in_all=("cuda",)),
     )
 }  # fmt: skip
-FORMAT_CHOICES: tuple[str, ...] = (*FORMATS, "all")
+FORMAT_CHOICES: tuple[str, ...] = (*FORMATS, ALL)
 
 
 def get_format(name: str) -> ExportFormat:
-    try:
-        return FORMATS[name.strip().lower()]
-    except KeyError:
-        raise unknown_choice("format", name, FORMAT_CHOICES) from None
+    return lookup(FORMATS, name, "format")
 
 
 def resolve_formats(names: str | list[str], device: str = "cpu") -> list[ExportFormat]:
@@ -83,14 +81,7 @@ def resolve_formats(names: str | list[str], device: str = "cpu") -> list[ExportF
 
     ``all`` means what earns its place on ``device``: fp16 only pays off on a GPU.
     """
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    if not names:
-        raise unknown_choice("format", "", FORMAT_CHOICES)
-    every = any(n.strip().lower() == "all" for n in names)
-    wanted = {get_format(n).name for n in names if n.strip().lower() != "all"}
-    wanted |= {fmt.name for fmt in FORMATS.values() if every and device in fmt.in_all}
-    return [fmt for fmt in FORMATS.values() if fmt.name in wanted]
+    return pick(FORMATS, names, "format", everything=lambda: [f for f in FORMATS.values() if device in f.in_all])
 
 
 def check_opset(opset: int) -> int:

@@ -11,7 +11,6 @@ it), and the loader refuses any ONNX file that points at external data.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fnnkit.errors import ArtifactError, BackendUnavailable, ExportError
+from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export.base import (
     EXAMPLE_BATCH,
     INPUT_NAME,
@@ -31,6 +30,7 @@ from fnnkit.export.base import (
     quiet_logger,
     quiet_torch_internals,
 )
+from fnnkit.export.onnx_runtime import PROVIDERS, SessionRefused, ort_session, run_failed
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -146,24 +146,16 @@ def _check_interface(proto: onnx.ModelProto) -> None:
 
 def open_onnx(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
     """An onnxruntime session on bytes already verified and vetted (``core.read_exported``, or our own temp file)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: CPU fallbacks for int8 nodes on CUDA are expected
     try:
-        session = ort.InferenceSession(data, options, providers=_providers(device))
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
-        raise ExportError(
-            f"onnxruntime {ort.__version__} cannot run {path}: {exc}; if it names an opset, export with a lower --opset"
-        ) from None
-    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
-        raise BackendUnavailable(f"onnxruntime could not start its CUDA provider for {path} (it fell back to CPU)")
+        session = ort_session(data, path, PROVIDERS[device])
+    except SessionRefused as exc:
+        raise ExportError(f"{exc}; if it names an opset, export with a lower --opset") from None
 
     def run(x: torch.Tensor) -> torch.Tensor:
         try:
             out = session.run([OUTPUT_NAME], {INPUT_NAME: x.detach().cpu().numpy()})[0]
         except Exception as exc:  # onnxruntime's own types; Ctrl-C (Interrupted) is not an Exception
-            raise ArtifactError(f"onnxruntime failed running {path}: {str(exc)[:300]}") from None
+            raise run_failed(path, exc) from None
         if tuple(out.shape) != (x.shape[0], NUM_CLASSES):
             raise ArtifactError(f"{path} returned shape {tuple(out.shape)}, not [{x.shape[0]}, {NUM_CLASSES}]")
         return as_float_cpu(out)
@@ -230,23 +222,6 @@ def check_mlp_graph(proto: onnx.ModelProto, spec, ops: frozenset[str]) -> None:
             f"initializer shapes {sorted(s for s in shapes if s)[:12]} are not variant {spec.name}'s "
             f"layers {spec.layer_dims}"
         )
-
-
-def _providers(device: str) -> list:
-    import onnxruntime as ort
-
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise BackendUnavailable(
-            f"onnxruntime {ort.__version__} here has no CUDAExecutionProvider "
-            f"(providers: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use --device cpu"
-        )
-    if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels; a failure shows as the check below
-        with contextlib.suppress(Exception):
-            ort.preload_dlls()
-    # TF32 would cost fp32 files their 1e-4 parity; fp16 files are unaffected
-    return [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
 
 
 def check_self_contained(proto: onnx.ModelProto, path: Path) -> None:

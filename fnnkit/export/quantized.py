@@ -16,6 +16,7 @@ import torch
 
 from fnnkit.errors import ExportError
 from fnnkit.export.base import INPUT_NAME, ExportContext, quiet_logger
+from fnnkit.export.onnx_files import export_proto, finish
 
 CALIBRATION_IMAGES = 2048  # MinMax ranges settle well before this on MNIST-size inputs
 CALIBRATION_BATCH = 256
@@ -32,8 +33,6 @@ def calibration_batches(images: torch.Tensor, batch: int = CALIBRATION_BATCH) ->
 def write_int8_static(ctx: ExportContext, temp: Path) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    from fnnkit.export.onnx_files import export_proto, finish
 
     if ctx.calibration is None:
         raise ExportError("static int8 needs calibration images (the training split); none were given")

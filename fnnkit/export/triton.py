@@ -16,6 +16,9 @@ from pathlib import Path
 
 from fnnkit.errors import ArtifactError, ConfigError, ExportError
 from fnnkit.export.base import INPUT_NAME, OUTPUT_NAME
+from fnnkit.export.core import is_exported, read_exported
+from fnnkit.export.onnx_files import _check_interface, vet_onnx
+from fnnkit.store import atomic_write_bytes, ensure_writable_dir, read_model_card, sha256_bytes
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 CONFIG, LABELS, VERSION = "config.pbtxt", "labels.txt", "1"
@@ -93,10 +96,6 @@ parameters {{ key: "{ONNX_KEY}", value: {{ string_value: "{onnx_sha256}" }} }}
 
 def write_repository(folder: Path, out: Path, settings: TritonSettings) -> list[TritonModel]:
     """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, int8 when exported)."""
-    from fnnkit.backends import is_exported
-    from fnnkit.export.core import read_exported
-    from fnnkit.store import read_model_card, sha256_bytes
-
     card = read_model_card(folder)
     dataset, variant = card["dataset"]["name"], card["variant"]["name"]
     classes = [str(c) for c in card["dataset"].get("classes") or range(NUM_CLASSES)]
@@ -115,8 +114,6 @@ def write_repository(folder: Path, out: Path, settings: TritonSettings) -> list[
 
 def _commit_folder(target: Path, files: dict[str, bytes]) -> None:
     """Stage every file in a sibling folder (each fsynced), then swap it in: no half-written model is ever visible."""
-    from fnnkit.store import atomic_write_bytes, ensure_writable_dir
-
     ensure_writable_dir(target.parent)
     stage = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -157,9 +154,6 @@ def parse_config(path: Path):
 
 def check_model(folder: Path) -> list[tuple[str, str]]:
     """(check, what was confirmed) for one Triton model folder; ArtifactError names the first problem."""
-    from fnnkit.export.onnx_files import _check_interface, vet_onnx
-    from fnnkit.store import sha256_bytes
-
     config = parse_config(folder / CONFIG)
     done = [("config parses", f"ModelConfig {config.name!r}, backend {config.backend!r}")]
     if config.name != folder.name:

@@ -31,8 +31,11 @@ class Model:
     folder: Path
 
 
-def load_model(artifacts: Path, variant: str, dataset: str, backend: str, threads: int = 1) -> Model:
-    """The variant's verified artifact opened by ``backend`` (a missing export names the command that makes it)."""
+def load_model(
+    artifacts: Path, variant: str, dataset: str, backend: str, threads: int = 1, device: str = "cpu"
+) -> Model:
+    """The variant's verified artifact opened by ``backend`` on ``device`` (a missing export names the command
+    that makes it). ``Predictor.predict`` is host to host, so callers hand CPU arrays either way."""
     from fnnkit.backends import get_backend
     from fnnkit.errors import ArtifactError, BackendUnavailable
     from fnnkit.store import find_variant_dir, read_model_card
@@ -41,15 +44,15 @@ def load_model(artifacts: Path, variant: str, dataset: str, backend: str, thread
     name = get_spec(variant).name
     folder = find_variant_dir(artifacts, name, dataset)
     chosen = get_backend(backend)
-    ok, why = chosen.available("cpu")  # predict and serve run on CPU: a GPU-only backend is named, not exported for
+    ok, why = chosen.available(device)  # a backend that cannot run here is named, not exported for
     if not ok:
-        raise BackendUnavailable(f"backend {chosen.name} cannot run here on cpu: {why}")
-    missing = chosen.missing(folder, "cpu")
+        raise BackendUnavailable(f"backend {chosen.name} cannot run here on {device}: {why}")
+    missing = chosen.missing(folder, device)
     if missing:
         raise ArtifactError(missing)
     card = read_model_card(folder)
     classes = tuple(str(c) for c in card["dataset"].get("classes") or range(10))
-    return Model(chosen.load(folder, "cpu", threads), classes, card, folder)
+    return Model(chosen.load(folder, device, threads), classes, card, folder)
 
 
 def probabilities(model: Model, pixels: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 from clitools import fnnkit_in_process
 
 from fnnkit.backends import get_backend, ort_session, read_exported
-from fnnkit.bench import BenchConfig, run_bench
+from fnnkit.bench import BenchConfig, InProcess, run_bench
 from fnnkit.errors import BackendUnavailable
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
@@ -40,9 +40,9 @@ def test_bench_on_cuda_reports_no_cuda_rows(variant):
     """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
 
     config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
-                         batch_sizes=(1,), isolate=False, artifacts=str(variant.parent.parent), min_time_s=0.02,
+                         batch_sizes=(1,), artifacts=str(variant.parent.parent), min_time_s=0.02,
                          accuracy=False)  # fmt: skip
-    run = run_bench(config)
+    run = run_bench(config, launcher=InProcess())
     assert run.rows == [] and run.ceilings == [] and run.recommendations == []
     assert {(s.backend, s.device) for s in run.skipped} == {(b, "cuda") for b in config.backends}
     assert all("CUDA" in s.reason for s in run.skipped)

@@ -19,8 +19,7 @@ from clitools import fnnkit_in_process
 
 import fnnkit
 from fnnkit.backends import get_backend
-from fnnkit.bench import BenchConfig, measure
-from fnnkit.bench.runner import make_job
+from fnnkit.bench import BenchConfig, Job, measure
 from fnnkit.errors import ArtifactError
 from fnnkit.export import export_variant
 from fnnkit.store import WEIGHTS_FILE, load_trained
@@ -83,8 +82,8 @@ def _backend(folder: Path) -> None:
 
 
 def _bench_worker(folder: Path) -> None:
-    config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,), isolate=False)
-    measure(make_job(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
+    config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,))
+    measure(Job.of(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
 
 
 ENTRY_POINTS = {

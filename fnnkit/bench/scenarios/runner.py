@@ -21,7 +21,10 @@ from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import LoadgenResult, run_loadgen
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.bench.scenarios.sut import NullPredictor
+from fnnkit.data import load_test_set
+from fnnkit.env import environment, package_version
 from fnnkit.errors import ArtifactError
+from fnnkit.store import read_model_card
 
 SCHEMA = "fnnkit.scenario/1"
 NULL = "null-sut"  # the row name of the null predictor's run
@@ -75,10 +78,6 @@ def run_scenarios(
     on_step: StepFn | None = None,
 ) -> ScenarioRun:
     """Run ``config`` for every (backend, device) that can run here; others become skipped rows."""
-    from fnnkit.env import environment, package_version
-    from fnnkit.export import load_test_set
-    from fnnkit.store import read_model_card
-
     card = read_model_card(folder)
     variant = card["variant"]["name"]
     plan, skipped = [], []
@@ -162,3 +161,10 @@ def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list
     if "min duration not met" in runs[0].reasons and runs[0].completed_qps:
         runs.append(measure(runs[0].completed_qps * 1.5))
     return runs
+
+
+def save_scenario_run(run: ScenarioRun, path: str | Path) -> Path:
+    """The run's JSON, written atomically beside LoadGen's logs."""
+    from fnnkit.store import atomic_write_json
+
+    return atomic_write_json(path, run.as_dict())

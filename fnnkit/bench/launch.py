@@ -1,0 +1,67 @@
+"""Where a job runs: ``InProcess()`` or ``WorkerProcess()``, each with ``.run(job) -> Outcome``.
+
+The launcher is the third choice of a benchmark, independent of backend and scenario. A
+worker process per job means one runtime's thread pool, allocator or JIT cache cannot slow
+down or speed up the next one, and its peak memory is its own; in-process is faster to
+start and lets a test or a debugger see everything. Both return an Outcome, never raise an
+fnnkit error: the caller decides what a failed job means.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from fnnkit.bench.job import Job, Outcome, read_record, write_record
+from fnnkit.bench.measure import measure
+from fnnkit.errors import FnnkitError
+from fnnkit.spawn import python_module_argv, run_isolated
+
+WORKER_TIMEOUT_S = 1800  # a cold torch.compile / TensorRT build on a slow machine, with margin
+
+
+class InProcess:
+    """Measure in this process: quick to start, and a debugger or a test sees everything."""
+
+    name = "in-process"
+    env_defaults: ClassVar[dict[str, str]] = {}  # this process's environment is what it is
+
+    def run(self, job: Job) -> Outcome:
+        try:
+            return measure(job)
+        except FnnkitError as exc:  # a user-facing failure: its message already says what to do
+            return Outcome("error", message=str(exc))
+
+
+class WorkerProcess:
+    """Measure in a fresh, isolated Python process per job (the default of ``fnnkit bench``)."""
+
+    name = "subprocess"
+    # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
+    # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
+    env_defaults: ClassVar[dict[str, str]] = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+    def __init__(self, timeout_s: float = WORKER_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+
+    def run(self, job: Job) -> Outcome:
+        """``python -m fnnkit.bench.worker`` isolated (fnnkit.spawn), one JSON file in and one out."""
+        what = f"{job.backend} on {job.device} ({job.variant_dir})"
+        with tempfile.TemporaryDirectory(prefix="fnnkit-bench-") as tmp:
+            job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
+            write_record(job, job_path)
+            argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
+            try:
+                proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=self.env_defaults, cwd=tmp)
+            except subprocess.TimeoutExpired:
+                return Outcome("error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
+            if not out_path.exists():
+                tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
+                return Outcome("error", message=f"the worker measuring {what} died (exit {proc.returncode}) "
+                                                f"without a result:\n{tail}")  # fmt: skip
+            return read_record(Outcome, out_path)
+
+
+Launcher = InProcess | WorkerProcess

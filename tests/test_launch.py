@@ -1,0 +1,63 @@
+"""Where a benchmark job runs: the Job/Outcome codec, both launchers, and isolated cold-start children."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from benchrows import row
+
+from fnnkit.bench import BenchConfig, InProcess, Job, Outcome, WorkerProcess, run_bench
+from fnnkit.bench.coldstart import run_once
+from fnnkit.bench.job import read_record, write_record
+from fnnkit.errors import FnnkitError
+from fnnkit.store import WEIGHTS_FILE
+
+DATASET = "mnist-sample"
+QUICK = dict(min_time_s=0.02, warmup_rounds=1, warmup_s=0.001)
+
+
+def test_job_and_outcome_share_one_json_codec(tmp_path):
+    config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1, 128), threads=1, **QUICK)
+    job = Job.of(config, tmp_path / "A", "eager", "cpu")
+    assert job.batch_threads == ((1, 1), (128, 1)) and job.min_time_s == 0.02 and job.data_dir is None
+    assert read_record(Job, write_record(job, tmp_path / "job.json")) == job
+    outcome = Outcome("ok", rows=[row(), row(batch_size=64)], message="")
+    back = read_record(Outcome, write_record(outcome, tmp_path / "outcome.json"))
+    assert back == outcome and all(type(r).__name__ == "BenchRow" for r in back.rows)
+
+
+@pytest.fixture(scope="module")
+def broken(trained_root, tmp_path_factory):
+    """Variant A whose weights are no longer what its model card recorded."""
+    root = tmp_path_factory.mktemp("launch")
+    shutil.copytree(trained_root / DATASET / "A", root / DATASET / "A")
+    (root / DATASET / "A" / WEIGHTS_FILE).write_bytes(b"not the weights")
+    return root
+
+
+@pytest.mark.parametrize("launcher", [InProcess(), WorkerProcess()], ids=lambda launcher: launcher.name)
+def test_a_failing_job_is_an_error_outcome_with_its_message(broken, launcher):
+    """Both launchers return the same Outcome: status and a message naming the file, no exception class."""
+    config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1,), **QUICK)
+    outcome = launcher.run(Job.of(config, broken / DATASET / "A", "eager", "cpu"))
+    assert outcome.status == "error" and outcome.rows == []
+    assert str(broken / DATASET / "A" / WEIGHTS_FILE) in outcome.message and "Traceback" not in outcome.message
+
+
+def test_run_bench_stops_with_one_error_naming_the_job(broken):
+    config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1,), threads=1, artifacts=str(broken),
+                         dataset=DATASET, **QUICK)  # fmt: skip
+    with pytest.raises(FnnkitError, match=r"measuring eager on cpu .* failed: .*sha256") as info:
+        run_bench(config, launcher=InProcess())
+    assert type(info.value) is FnnkitError
+
+
+def test_cold_start_children_ignore_code_in_the_working_directory(tmp_path, monkeypatch):
+    """``python -c`` would import a json.py from the cwd first; the isolated child runs in a private folder."""
+    marker = tmp_path / "ran"
+    (tmp_path / "json.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "json.py"))
+    phases = run_once("python", None, "", threads=1, timeout_s=60)
+    assert not marker.exists() and phases["total"] > 0 and set(phases) == {"total"}
