@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 
 from fnnkit.errors import ConfigError, unknown_choice
+from fnnkit.registry import DEVICE_CHOICES
 from fnnkit.spawn import run_isolated
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 MAX_THREADS = 1024  # above every machine fnnkit targets; --threads 100000 made torch segfault
+MAX_BATCH = 1 << 20  # a million 784-float rows is 3 GiB of input: larger is a typo, not a benchmark
 MIN_TORCH = (2, 6)  # fixed a torch.load weights_only bypass; suite tested on 2.6.0, 2.11.0, 2.14.1
 
 

@@ -15,6 +15,8 @@ from fnnkit.errors import unknown_choice
 
 T = TypeVar("T")
 ALL = "all"
+DEVICES = ("cpu", "cuda")  # where a model runs; every command and backend speaks of devices by these names
+DEVICE_CHOICES = ("auto", *DEVICES)  # what --device accepts: "auto" is the GPU when there is one
 
 
 def split_names(names: str | Iterable[str]) -> list[str]:

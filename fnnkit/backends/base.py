@@ -23,10 +23,9 @@ import torch
 from fnnkit.errors import BackendUnavailable, unknown_choice
 from fnnkit.export.base import FP32, Tolerance
 from fnnkit.export.core import export_command, is_exported
+from fnnkit.registry import DEVICES
 from fnnkit.store import MODEL_CARD
 from fnnkit.variants import INPUT_DIM
-
-DEVICES = ("cpu", "cuda")
 
 
 def set_threads(threads: int) -> None:

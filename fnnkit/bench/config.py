@@ -6,12 +6,11 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from fnnkit.backends import DEVICES, check_device, resolve_backends
-from fnnkit.env import MAX_THREADS
+from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.variants import VARIANTS, resolve_variants
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
-MAX_BATCH = 1 << 20  # a million 784-float rows is 3 GiB of input: larger is a typo, not a benchmark
 SMALL_BATCH = 64  # auto threads: at or below this a call is microseconds, and waking a second thread costs more
 
 

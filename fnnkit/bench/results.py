@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fnnkit.bench.config import MAX_BATCH
+from fnnkit.env import MAX_BATCH
 from fnnkit.errors import ArtifactError
 from fnnkit.store import atomic_write_json, read_json
 

@@ -8,19 +8,6 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fnnkit.backends import BACKENDS, DEVICES
-from fnnkit.bench import (
-    BenchConfig,
-    compare_runs,
-    load_run,
-    parse_batch_sizes,
-    prepare_artifacts,
-    run_bench,
-    save_run,
-    write_csv,
-)
-from fnnkit.bench.launch import InProcess, WorkerProcess
-from fnnkit.capabilities import cpu_capabilities
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, DEVICES_OPTION, TRAINED_DATASET, VARIANT, number, output_path
 from fnnkit.cli.plots import write_plot
@@ -28,7 +15,6 @@ from fnnkit.cli.render import backends_table, console, err_console, print_gate, 
 from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
 from fnnkit.env import MAX_THREADS
 from fnnkit.errors import ConfigError
-from fnnkit.store import ensure_writable_dir
 
 REGRESSION_EXIT = 1  # a slower run is a result, not a usage error (2)
 PLAIN_ONLY = {  # parameter -> flag: what only the plain bench reads; with --scenario it would be silently ignored
@@ -97,6 +83,18 @@ def bench(
 
     Example: fnnkit bench --variant A,E --backend eager,onnxruntime --batch-sizes 1,1024
     """
+    from fnnkit.bench import (
+        BenchConfig,
+        load_run,
+        parse_batch_sizes,
+        prepare_artifacts,
+        run_bench,
+        save_run,
+        write_csv,
+    )
+    from fnnkit.bench.launch import InProcess, WorkerProcess
+    from fnnkit.store import ensure_writable_dir
+
     if scenario is not None or ctx.args:  # LoadGen scenarios live in scenario_cmds; they parse ctx.args
         _refuse_plain_options(ctx)
         return bench_scenario(
@@ -157,6 +155,10 @@ def _refuse_plain_options(ctx: typer.Context) -> None:
 
 
 def _gate(run, baseline, path: Path, threshold: float) -> None:
+    from fnnkit.bench import (
+        compare_runs,
+    )
+
     result = compare_runs(run, baseline, threshold)
     print_gate(result, path, threshold)
     if result.regressions:
@@ -171,6 +173,9 @@ def backends() -> None:
 
     Example: fnnkit backends
     """
+    from fnnkit.backends import BACKENDS, DEVICES
+    from fnnkit.capabilities import cpu_capabilities
+
     console.print(f"this CPU: {cpu_capabilities().describe()}", highlight=False)
     verdicts = [(backend, [backend.available(device) for device in DEVICES]) for backend in BACKENDS.values()]
     console.print(backends_table(verdicts, DEVICES))

@@ -6,14 +6,10 @@ from pathlib import Path
 
 import typer
 
-from fnnkit.backends import resolve_backends
-from fnnkit.bench.coldstart import check_counts, measure_cold_starts, save_cold_starts
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, number, output_path
 from fnnkit.cli.render import coldstart_table, console
 from fnnkit.env import MAX_THREADS, environment
-from fnnkit.store import find_variant_dir
-from fnnkit.variants import get_spec
 
 BACKEND = typer.Option(
     "eager,torchscript,aoti,onnxruntime,onnxruntime-int8-static,openvino",
@@ -37,6 +33,11 @@ def coldstart(
 
     Example: fnnkit coldstart --variant A --repeats 10 --json artifacts/bench/coldstart.json
     """
+    from fnnkit.backends import resolve_backends
+    from fnnkit.bench.coldstart import check_counts, measure_cold_starts, save_cold_starts
+    from fnnkit.store import find_variant_dir
+    from fnnkit.variants import get_spec
+
     check_counts(repeats, threads)
     spec = get_spec(variant)
     names = [b.name for b in resolve_backends(backend)]

@@ -9,7 +9,6 @@ import typer
 from fnnkit.cli import app
 from fnnkit.cli.options import DATA_DIR
 from fnnkit.cli.render import console, datasets_table, fetch_progress
-from fnnkit.data import IDX_SOURCES, dataset_statuses, default_data_dir, fetch_dataset, find_idx_folder
 from fnnkit.errors import unknown_choice
 
 data_app = typer.Typer(help="Fetch datasets ahead of time, and list what is here.", no_args_is_help=True)
@@ -26,6 +25,8 @@ def fetch(
 
     Example: fnnkit data fetch mnist
     """
+    from fnnkit.data import IDX_SOURCES, default_data_dir, fetch_dataset, find_idx_folder
+
     if name not in (*FETCHABLE, "all"):
         raise unknown_choice("dataset to fetch", name, (*FETCHABLE, "all"))
     folder = (data_dir or default_data_dir()).expanduser()
@@ -46,6 +47,8 @@ def list_(data_dir: Path | None = DATA_DIR) -> None:
 
     Example: fnnkit data list
     """
+    from fnnkit.data import dataset_statuses, default_data_dir
+
     folder = (data_dir or default_data_dir()).expanduser()
     console.print(datasets_table(folder, dataset_statuses(folder, verify=True)))
 

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import torch
 import typer
 from rich.progress import MofNCompleteColumn
 
-from fnnkit.capabilities import check_isa
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, number
 from fnnkit.cli.render import console, err_console, export_table, progress_bars
 from fnnkit.cli.triton_export import export_triton
-from fnnkit.data import default_data_dir, load_dataset, load_test_set
 from fnnkit.errors import ArtifactError, ExportError
-from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
-from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
-from fnnkit.train import train_and_save
-from fnnkit.variants import get_spec, resolve_variants
 
 FORMAT = typer.Option(
     "all",
@@ -48,7 +42,7 @@ def export(
     format: str = FORMAT,
     variant: str = VARIANT,
     dataset: str = TRAINED_DATASET,
-    device: torch.device = EXPORT_DEVICE,
+    device: Any = EXPORT_DEVICE,
     opset: int | None = OPSET,
     isa: str = ISA,
     force: bool = typer.Option(False, "--force", help="Re-export even when the recorded weights sha256 still matches."),
@@ -63,6 +57,10 @@ def export(
 
     Example: fnnkit export --format all --variant all
     """
+    from fnnkit.capabilities import check_isa
+    from fnnkit.export import DEFAULT_OPSET, check_opset, export_variant, resolve_formats
+    from fnnkit.variants import resolve_variants
+
     target = device.type
     if format.strip().lower() == "triton":
         return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET))
@@ -106,6 +104,13 @@ def _trained_folder(
     artifacts: Path, variant: str, dataset: str, train: bool, data_dir: Path | None, device: str
 ) -> Path:
     """The variant's folder, training it first when asked; otherwise the exact command that would."""
+    import torch
+
+    from fnnkit.data import default_data_dir, load_dataset
+    from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
+    from fnnkit.train import train_and_save
+    from fnnkit.variants import get_spec
+
     try:
         folder = find_variant_dir(artifacts, variant, dataset)
     except ArtifactError:
@@ -129,6 +134,8 @@ def _trained_folder(
 
 def _memoized_test_sets(data_dir: Path | None):
     """Each dataset loaded once for all the variants trained on it, and only if a file needs checking."""
+    from fnnkit.data import default_data_dir, load_test_set
+
     cache: dict = {}
 
     def test_set_for(card: dict):

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from fnnkit.backends import DEVICES
 from fnnkit.env import resolve_device
 from fnnkit.errors import ConfigError
+from fnnkit.registry import DEVICES
 from fnnkit.store import check_output_path
 
 ARTIFACTS = typer.Option(
@@ -27,7 +27,9 @@ DATA_DIR = typer.Option(
 def device_option(default: str, why: str) -> Any:
     """``--device``, one vocabulary for every command: auto | cpu | cuda, made a ``torch.device`` once, here.
 
-    ``why`` says why this command's default is what it is (export: cpu, so files run anywhere)."""
+    ``why`` says why this command's default is what it is (export: cpu, so files run anywhere). Commands
+    annotate the parameter ``Any``: typer reads the signature at import, and ``fnnkit --help`` must not
+    import torch just to name the type the callback returns."""
     return typer.Option(
         default,
         "--device",

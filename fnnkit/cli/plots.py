@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fnnkit.bench.results import BenchRow, BenchRun
-from fnnkit.bench.scenarios.runner import BackendScenario, ScenarioRun
 from fnnkit.store import atomic_write
-from fnnkit.train import TrainRecord
+
+if TYPE_CHECKING:  # types only: importing them would load torch, and `fnnkit --help` must stay fast
+    from fnnkit.bench.results import BenchRow, BenchRun
+    from fnnkit.bench.scenarios.runner import BackendScenario, ScenarioRun
+    from fnnkit.train import TrainRecord
 
 PLOTTED = (("50.00", ":"), ("99.00", "-"))  # scenario plot: percentile, line style
 

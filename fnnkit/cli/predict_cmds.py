@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-import torch
 import typer
 from rich.markup import escape
 
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, number
 from fnnkit.cli.render import console, err_console, predict_table
-from fnnkit.predict import load_model, load_samples
-from fnnkit.predict import predict as run_predict
-from fnnkit.predict import save_inputs as write_inputs
 
 BAD_INPUT_EXIT = 1  # some files could not be classified: the others' results are still printed
 
@@ -27,7 +24,7 @@ def predict(
     backend: str = typer.Option(
         "onnxruntime", "--backend", "-b", help="Any backend of `fnnkit bench` (`fnnkit backends`)."
     ),
-    device: torch.device = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA"),
+    device: Any = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA"),
     top: int = number(2, "--top", "How many classes to report per input.", 1, 10),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),
@@ -38,6 +35,10 @@ def predict(
 
     Example: fnnkit predict scans/ digit.png --variant C --top 3 --explain
     """
+    from fnnkit.predict import load_model, load_samples
+    from fnnkit.predict import predict as run_predict
+    from fnnkit.predict import save_inputs as write_inputs
+
     model = load_model(
         artifacts, variant, dataset, backend, device=device.type
     )  # a missing model fails before any file is read

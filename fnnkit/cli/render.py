@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -17,7 +18,8 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fnnkit.train import TrainRecord, published_accuracy
+if TYPE_CHECKING:  # types only: importing them would load torch, and `fnnkit --help` must stay fast
+    from fnnkit.train import TrainRecord
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,6 +55,8 @@ def fetch_progress() -> Iterator:
 
 
 def training_table(records: Sequence[TrainRecord]) -> Table:
+    from fnnkit.train import published_accuracy  # the training module loads torch: not at `--help` time
+
     datasets = sorted(
         {f"{r.dataset.name} ({r.dataset.train_size:,} train / {r.dataset.test_size:,} test)" for r in records}
     )

@@ -12,15 +12,11 @@ from pathlib import Path
 
 import typer
 
-from fnnkit.backends import resolve_backends
-from fnnkit.bench import BenchConfig, prepare_artifacts
-from fnnkit.bench.config import MAX_BATCH
-from fnnkit.bench.scenarios import ScenarioConfig, loadgen, run_scenarios, save_scenario_run
 from fnnkit.cli.options import SEED_MAX, number
 from fnnkit.cli.plots import write_scenario_plot
 from fnnkit.cli.render import console, scenario_step, scenario_steps_table, scenario_summary_table, show, wrote
+from fnnkit.env import MAX_BATCH
 from fnnkit.errors import ConfigError
-from fnnkit.store import find_variant_dir
 
 SCENARIO_HELP = (
     "Load scenario through MLPerf LoadGen: single-stream | multi-stream | offline | server. "
@@ -89,6 +85,10 @@ def bench_scenario(
     artifacts: Path,
 ) -> None:
     """Run one scenario for each backend, print the steps and the peak, write JSON (+ PNG) and keep LoadGen's logs."""
+    from fnnkit.backends import resolve_backends
+    from fnnkit.bench.scenarios import ScenarioConfig, loadgen, run_scenarios, save_scenario_run
+    from fnnkit.store import find_variant_dir
+
     if scenario is None:
         raise ConfigError(f"fnnkit bench: no such option(s) {' '.join(args)} (scenario options need --scenario)")
     options = parse_scenario_options(args)  # a mistyped flag or value is the first thing to hear about
@@ -122,6 +122,8 @@ def bench_scenario(
 
 
 def _prepare(variant, names, devices, artifacts, dataset, data_dir) -> None:
+    from fnnkit.bench import BenchConfig, prepare_artifacts
+
     config = BenchConfig(
         variants=(variant,), backends=tuple(names), devices=devices, artifacts=str(artifacts), dataset=dataset,
         data_dir=str(data_dir) if data_dir else None,

@@ -11,11 +11,6 @@ import typer
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, number
 from fnnkit.cli.render import console
-from fnnkit.data import load_dataset, preprocess
-from fnnkit.predict.run import load_model
-from fnnkit.serve.app_config import ServeConfig
-from fnnkit.serve.load import run_load, sample_body
-from fnnkit.serve.runtime import Endpoint, deploy, require_ray, shutdown, start_ray
 
 
 @app.command()
@@ -39,6 +34,10 @@ def serve(
 
     Example: fnnkit serve --variant C --replicas 2 --port 8000
     """
+    from fnnkit.predict.run import load_model
+    from fnnkit.serve.app_config import ServeConfig
+    from fnnkit.serve.runtime import Endpoint, deploy, require_ray, shutdown, start_ray
+
     require_ray()  # before anything else: the one line that says how to install it
     model = load_model(artifacts, variant, dataset, backend)  # verified here first: a bad file never reaches Ray
     config = ServeConfig(
@@ -76,6 +75,9 @@ def serve_load(
 
     Example: fnnkit serve-load --url http://127.0.0.1:8000 --requests 2000 --concurrency 8
     """
+    from fnnkit.data import load_dataset, preprocess
+    from fnnkit.serve.load import run_load, sample_body
+
     pixels = preprocess(load_dataset("mnist-sample").test_x[:batch]).numpy()
     result = run_load(
         url, sample_body(pixels), requests=requests, seconds=seconds, concurrency=concurrency,

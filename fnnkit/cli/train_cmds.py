@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fnnkit.backends import get_backend
 from fnnkit.cli import app
 from fnnkit.cli.options import (
     ARTIFACTS,
@@ -23,13 +22,6 @@ from fnnkit.cli.options import (
 )
 from fnnkit.cli.plots import plot_training_curves
 from fnnkit.cli.render import console, environment_table, evaluate_table, fetch_progress, training_table
-from fnnkit.data import dataset_status, default_data_dir, load_dataset, preprocess
-from fnnkit.env import environment
-from fnnkit.metrics import accuracy
-from fnnkit.store import find_variant_dir, read_model_card, trained_datasets
-from fnnkit.train import TrainConfig
-from fnnkit.train_many import default_workers, train_and_save_many
-from fnnkit.variants import resolve_variants
 
 
 @app.command()
@@ -41,7 +33,7 @@ def train(
     lr: float = number(0.1, "--lr", "SGD learning rate.", 0, 1e300, above=True),  # finite > 0; fit() reports divergence
     eval_every: int = number(500, "--eval-every", "Evaluate on the test set every N iterations.", 1, 10**8),
     seed: int = number(0, "--seed", "Seeds weights and shuffling: same seed on CPU, same weights.", 0, SEED_MAX),
-    device: torch.device = DEVICE,
+    device: Any = DEVICE,
     data_dir: Path | None = DATA_DIR,
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
@@ -51,6 +43,11 @@ def train(
 
     Example: fnnkit train --variant all --dataset auto
     """
+    from fnnkit.data import default_data_dir, load_dataset
+    from fnnkit.train import TrainConfig
+    from fnnkit.train_many import default_workers, train_and_save_many
+    from fnnkit.variants import resolve_variants
+
     specs = resolve_variants(variant)
     config = TrainConfig(iterations=iters, batch_size=batch_size, learning_rate=lr, eval_every=eval_every, seed=seed)
     with fetch_progress() as show:
@@ -95,7 +92,7 @@ def train(
 def evaluate(
     variant: str = VARIANT,
     dataset: str = TRAINED_DATASET,
-    device: torch.device = DEVICE,
+    device: Any = DEVICE,
     backend: str = typer.Option("eager", "--backend", "-b", help="Backend to run the model with: `fnnkit backends`."),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
@@ -104,6 +101,14 @@ def evaluate(
 
     Example: fnnkit evaluate --variant C --backend onnxruntime
     """
+    import torch
+
+    from fnnkit.backends import get_backend
+    from fnnkit.data import default_data_dir, load_dataset, preprocess
+    from fnnkit.metrics import accuracy
+    from fnnkit.store import find_variant_dir, read_model_card
+    from fnnkit.variants import resolve_variants
+
     runner = get_backend(backend)
     rows = []
     cache: dict[str, tuple] = {}
@@ -129,6 +134,10 @@ def info(
 
     Example: fnnkit info
     """
+    from fnnkit.data import dataset_status, default_data_dir
+    from fnnkit.env import environment
+    from fnnkit.store import trained_datasets
+
     found = trained_datasets(artifacts)
     trained = ", ".join(str(artifacts / d) for d in found) if found else f"none under {artifacts}"
     console.print(environment_table(environment(), dataset_status(data_dir or default_data_dir()), trained))

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from fnnkit.cli.render import console, triton_table
 from fnnkit.errors import ConfigError
-from fnnkit.export import export_variant
-from fnnkit.export.triton import TritonSettings, write_repository
-from fnnkit.store import find_variant_dir
-from fnnkit.variants import resolve_variants
 
 
 def export_triton(variant: str, dataset: str, artifacts: Path, out: Path | None, device: str, opset: int) -> None:
     """Export (or reuse) onnx and onnx-int8 for each variant, then write one Triton model per file under ``out``."""
+    from fnnkit.export import export_variant
+    from fnnkit.export.triton import TritonSettings, write_repository
+    from fnnkit.store import find_variant_dir
+    from fnnkit.variants import resolve_variants
+
     if out is None:
         raise ConfigError("--format triton needs --out DIR: the Triton model repository to write")
     settings = TritonSettings(kind="KIND_GPU" if device == "cuda" else "KIND_CPU")

@@ -9,7 +9,6 @@ import typer
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS
 from fnnkit.cli.render import console, err_console, verify_table
-from fnnkit.verify import verify as run_checks
 
 PROBLEMS_EXIT = 1  # damaged files are a finding, not a usage error (2)
 
@@ -25,6 +24,8 @@ def verify(
 
     Example: fnnkit verify artifacts/mnist/C
     """
+    from fnnkit.verify import verify as run_checks
+
     target = path or artifacts
     checks = run_checks(target)
     console.print(verify_table(checks, target))
