@@ -31,8 +31,11 @@ export-all: setup  ## export every trained variant to ONNX, TorchScript, .pt2 an
 bench: setup  ## benchmark every backend available here; tables + JSON/CSV/PNG under artifacts/bench
 	$(BIN)/fnnkit bench
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup  ## the whole test suite (what CI runs), `slow` tests included; under 4 minutes on 2 idle cores
 	$(BIN)/python -m pytest
+
+test-fast: setup  ## the suite without the `slow` tests (Ray, compiles of every variant, worker runs...); under 1 minute
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup  ## ruff lint + format check
 	$(BIN)/ruff check fnnkit tests benchmarks scripts

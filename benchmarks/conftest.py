@@ -21,6 +21,12 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from fnnkit.backends import get_backend
+from fnnkit.bench import BenchConfig, missing_artifacts, parse_batch_sizes, prepare_artifacts
+from fnnkit.bench.measure import hold_freed_memory
+from fnnkit.data import load_test_set
+from fnnkit.store import find_variant_dir, read_model_card
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fnnkit", "fnnkit benchmark selection")
@@ -43,8 +49,6 @@ class Case:
 
 
 def _config(pytestconfig: pytest.Config, artifacts: str = "artifacts"):
-    from fnnkit.bench import BenchConfig, parse_batch_sizes
-
     return BenchConfig(
         variants=tuple(pytestconfig.getoption("variants").split(",")),
         devices=tuple(d.strip() for d in pytestconfig.getoption("devices").split(",")),
@@ -73,8 +77,6 @@ def bench_config(pytestconfig, tmp_path_factory):
     """The selection, pointing at artifacts that exist: given by --artifacts, or prepared once here."""
     from dataclasses import replace
 
-    from fnnkit.bench import missing_artifacts, prepare_artifacts
-
     given = pytestconfig.getoption("artifacts")
     if given:
         config = _config(pytestconfig, given)
@@ -90,7 +92,6 @@ def bench_config(pytestconfig, tmp_path_factory):
 @pytest.fixture(scope="session", autouse=True)
 def steady_allocator() -> str:
     """The same allocator settings as `fnnkit bench` workers: see fnnkit.bench.measure.hold_freed_memory."""
-    from fnnkit.bench.measure import hold_freed_memory
 
     return hold_freed_memory()
 
@@ -98,8 +99,6 @@ def steady_allocator() -> str:
 @pytest.fixture(scope="session")
 def test_inputs(bench_config):
     """Real test images of the dataset the models were trained on, preprocessed once."""
-    from fnnkit.data import load_test_set
-    from fnnkit.store import find_variant_dir, read_model_card
 
     folder = find_variant_dir(bench_config.artifacts, bench_config.variants[0], bench_config.dataset)
     inputs, _labels = load_test_set(read_model_card(folder), bench_config.data_dir)
@@ -109,8 +108,6 @@ def test_inputs(bench_config):
 @pytest.fixture(scope="session")
 def predictors(bench_config):
     """Predictors loaded on first use and kept: one per (variant, backend, device, threads)."""
-    from fnnkit.backends import get_backend
-    from fnnkit.store import find_variant_dir
 
     cache: dict[tuple, object] = {}
 

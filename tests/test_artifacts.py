@@ -21,6 +21,8 @@ from fnnkit.store import (
     load_trained,
     sweep_stale_temps,
 )
+from fnnkit.train import TrainConfig, train_and_save
+from fnnkit.variants import VARIANTS
 
 
 @pytest.fixture
@@ -111,9 +113,6 @@ def test_failed_write_keeps_previous_file_and_no_temp(tmp_path):
 
 
 def test_unwritable_artifacts_root_is_clear(tmp_path, sample_data):
-    from fnnkit.train import TrainConfig, train_and_save
-    from fnnkit.variants import VARIANTS
-
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(ArtifactError, match="cannot create artifacts folder"):
@@ -176,6 +175,7 @@ def test_disk_full_while_saving_keeps_previous_artifact(tmp_path):
     assert target.read_bytes() == b"previous good bytes" and temp_files(tmp_path) == []
 
 
+@pytest.mark.slow  # a fresh process interrupted while training: ~6 s
 def test_ctrl_c_during_training_keeps_previous_artifact(variant_copy):
     root = variant_copy.parent.parent
     before = {p.name: p.read_bytes() for p in variant_copy.iterdir() if p.is_file()}

@@ -11,24 +11,34 @@ from pathlib import Path
 
 import pytest
 import torch
+from artifactkit import DATASET, PT2_VARIANT, copy_variants
 
-from fnnkit.backends import BACKENDS, DEVICES, get_backend, ort_session, read_exported, resolve_backends
+from fnnkit.backends import (
+    BACKENDS,
+    DEVICES,
+    TRT_MAX_BATCH,
+    get_backend,
+    ort_session,
+    read_exported,
+    resolve_backends,
+    trt_cache_root,
+)
+from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError, IntegrityError
 from fnnkit.export import FP32, export_variant, get_format
 from fnnkit.export.parity import measure, reference
+from fnnkit.store import load_trained
 
-DATASET = "mnist-sample"
-VARIANT = "A"  # the smallest network: the slowest steps here are compilers, not the model
+VARIANT = PT2_VARIANT  # the variant whose .pt2 the session compiles once (tests/conftest.py)
 # every (backend, device) test; the CUDA ones carry the `cuda` mark, so `pytest -m cuda` selects them on a GPU
 ON_DEVICES = [pytest.param(d, marks=pytest.mark.cuda) if d == "cuda" else d for d in DEVICES]
 
 
 @pytest.fixture(scope="module")
-def folder(trained_root, tmp_path_factory) -> Path:
-    """Variant A with every CPU-exportable format, in a private copy of the trained root."""
-    target = tmp_path_factory.mktemp("backends") / DATASET / VARIANT
-    shutil.copytree(trained_root / DATASET / VARIANT, target)
-    for device in DEVICES:  # the CUDA files (model.cuda.pt2, fp16 ONNX) only where a GPU can check them
+def folder(exported_root, tmp_path_factory) -> Path:
+    """A private copy of the shared export of ``VARIANT`` (every CPU format), plus the CUDA files on a GPU."""
+    target = copy_variants(exported_root, tmp_path_factory.mktemp("backends"), VARIANT) / DATASET / VARIANT
+    for device in (d for d in DEVICES if d != "cpu"):  # model.cuda.pt2, fp16 ONNX: where a GPU can check them
         formats = {b.export_format for b in BACKENDS.values() if b.available(device)[0]} - {None}
         if formats:
             export_variant(target, [get_format(f) for f in sorted(formats)], device=device)
@@ -37,9 +47,6 @@ def folder(trained_root, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_set(folder, sample_data):
-    from fnnkit.data import preprocess
-    from fnnkit.store import load_trained
-
     inputs = preprocess(sample_data.test_x)
     model, _ = load_trained(folder)
     return inputs, sample_data.test_y, reference(model, inputs)
@@ -129,8 +136,6 @@ def test_cudagraphs_replay_without_recompiling(folder, test_set):
 
 
 def test_tensorrt_engines_are_cached_per_model_file(monkeypatch, tmp_path):
-    from fnnkit.backends import TRT_MAX_BATCH, trt_cache_root
-
     monkeypatch.setenv("FNNKIT_TRT_CACHE", str(tmp_path / "trt"))
     assert trt_cache_root() == tmp_path / "trt"
     options = get_backend("onnxruntime-trt").provider_options["TensorrtExecutionProvider"]
@@ -183,7 +188,7 @@ def test_missing_export_names_the_command(trained_root, tmp_path):
     shutil.copytree(trained_root / DATASET / VARIANT, copy)
     assert get_backend("eager").missing(copy, "cpu") is None
     need = get_backend("onnxruntime-int8").missing(copy, "cpu")
-    assert need and "fnnkit export --format onnx-int8 --variant A" in need
+    assert need and f"fnnkit export --format onnx-int8 --variant {VARIANT}" in need
     with pytest.raises(ArtifactError, match="fnnkit export --format onnx "):
         get_backend("onnxruntime").load(copy, "cpu", threads=1)
     assert "fnnkit train --variant B" in get_backend("eager").missing(tmp_path / DATASET / "B", "cpu")

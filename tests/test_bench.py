@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from artifactkit import DATASET, PT2_VARIANT, copy_variants
 from benchrows import row
+from clitools import fnnkit_in_process as fnnkit
 
-from fnnkit.backends import BACKENDS, get_backend
+from fnnkit.backends import BACKENDS
 from fnnkit.bench import (
     SCHEMA,
     BenchConfig,
+    BenchRun,
     InProcess,
     compare_runs,
     load_run,
@@ -31,28 +33,21 @@ from fnnkit.bench import (
 from fnnkit.bench.stats import LatencyStats, cpu_timer, quarter_drift, time_calls
 from fnnkit.cli.plots import write_plot
 from fnnkit.errors import ArtifactError, ConfigError
-from fnnkit.export import export_variant, get_format
 
-DATASET = "mnist-sample"
 CPU_BACKENDS = [name for name, b in BACKENDS.items() if b.available("cpu")[0]]
 QUICK = {"min_time_s": 0.02, "max_time_s": 0.05, "warmup_rounds": 2, "warmup_s": 0.005}
 
 
 @pytest.fixture(scope="module")
-def root(trained_root, tmp_path_factory) -> Path:
-    """Variants A and E trained (from the shared fixture) and exported to every CPU format."""
-    root = tmp_path_factory.mktemp("bench") / "artifacts"
-    formats = sorted({get_backend(n).export_format for n in CPU_BACKENDS} - {None})
-    for variant in ("A", "E"):
-        shutil.copytree(trained_root / DATASET / variant, root / DATASET / variant)
-        export_variant(root / DATASET / variant, [get_format(f) for f in formats], device="cpu")
-    return root
+def root(exported_root, tmp_path_factory) -> Path:
+    """Private copies of the shared exports of A, E and ``PT2_VARIANT`` (the one with a .pt2 for aoti)."""
+    return copy_variants(exported_root, tmp_path_factory.mktemp("bench") / "artifacts", "A", PT2_VARIANT, "E")
 
 
 @pytest.fixture(scope="module")
 def real_run(root):
-    """One short in-process run of every CPU backend on variant A, batch 1 and 64."""
-    config = BenchConfig(variants=("A",), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), **QUICK)
+    """One short in-process run of every CPU backend on ``PT2_VARIANT``, batch 1 and 64."""
+    config = BenchConfig(variants=(PT2_VARIANT,), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), **QUICK)
     return run_bench(config, launcher=InProcess())
 
 
@@ -146,8 +141,6 @@ def test_recommendation_is_the_fastest_backend_that_matches_eager():
 
 
 def _run_with(rows):
-    from fnnkit.bench import BenchRun
-
     return BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], rows)
 
 
@@ -217,20 +210,6 @@ def test_csv_and_plot_are_written(real_run, tmp_path):
 # --------------------------------------------------------------------------- the CLI
 
 
-def fnnkit(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """Run the CLI's real entry point in this process: exit code and everything it printed."""
-    from fnnkit.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["fnnkit", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
 QUICK_FLAGS = ("--min-time", "0.02", "--device", "cpu")
 
 
@@ -285,6 +264,7 @@ def test_tampered_artifact_stops_the_run(capsys, monkeypatch, root, tmp_path):
     assert code == 2 and "sha256" in text and "Refusing to load" in text and "Traceback" not in text
 
 
+@pytest.mark.slow  # three runs, each starting a worker process per backend that imports torch: ~20 s on 2 cores
 def test_bench_end_to_end_in_worker_processes_with_gate(capsys, monkeypatch, root, tmp_path):
     """The default path: each backend in its own process; files written; the gate passes, then fails."""
     out = tmp_path / "run.json"

@@ -5,21 +5,35 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from clitools import assert_user_error, run_fnnkit
-from robustness.helpers import fnnkit_cli
+from clitools import assert_user_error, cli_env, fnnkit_in_process, run_fnnkit
+
+# What `fnnkit --help` must not load: torch, and the heavy optional packages each command imports when it runs
+HEAVY_OPTIONAL = ("torch", "onnxruntime", "onnx", "openvino", "ray", "matplotlib", "tritonclient", "mlperf_loadgen",
+                  "PIL")  # fmt: skip
+_HELP_AND_MODULES = """
+import json, sys
+from fnnkit.cli import main
+sys.argv = ["fnnkit", "--help"]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "loaded": sorted(m for m in HEAVY if m in sys.modules)}))
+"""
 
 
 def test_help_is_fast_and_lists_commands():
-    started = time.monotonic()
-    result = run_fnnkit("--help")
-    assert result.returncode == 0
+    """Fast by construction, not by a wall clock: a fresh process lists the commands and has imported
+    none of the heavy optional packages (the entry point `python -m fnnkit` calls, then sys.modules)."""
+    script = f"HEAVY = {HEAVY_OPTIONAL!r}\n" + _HELP_AND_MODULES
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=120)
+    *help_lines, last = child.stdout.strip().splitlines() or [""]
+    assert json.loads(last) == {"code": 0, "loaded": []}, child.stdout[-2000:] + child.stderr[-2000:]
     for command in ("train", "evaluate", "info"):
-        assert command in result.stdout
-    assert time.monotonic() - started < 10
+        assert command in "\n".join(help_lines)
 
 
 def test_console_script_is_installed():
@@ -50,6 +64,7 @@ def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
     assert_user_error(result, "train-images-idx3-ubyte", "mnist-sample")
 
 
+@pytest.mark.slow  # three fresh fnnkit processes, one of them training: ~10 s
 def test_train_evaluate_info_end_to_end(tmp_path):
     root = tmp_path / "artifacts"
     result = run_fnnkit(
@@ -121,7 +136,7 @@ BAD_NUMBERS = ("nan", "inf", "-1", "0", str(10**30))
 )
 def test_bad_numbers_are_one_line_naming_the_flag(capsys, monkeypatch, tmp_path, command, flag, value):
     where = () if command[0] == "serve-load" else ("--artifacts", str(tmp_path))  # it talks to a URL, not files
-    code, text = fnnkit_cli(capsys, monkeypatch, *command, flag, value, *where)
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command, flag, value, *where)
     assert code == 2, text
     assert "Traceback" not in text and "Usage:" not in text, text
     assert len(text.strip().splitlines()) == 1 and flag in text and "must be" in text, text
@@ -132,14 +147,14 @@ def test_bad_numbers_are_one_line_naming_the_flag(capsys, monkeypatch, tmp_path,
                                          ("--accuracy-tolerance", "0.5")])  # fmt: skip
 def test_plain_bench_options_are_refused_with_a_scenario(capsys, monkeypatch, tmp_path, flag, value):
     given = (flag,) if value is None else (flag, value)
-    code, text = fnnkit_cli(capsys, monkeypatch, *SCENARIO, *given, "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, *SCENARIO, *given, "--artifacts", str(tmp_path))
     assert code == 2 and len(text.strip().splitlines()) == 1, text
     assert flag in text and "--scenario" in text, text
 
 
 @pytest.mark.parametrize("command", [("train",), ("evaluate",), ("export",), ("bench",), ("predict", "digit.png")])
 def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
-    code, text = fnnkit_cli(capsys, monkeypatch, *command, "--device", "tpu", "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command, "--device", "tpu", "--artifacts", str(tmp_path))
     assert code == 2 and "unknown device 'tpu'" in text and "auto, cpu, cuda" in text, text
 
 
@@ -148,5 +163,5 @@ def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
     [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench", "all"), ("predict", "cpu")],
 )
 def test_device_help_says_each_default_and_why(capsys, monkeypatch, command, default):
-    code, text = fnnkit_cli(capsys, monkeypatch, command, "--help")
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, "--help")
     assert code == 0 and f"default: {default}:" in re.sub(r"[│\s]+", " ", text), text

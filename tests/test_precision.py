@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from artifactkit import DATASET, copy_variants
 
+from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
+from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
+from fnnkit.bench.coldstart import measure_cold_starts, quantile
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
+from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, ConfigError
-from fnnkit.export import export_variant, get_format
+from fnnkit.export.compiled import check_cpu_runs, required_flags
+from fnnkit.export.quantized import CALIBRATION_IMAGES, calibration_batches
 
-DATASET, VARIANT = "mnist-sample", "A"
+VARIANT = "A"
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
 flags\t\t: fpu sse sse2 avx avx2 fma f16c bmi1 bmi2 movbe avx512f avx512bw avx512cd avx512dq avx512vl avx512_bf16
@@ -24,11 +29,9 @@ AVX2_ONLY = frozenset(["sse", "sse2", "avx", "avx2", "fma", "f16c", "bmi1", "bmi
 
 
 @pytest.fixture(scope="module")
-def folder(trained_root, tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("precision") / DATASET / VARIANT
-    shutil.copytree(trained_root / DATASET / VARIANT, target)
-    export_variant(target, [get_format("onnx"), get_format("onnx-int8"), get_format("onnx-int8-static")])
-    return target
+def folder(exported_root, tmp_path_factory) -> Path:
+    """A private copy of the shared export of variant A (onnx, onnx-int8, onnx-int8-static among its files)."""
+    return copy_variants(exported_root, tmp_path_factory.mktemp("precision"), VARIANT) / DATASET / VARIANT
 
 
 # --------------------------------------------------------------------------- capabilities
@@ -64,8 +67,6 @@ def test_isa_choice_is_validated_at_the_boundary():
 
 
 def test_package_for_a_missing_isa_is_refused_in_one_line():
-    from fnnkit.export.compiled import check_cpu_runs, required_flags
-
     path = Path("model.pt2")
     with pytest.raises(ArtifactError, match="lacks amx_fake_flag.*illegal instruction.*--isa avx2"):
         check_cpu_runs({"fnnkit_isa": "native", "fnnkit_isa_flags": "avx2 amx_fake_flag"}, path)
@@ -118,9 +119,6 @@ def test_static_int8_is_qdq_with_per_channel_weights(folder):
 
 
 def test_calibration_uses_training_images_in_a_fixed_order(sample_data):
-    from fnnkit.data import preprocess
-    from fnnkit.export.quantized import CALIBRATION_IMAGES, calibration_batches
-
     images = preprocess(sample_data.train_x)
     first = [b["input"] for b in calibration_batches(images)]
     again = [b["input"] for b in calibration_batches(images)]
@@ -131,8 +129,6 @@ def test_calibration_uses_training_images_in_a_fixed_order(sample_data):
 def test_every_onnx_file_has_fnnkits_producer_version(folder):
     import onnx
 
-    from fnnkit import __version__
-
     for name in ("model.onnx", "model.int8.onnx", "model.int8-static.onnx"):
         proto = onnx.load(folder / name)
         assert (proto.producer_name, proto.producer_version) == ("fnnkit", __version__), name
@@ -142,8 +138,6 @@ def test_every_onnx_file_has_fnnkits_producer_version(folder):
 
 
 def test_each_precision_has_its_own_ceiling():
-    from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
-
     assert ceiling_precisions(["eager", "onnxruntime-int8", "eager-bf16"]) == ["fp32", "bf16", "int8"]
     for precision in ("fp32", "int8"):
         ceiling = matmul_ceiling(1, size=256, min_time_s=0.02, precision=precision)
@@ -152,8 +146,6 @@ def test_each_precision_has_its_own_ceiling():
 
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
 def test_cold_start_runs_fresh_processes(folder):
-    from fnnkit.bench.coldstart import measure_cold_starts, quantile
-
     assert quantile([3.0, 1.0, 2.0], 0.5) == 2.0 and quantile(list(range(1, 11)), 0.9) == 9
     results, skipped = measure_cold_starts(folder, ["eager", "eager-fp16"], repeats=1)
     by_name = {r.name: r for r in results}
@@ -168,6 +160,7 @@ def test_cold_start_runs_fresh_processes(folder):
         measure_cold_starts(folder, ["eager"], repeats=0)
 
 
+@pytest.mark.slow  # two fresh fnnkit processes: ~6 s
 def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
     from clitools import assert_user_error, run_fnnkit
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifactkit import DATASET
 from clitools import assert_user_error, run_fnnkit
 from PIL import Image
-from servekit import DATASET, exported_c
 
+from fnnkit.errors import BackendUnavailable
 from fnnkit.predict import InputError, load_model, load_samples, predict, probabilities, to_mnist
 from fnnkit.predict.normalize import SIDE, BlankImage
 
@@ -21,8 +22,8 @@ N = 200  # test digits per transformation: enough to see a systematic failure, q
 
 
 @pytest.fixture(scope="module")
-def artifacts(trained_root, tmp_path_factory) -> Path:
-    return exported_c(trained_root, tmp_path_factory)
+def artifacts(served_root) -> Path:
+    return served_root
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +191,5 @@ def test_gzip_bomb_idx_is_refused_before_it_is_expanded(tmp_path):
 
 
 def test_gpu_only_backend_is_named_not_sent_to_export(trained_root):
-    from fnnkit.errors import BackendUnavailable
-
     with pytest.raises(BackendUnavailable, match="onnxruntime-fp16 cannot run here on cpu"):
         load_model(trained_root, "C", DATASET, "onnxruntime-fp16")

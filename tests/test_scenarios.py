@@ -7,12 +7,13 @@ for a model whose call costs that much, so queueing theory says what LoadGen mus
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from artifactkit import DATASET, copy_variants
+from clitools import assert_user_error
 
 pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: pip install mlcommons-loadgen")
 
@@ -20,16 +21,18 @@ from fnnkit.backends import Predictor, get_backend  # noqa: E402
 from fnnkit.bench.scenarios import (  # noqa: E402
     SCENARIOS,
     SCHEMA,
+    LoadgenMissing,
     NullPredictor,
     ScenarioConfig,
     find_peak,
+    loadgen,
     run_loadgen,
     run_one,
 )
+from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402
 from fnnkit.metrics import accuracy  # noqa: E402
 
-DATASET = "mnist-sample"
 QUICK = dict(min_duration_ms=800, min_query_count=32, time_cap_s=10.0)  # seconds per LoadGen run, not minutes
 VOUCHED = {**QUICK, "min_query_count": 500}  # enough queries for LoadGen's early stopping to vouch for a p99
 
@@ -70,20 +73,13 @@ class ReversingPredictor(Predictor):
 
 
 @pytest.fixture(scope="module")
-def folder(trained_root, tmp_path_factory) -> Path:
-    """Variant C (the issue's example) with its ONNX file, in a private copy of the trained root."""
-    from fnnkit.export import export_variant, get_format
-
-    target = tmp_path_factory.mktemp("scenarios") / DATASET / "C"
-    shutil.copytree(trained_root / DATASET / "C", target)
-    export_variant(target, [get_format("onnx")], device="cpu")
-    return target
+def folder(exported_root, tmp_path_factory) -> Path:
+    """A private copy of the shared export of variant C (the issue's example): its ONNX file among others."""
+    return copy_variants(exported_root, tmp_path_factory.mktemp("scenarios"), "C") / DATASET / "C"
 
 
 @pytest.fixture(scope="module")
 def test_set(sample_data):
-    from fnnkit.data import preprocess
-
     return preprocess(sample_data.test_x), sample_data.test_y
 
 
@@ -164,6 +160,7 @@ def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     assert result.mean_batch > 1.5
 
 
+@pytest.mark.slow  # a LoadGen search that runs to its cap: ~7 s
 def test_a_bound_no_rate_meets_ends_in_a_clear_result(test_set, tmp_path):
     inputs, labels = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=1, find_peak=True, min_qps=20, max_batch=1, **QUICK)
@@ -225,12 +222,11 @@ def test_same_seed_same_arrivals(test_set, tmp_path):
 # --------------------------------------------------------------------------- the command
 
 
-def _fnnkit(*args: str):
-    from typer.testing import CliRunner
-
-    from fnnkit.cli import app
-
-    return CliRunner().invoke(app, list(args))
+def fnnkit_error_line(result: tuple[int, str], message: str) -> None:
+    """A user mistake reported by fnnkit itself (its one ``error:`` line), not a usage screen or a traceback."""
+    assert_user_error(result, message)
+    line = next(line for line in result[1].splitlines() if message in line)
+    assert line.startswith("error: "), result[1]
 
 
 @pytest.mark.parametrize(
@@ -243,30 +239,27 @@ def _fnnkit(*args: str):
         (["--no-such-flag"], "--no-such-flag"),
     ],
 )
-def test_cli_bad_settings_are_one_clear_error(folder, extra, message):
-    from fnnkit.errors import FnnkitError
-
+def test_cli_bad_settings_are_one_clear_error(folder, extra, message, cli):
     root = folder.parent.parent
-    result = _fnnkit("bench", "--scenario", "server", "-v", "C", "-b", "eager", "--artifacts", str(root), *extra)
-    assert result.exit_code != 0
-    assert isinstance(result.exception, FnnkitError) and message in str(result.exception)
+    result = cli("bench", "--scenario", "server", "-v", "C", "-b", "eager", "--artifacts", str(root), *extra)
+    fnnkit_error_line(result, message)
 
 
-def test_cli_scenario_options_need_a_scenario(folder):
-    result = _fnnkit("bench", "-v", "C", "--qps", "100", "--artifacts", str(folder.parent.parent))
-    assert result.exit_code != 0 and "need --scenario" in str(result.exception)
+def test_cli_scenario_options_need_a_scenario(folder, cli):
+    result = cli("bench", "-v", "C", "--qps", "100", "--artifacts", str(folder.parent.parent))
+    fnnkit_error_line(result, "need --scenario")
 
 
 @pytest.mark.slow  # ~10 s: three searches of 1-5 runs of 0.5 s (null SUT, eager, onnxruntime), two accuracy runs
-def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path):
+def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path, cli):
     out = tmp_path / "out.json"
-    result = _fnnkit(
+    code, text = cli(
         "bench", "--scenario", "server", "-v", "C", "-b", "eager,onnxruntime", "--device", "cpu", "--find-peak",
         "--latency-bound-ms", "20", "--qps", "1000", "--min-qps", "500", "--max-qps", "4000",
         "--min-duration-ms", "300", "--peak-precision", "0.5",
         "--json", str(out), "--plot", str(tmp_path / "out.png"), "--artifacts", str(folder.parent.parent),
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert code == 0, text
     run = json.loads(out.read_text())
     assert run["schema"] == SCHEMA and run["config"]["find_peak"] is True and run["environment"]["versions"]["torch"]
     assert [r["backend"] for r in run["results"]] == ["eager", "onnxruntime"]
@@ -278,20 +271,18 @@ def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path):
     assert run["loadgen"]["version"]
     assert run["results"][0]["accuracy"]["accuracy"] > 80  # AccuracyOnly through the batcher, scored on labels
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Peak rate with p99 ≤ 20 ms" in result.output and "SUT overhead" in result.output
+    assert "Peak rate with p99 ≤ 20 ms" in text and "SUT overhead" in text
     assert all(entry["calibration"][-1]["completed_qps"] > 0 for entry in [run["overhead"], *run["results"]])
 
 
 def test_missing_loadgen_says_how_to_install_it(monkeypatch):
     import sys
 
-    from fnnkit.bench.scenarios import LoadgenMissing, loadgen
-
     monkeypatch.setitem(sys.modules, "mlperf_loadgen", None)  # what `import` sees when the wheel is not installed
     with pytest.raises(LoadgenMissing, match="pip install mlcommons-loadgen"):
         loadgen()
 
 
-def test_cli_scenario_takes_one_variant(folder):
-    result = _fnnkit("bench", "--scenario", "offline", "-v", "all", "--artifacts", str(folder.parent.parent))
-    assert result.exit_code != 0 and "one variant at a time" in str(result.exception)
+def test_cli_scenario_takes_one_variant(folder, cli):
+    result = cli("bench", "--scenario", "offline", "-v", "all", "--artifacts", str(folder.parent.parent))
+    fnnkit_error_line(result, "one variant at a time")

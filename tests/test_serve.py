@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -19,15 +20,20 @@ import urllib.request
 
 import numpy as np
 import pytest
-from clitools import assert_user_error
+from artifactkit import DATASET
+from clitools import assert_user_error, cli_env, run_fnnkit
 from PIL import Image
-from servekit import DATASET, exported_c
 
 from fnnkit.data import preprocess
+from fnnkit.errors import ConfigError
+from fnnkit.predict import load_model, probabilities
 from fnnkit.serve.app_config import ServeConfig
+from fnnkit.serve.load import run_load, sample_body
+from fnnkit.serve.runtime import Endpoint, deploy, healthy, replica_actors, shutdown, start_ray
+from fnnkit.store import read_model_card
 
 pytest.importorskip("ray.serve", reason="Ray Serve is an extra: pip install 'fnnkit[serve]'")
-pytestmark = pytest.mark.slow  # Ray starts in ~10-20 s; the tests themselves take seconds
+RAY = pytest.mark.slow  # the tests that use the `service` fixture: Ray starts in ~10-20 s, the tests take seconds
 psutil = pytest.importorskip("psutil")
 
 REPLICAS = 2
@@ -41,12 +47,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def service(trained_root, tmp_path_factory):
+def service(served_root):
     """Ray on this machine (2 CPUs), variant C deployed with 2 replicas on a free loopback port."""
-    from fnnkit.serve.runtime import Endpoint, deploy, healthy, shutdown, start_ray
 
-    artifacts = exported_c(trained_root, tmp_path_factory)
-    folder = artifacts / DATASET / "C"
+    folder = served_root / DATASET / "C"
     endpoint = Endpoint("127.0.0.1", _free_port())
     start_ray(None, num_cpus=2)
     try:
@@ -87,7 +91,6 @@ def _get(url: str) -> dict:
 @pytest.fixture(scope="module")
 def reference(service, sample_data):
     """What the same verified file says locally, for 32 test digits."""
-    from fnnkit.predict import load_model, probabilities
 
     _, _, folder = service
     x = preprocess(sample_data.test_x[:32]).numpy()
@@ -95,17 +98,18 @@ def reference(service, sample_data):
     return x, probabilities(model, x.reshape(-1, 28, 28))
 
 
+@RAY
 def test_healthz_and_metadata(service):
     endpoint, name, folder = service
     assert _get(f"{endpoint.url}/healthz")["status"] == "ok"
     meta = _get(f"{endpoint.url}/metadata")
-    from fnnkit.store import read_model_card
 
     card = read_model_card(folder)
     assert meta["model"] == name and meta["variant"] == "C" and meta["dataset"] == DATASET
     assert meta["weights_sha256"] == card["weights"]["sha256"] and meta["test_accuracy"] == card["test_accuracy"]
 
 
+@RAY
 def test_predict_json_single_and_batch_match_local_model(service, reference):
     endpoint, _, _ = service
     x, probs = reference
@@ -117,6 +121,7 @@ def test_predict_json_single_and_batch_match_local_model(service, reference):
     np.testing.assert_allclose(got, probs.max(axis=1), atol=1e-5)
 
 
+@RAY
 def test_image_upload_is_normalised_like_predict(service, sample_data, reference):
     endpoint, _, _ = service
     _, probs = reference
@@ -145,6 +150,7 @@ def test_image_upload_is_normalised_like_predict(service, sample_data, reference
         (b"\x89PNG\r\n\x1a\n broken", "image/png", 400, "cannot be decoded"),
     ],
 )
+@RAY
 def test_bad_payloads_get_a_4xx_with_one_line(service, reference, body, content_type, status, fragment):
     endpoint, _, _ = service
     got, answer = _post(f"{endpoint.url}/predict", body, content_type)
@@ -154,6 +160,7 @@ def test_bad_payloads_get_a_4xx_with_one_line(service, reference, body, content_
     assert ok == 200  # and the service keeps serving
 
 
+@RAY
 def test_huge_body_is_refused_from_its_declared_length(service):
     """A 1 GiB upload is answered 413 from its headers alone: the service never reads (or buffers) the body."""
     import http.client
@@ -170,9 +177,8 @@ def test_huge_body_is_refused_from_its_declared_length(service):
     assert response.status == 413 and "exceeds the" in answer["error"], answer
 
 
+@RAY
 def test_bounded_load_reports_p50_p99_and_throughput(service, reference, record_property):
-    from fnnkit.serve.load import run_load, sample_body
-
     endpoint, _, _ = service
     x, _ = reference
     body = sample_body(x[:1])
@@ -185,12 +191,10 @@ def test_bounded_load_reports_p50_p99_and_throughput(service, reference, record_
     assert 0 < summary["p50_ms"] <= summary["p99_ms"] < 10_000
 
 
+@RAY
 def test_killed_replica_loses_only_requests_in_flight(service, reference):
     """Kill one replica mid-load: failures are bounded by the requests in flight, and Ray Serve replaces it."""
     import ray
-
-    from fnnkit.serve.load import run_load, sample_body
-    from fnnkit.serve.runtime import replica_actors
 
     endpoint, name, _ = service
     x, _ = reference
@@ -221,22 +225,15 @@ def test_killed_replica_loses_only_requests_in_flight(service, reference):
 
 def test_serve_without_ray_says_how_to_install(tmp_path):
     """`fnnkit serve` on a machine without Ray: one line naming the extra."""
-    import subprocess
-
     code = "import sys; sys.modules['ray'] = None; from fnnkit.cli import main; sys.argv = ['fnnkit', 'serve']; main()"
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert_user_error(result, "pip install 'fnnkit[serve]'")
 
 
-def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp_path):
+def test_serve_refuses_a_file_verify_refuses(served_root, tmp_path):
     """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
-    import shutil
-
-    from clitools import run_fnnkit
-
     artifacts = tmp_path / "artifacts"
-    shutil.copytree(exported_c(trained_root, tmp_path_factory), artifacts)
+    shutil.copytree(served_root, artifacts)
     with open(artifacts / DATASET / "C" / "model.onnx", "ab") as f:
         f.write(b"tampered")
     result = run_fnnkit("serve", "--variant", "C", "--dataset", DATASET, "--artifacts", str(artifacts), timeout=120)
@@ -246,8 +243,6 @@ def test_serve_refuses_a_file_verify_refuses(trained_root, tmp_path_factory, tmp
 
 def test_serve_config_is_validated_once():
     """Replicas that cannot fit a local Ray would wait forever; bad numbers are refused at construction."""
-    from fnnkit.errors import ConfigError
-
     with pytest.raises(ConfigError, match="do not fit in the 2 CPUs"):
         ServeConfig("x", replicas=8, replica_cpus=0.5).check_fits(2)
     ServeConfig("x", replicas=4, replica_cpus=0.5).check_fits(2)

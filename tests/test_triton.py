@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from artifactkit import DATASET
 from clitools import assert_user_error, run_fnnkit
-from servekit import DATASET, exported_c
 
 from fnnkit.errors import ConfigError
 from fnnkit.export.triton import CONFIG, TritonSettings, check_repository, parse_config
@@ -20,9 +20,9 @@ MODELS = (f"fnnkit_{DATASET}_C", f"fnnkit_{DATASET}_C_int8")
 
 
 @pytest.fixture(scope="module")
-def repository(trained_root, tmp_path_factory) -> Path:
+def repository(served_root, tmp_path_factory) -> Path:
     """`fnnkit export --format triton` run as a user runs it, once."""
-    artifacts = exported_c(trained_root, tmp_path_factory)
+    artifacts = served_root
     out = tmp_path_factory.mktemp("triton") / "models"
     result = run_fnnkit(
         "export", "--format", "triton", "--variant", "C", "--dataset", DATASET,
@@ -72,9 +72,9 @@ def test_config_that_disagrees_with_the_onnx_interface_is_a_problem(repository, 
     assert "does not parse as Triton's ModelConfig" in next(r[3] for r in check_repository(copy) if not r[2])
 
 
-def test_rewriting_replaces_a_model_folder_whole(repository, trained_root, tmp_path_factory):
+def test_rewriting_replaces_a_model_folder_whole(repository, served_root):
     """A second export swaps each model folder in one rename: no staging folders are left behind."""
-    artifacts = exported_c(trained_root, tmp_path_factory)
+    artifacts = served_root
     result = run_fnnkit(
         "export", "--format", "triton", "--variant", "C", "--dataset", DATASET,
         "--artifacts", str(artifacts), "--out", str(repository),
@@ -83,9 +83,9 @@ def test_rewriting_replaces_a_model_folder_whole(repository, trained_root, tmp_p
     assert sorted(p.name for p in repository.iterdir()) == sorted(MODELS)
 
 
-def test_bad_settings_and_missing_out_are_user_errors(trained_root, tmp_path_factory):
+def test_bad_settings_and_missing_out_are_user_errors(served_root):
     with pytest.raises(ConfigError, match="max_batch_size"):
         TritonSettings(max_batch_size=0)
-    artifacts = exported_c(trained_root, tmp_path_factory)
+    artifacts = served_root
     result = run_fnnkit("export", "--format", "triton", "--variant", "C", "--artifacts", str(artifacts))
     assert_user_error(result, "--format triton needs --out DIR")

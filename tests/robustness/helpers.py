@@ -89,26 +89,3 @@ def kill_9(child: subprocess.Popen) -> None:
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-
-
-def fnnkit_cli(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """The CLI's real entry point in this process: its exit code and everything it printed.
-
-    ``main`` installs SIGINT/SIGTERM handlers; they are restored so pytest keeps its own.
-    """
-    from fnnkit.cli import console, err_console, main
-
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    monkeypatch.setattr(sys, "argv", ["fnnkit", *args])
-    for shown in (console, err_console):
-        monkeypatch.setattr(shown, "_width", 250)  # wide tables: messages stay on one line
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    out = capsys.readouterr()
-    return code, out.out + out.err

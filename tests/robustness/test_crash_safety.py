@@ -1,4 +1,4 @@
-"""Case 9: kill -9 while saving (train and export) and a full disk while saving (RLIMIT_FSIZE):
+"""Crash safety: kill -9 while saving (train and export) and a full disk while saving (RLIMIT_FSIZE):
 the previous artifacts stay byte-identical, no temp file survives the next operation, and the
 folder still passes ``fnnkit verify``.
 
@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from fnnkit.export import export_variant, load_exported
 from fnnkit.verify import verify
@@ -91,6 +93,7 @@ def test_kill_9_while_export_saves_keeps_the_previous_file(variant, tmp_path):
     assert problems(verify(variant)) == []
 
 
+@pytest.mark.slow  # a child that trains and tries every export, the compiler included: ~10 s
 def test_disk_full_while_saving_is_a_clear_error_and_changes_nothing(variant):
     """RLIMIT_FSIZE (64 KiB) in a child: training's weights and every export format fail to save."""
     before = snapshot(variant)

@@ -1,4 +1,4 @@
-"""Case 2: truncated and bit-flipped model.safetensors, a header length past the end of the file,
+"""Damaged weights: truncated and bit-flipped model.safetensors, a header length past the end of the file,
 an oversized header, the wrong dtype: a clear error naming the file, and no allocation sized by
 what the file claims (proved in a child process whose address space is capped).
 

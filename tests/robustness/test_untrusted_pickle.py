@@ -1,4 +1,4 @@
-"""Case 1: a pickled checkpoint whose ``__reduce__`` creates a marker file is never unpickled.
+"""Untrusted pickles: a pickled checkpoint whose ``__reduce__`` creates a marker file is never unpickled.
 
 The attacker rewrote the file *and* its record (sha256 in model.json / export.json match),
 so only the parsers stand between the bytes and code execution. Every entry point that takes
@@ -15,11 +15,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
+import fnnkit
+from fnnkit.backends import get_backend
+from fnnkit.bench import BenchConfig, Job, measure
 from fnnkit.errors import ArtifactError
-from fnnkit.store import WEIGHTS_FILE
+from fnnkit.export import export_variant
+from fnnkit.store import WEIGHTS_FILE, load_trained
+from fnnkit.verify import verify
 
-from .helpers import fnnkit_cli, last_json, problems, rerecord_export, rerecord_weights, run_python
+from .helpers import last_json, problems, rerecord_export, rerecord_weights, run_python
 
 FNNKIT = Path(__file__).resolve().parents[2] / "fnnkit"
 
@@ -60,32 +66,22 @@ def test_payload_is_live(tmp_path):
 
 
 def _load(folder: Path) -> None:
-    import fnnkit
-
     fnnkit.load(str(folder))
 
 
 def _load_trained(folder: Path) -> None:
-    from fnnkit.store import load_trained
-
     load_trained(folder)
 
 
 def _export(folder: Path) -> None:
-    from fnnkit.export import export_variant
-
     export_variant(folder, "onnx", force=True)
 
 
 def _backend(folder: Path) -> None:
-    from fnnkit.backends import get_backend
-
     get_backend("eager").load(folder, "cpu", 1)
 
 
 def _bench_worker(folder: Path) -> None:
-    from fnnkit.bench import BenchConfig, Job, measure
-
     config = BenchConfig(variants=("C",), backends=("onnxruntime",), batch_sizes=(1,))
     measure(Job.of(config, folder, "onnxruntime", "cpu"))  # loads the eager reference first
 
@@ -115,21 +111,20 @@ def test_pickle_as_weights_is_refused_by_the_cli(command, poisoned, capsys, monk
     args = [folder] if command == "verify" else ["-v", "C", "-d", "mnist-sample", "--artifacts", root]
     if command == "export":
         args += ["-f", "onnx", "--force"]
-    code, text = fnnkit_cli(capsys, monkeypatch, command, *map(str, args))
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, *map(str, args))
     assert code == (1 if command == "verify" else 2), text
     assert "not a safetensors file" in text and "Traceback" not in text
     assert not marker.exists()
 
 
 def test_verify_reports_the_pickle_without_loading_it(poisoned):
-    from fnnkit.verify import verify
-
     folder, marker = poisoned
     found = problems(verify(folder), folder / WEIGHTS_FILE)
     assert len(found) == 1 and "not a safetensors file" in found[0]
     assert not marker.exists()
 
 
+@pytest.mark.slow  # children that import torch: ~6 s
 def test_pickle_in_torchscript_and_pt2_slots_is_never_unpickled(variant, tmp_path):
     """The same payloads as model.torchscript.pt and model.pt2, recorded in export.json, opened by a
     child process (torch parses these formats natively: a crash must not take pytest with it)."""

@@ -5,19 +5,30 @@ from __future__ import annotations
 import json
 import os
 
+from clitools import fnnkit_in_process
+
 from fnnkit.store import EXPORT_MANIFEST, WEIGHTS_FILE
 from fnnkit.verify import verify
 
-from .helpers import fnnkit_cli, problems, snapshot, temp_files
+from .helpers import problems, snapshot, temp_files
 
-EXPECTED_CHECKS = {
+ONNX_CHECKS = {"regular file", "current weights", "sha256", "onnx graph"}
+NATIVE_CHECKS = {"regular file", "current weights", "sha256"}
+EXPECTED_CHECKS = {  # the shared export: every CPU format (tests/conftest.py)
     "model.json": {"schema"},
     WEIGHTS_FILE: {"regular file", "safetensors header", "sha256"},
-    EXPORT_MANIFEST: {"schema", "entry onnx", "entry torchscript", "entry compiled:cpu"},
-    "model.onnx": {"regular file", "current weights", "sha256", "onnx graph"},
-    "model.torchscript.pt": {"regular file", "current weights", "sha256"},
-    "model.pt2": {"regular file", "current weights", "sha256"},
-}
+    EXPORT_MANIFEST: {
+        "schema", "entry onnx", "entry torchscript", "entry torchscript-lite", "entry compiled:cpu",
+        "entry onnx-int8", "entry onnx-int8-static", "entry onnx-fp16",
+    },
+    "model.onnx": ONNX_CHECKS,
+    "model.int8.onnx": ONNX_CHECKS,
+    "model.int8-static.onnx": ONNX_CHECKS,
+    "model.fp16.onnx": ONNX_CHECKS,
+    "model.torchscript.pt": NATIVE_CHECKS,
+    "model.ptl": NATIVE_CHECKS,
+    "model.pt2": NATIVE_CHECKS,
+}  # fmt: skip
 
 
 def test_an_exported_folder_passes_every_check(variant):
@@ -32,7 +43,7 @@ def test_an_exported_folder_passes_every_check(variant):
 def test_a_root_is_verified_recursively(trained_root, capsys, monkeypatch):
     checks = verify(trained_root)
     assert problems(checks) == [] and len({c.file.parent.name for c in checks}) == 5
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", "--artifacts", str(trained_root))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", "--artifacts", str(trained_root))
     assert code == 0 and f"all {len(checks)} checks passed" in text and "mnist-sample/E/model.safetensors" in text
 
 
@@ -51,15 +62,15 @@ def test_problems_exit_1_with_the_table(variant, capsys, monkeypatch):
     assert [c.check for c in checks if not c.ok] == ["current weights", "entry torchscript", "recorded"]
     assert "no longer matches the trained model" in problems(checks, variant / "model.onnx")[0]
     assert "names file '../../elsewhere.pt', fnnkit writes 'model.torchscript.pt'" in problems(checks)[1]
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", str(variant))
-    assert code == 1 and "3 problem(s) in 3 of 6 file(s)" in text
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", str(variant))
+    assert code == 1 and f"3 problem(s) in 3 of {len(EXPECTED_CHECKS)} file(s)" in text
     assert text.count("problem:") == 3 and "entry torchscript" in text and "current weights" in text
 
 
 def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch):
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", str(tmp_path / "nowhere"))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", str(tmp_path / "nowhere"))
     assert code == 2 and "does not exist" in text
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", str(tmp_path))
     assert code == 2 and "no fnnkit artifacts under" in text
 
 

@@ -1,9 +1,9 @@
-"""Cases 3 and 4: ``.pt2`` and TorchScript files can carry native code and pickles, so their
-sha256 is checked before torch sees a byte, and there is no way to open one unverified.
+"""Untrusted native exports: ``.pt2`` and TorchScript files can carry native code and pickles, so
+their sha256 is checked before torch sees a byte, and there is no way to open one unverified.
 
-Case 3: one byte changed -> refused by the hash; torch's openers are replaced by tripwires that
-record any call, so "before torch opens them" is observed, not assumed. Case 4: fnnkit offers
-no ``--no-verify``; an unrecorded file is refused, and garbage that a forger recorded in
+Changed files: one byte changed -> refused by the hash; torch's openers are replaced by tripwires
+that record any call, so "before torch opens them" is observed, not assumed. No bypass: fnnkit
+offers no ``--no-verify``; an unrecorded file is refused, and garbage that a forger recorded in
 export.json is opened (fnnkit trusts its own record) in a child here, where it must end as a
 clean error, not a crash.
 """
@@ -20,12 +20,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
+from fnnkit.backends import get_backend
 from fnnkit.errors import ArtifactError, IntegrityError
+from fnnkit.export import core, load_exported
 from fnnkit.store import EXPORT_MANIFEST
 from fnnkit.verify import verify
 
-from .helpers import REPO, flip_byte, fnnkit_cli, last_json, problems, rerecord_export, run_python
+from .helpers import REPO, flip_byte, last_json, problems, rerecord_export, run_python
 
 NATIVE = {"torchscript": ("model.torchscript.pt", "torchscript"), "compiled": ("model.pt2", "aoti")}
 
@@ -55,9 +58,6 @@ def tripwires(monkeypatch) -> list[str]:
 
 
 def _loaders(fmt: str, backend: str):
-    from fnnkit.backends import get_backend
-    from fnnkit.export import load_exported
-
     return {
         "load_exported": lambda f: load_exported(f, fmt),
         f"backend {backend}": lambda f: get_backend(backend).load(f, "cpu", 1),
@@ -67,7 +67,6 @@ def _loaders(fmt: str, backend: str):
 @pytest.mark.parametrize("fmt", list(NATIVE))
 def test_tripwires_are_on_the_real_path(fmt, variant, tripwires):
     """The control: an intact file does reach torch's opener (so the tripwire would see a tampered one)."""
-    from fnnkit.export import load_exported
 
     with pytest.raises(Opened):
         load_exported(variant, fmt)
@@ -85,7 +84,7 @@ def test_one_changed_byte_is_refused_before_torch_opens_the_file(fmt, variant, t
         assert str(path) in str(info.value)
     found = problems(verify(variant), path)
     assert len(found) == 1 and "sha256" in found[0]
-    code, text = fnnkit_cli(capsys, monkeypatch, "verify", str(variant))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "verify", str(variant))
     assert code == 1 and "changed or damaged" in text
     assert tripwires == []
 
@@ -102,7 +101,6 @@ def test_there_is_no_unverified_open():
         if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(("jit.load", "aoti_load_package"))
     ]
     assert len(opens) == 2 and all("(io.BytesIO(data)" in call for _, call in opens), opens
-    from fnnkit.export import core
 
     assert "read_verified(path" in Path(core.__file__).read_text()
 
@@ -142,6 +140,7 @@ def _junk_zip() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # children that import torch: ~6 s
 def test_garbage_with_a_forged_record_ends_as_an_error_in_a_child(variant, tmp_path):
     """Random bytes and a zip of junk entries, recorded in export.json: opened by torch in a child;
     each must become an ArtifactError naming the file, and the child must exit normally."""

@@ -1,9 +1,9 @@
-"""Cases 5 and 6: ONNX files that point outside themselves, and malformed graphs.
+"""Untrusted ONNX files: files that point outside themselves, and malformed graphs.
 
-Case 5: a weight stored as external data at ``../../etc/passwd``, at an absolute path, or in a
+Escaping files: a weight stored as external data at ``../../etc/passwd``, at an absolute path, or in a
 symlink leading out of the folder, with the file's sha256 re-recorded (a forger's file):
 refused by ``fnnkit verify`` and by every loader, the bench's own ONNX path included
-(tests/test_export.py covers ``load_exported``). Case 6: a graph onnx.checker rejects is
+(tests/test_export.py covers ``load_exported``). Malformed graphs: a graph onnx.checker rejects is
 reported as a ValidationError naming the file, by verify and by the loaders, before any
 onnxruntime session exists, so the bench cannot mistake it for an unavailable backend.
 """
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from fnnkit.backends import get_backend, read_exported
 from fnnkit.errors import ArtifactError
+from fnnkit.export import load_exported
 from fnnkit.verify import verify
 
 from .helpers import problems, rerecord_export
@@ -47,9 +49,6 @@ def external(location: str):
 
 
 def _onnx_loaders():
-    from fnnkit.backends import get_backend, read_exported
-    from fnnkit.export import load_exported
-
     return {
         "load_exported": lambda f: load_exported(f, "onnx"),
         "bench read_exported": lambda f: read_exported(f, "onnx", "cpu"),

@@ -1,4 +1,4 @@
-"""Case 7: ONNX Runtime asked for CUDA on a machine without a usable CUDA: refused or listed
+"""No silent CUDA fallback: ONNX Runtime asked for CUDA on a machine without a usable CUDA: refused or listed
 as not measured, never a row labelled cuda.
 
 Two layers are exercised: the registry refuses up front when torch sees no GPU, and, below
@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from clitools import fnnkit_in_process
 
+from fnnkit.backends import get_backend, ort_session, read_exported
+from fnnkit.bench import BenchConfig, InProcess, run_bench
 from fnnkit.errors import BackendUnavailable
-
-from .helpers import fnnkit_cli
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
 
 
 def test_registry_refuses_cuda_onnxruntime(variant):
-    from fnnkit.backends import get_backend
-
     backend = get_backend("onnxruntime")
     ok, reason = backend.available("cuda")
     assert not ok and "no CUDA GPU here" in reason
@@ -30,7 +29,6 @@ def test_registry_refuses_cuda_onnxruntime(variant):
 
 def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
     """Below the registry: a session that asked for CUDA and got the CPU is refused, whatever the cause."""
-    from fnnkit.backends import ort_session, read_exported
 
     data, path = read_exported(variant, "onnx", "cpu")
     with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider") as info:
@@ -40,7 +38,6 @@ def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
 
 def test_bench_on_cuda_reports_no_cuda_rows(variant):
     """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
-    from fnnkit.bench import BenchConfig, InProcess, run_bench
 
     config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
                          batch_sizes=(1,), artifacts=str(variant.parent.parent), min_time_s=0.02,
@@ -52,6 +49,6 @@ def test_bench_on_cuda_reports_no_cuda_rows(variant):
 
 
 def test_cli_refuses_device_cuda(variant, capsys, monkeypatch):
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--device", "cuda", "--backend", "onnxruntime",
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--device", "cuda", "--backend", "onnxruntime",
                             "--artifacts", str(variant.parent.parent))  # fmt: skip
     assert code == 2 and "no CUDA GPU is usable here" in text and "Traceback" not in text

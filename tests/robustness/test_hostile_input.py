@@ -19,8 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from clitools import fnnkit_in_process
 
+from fnnkit.bench.results import BenchRun, load_run, save_run
 from fnnkit.errors import ArtifactError, ConfigError, FnnkitError, Interrupted
+from fnnkit.export import formats, read_exported
+from fnnkit.spawn import python_module_argv, run_isolated
 from fnnkit.store import (
     EXPORT_MANIFEST,
     MODEL_CARD,
@@ -34,15 +38,15 @@ from fnnkit.store import (
     save_trained,
     sweep_stale_temps,
 )
+from fnnkit.variants import resolve_variants
 from fnnkit.verify import verify
-from tests.robustness.helpers import REPO, child_env, fnnkit_cli, rerecord_export, run_python
+from tests.robustness.helpers import REPO, child_env, rerecord_export, run_python
 
 # --------------------------------------------------------------------------- 1. child processes
 
 
 def test_worker_ignores_code_in_cwd_and_python_env(tmp_path):
     """A numpy.py / json.py in the cwd, a foreign fnnkit on PYTHONPATH, a PYTHONSTARTUP: none runs."""
-    from fnnkit.spawn import python_module_argv, run_isolated
 
     marker = tmp_path / "ran"
     evil = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
@@ -218,7 +222,7 @@ def test_writes_never_replace_special_files(tmp_path, target):
 def test_bench_output_paths_refused_before_work(capsys, monkeypatch, tmp_path, flag):
     os.mkfifo(tmp_path / "fifo")
     for bad in ("/dev/null", str(tmp_path / "fifo"), str(tmp_path)):
-        code, text = fnnkit_cli(capsys, monkeypatch, "bench", flag, bad, "--artifacts", str(tmp_path / "none"))
+        code, text = fnnkit_in_process(capsys, monkeypatch, "bench", flag, bad, "--artifacts", str(tmp_path / "none"))
         assert code == 2 and "Traceback" not in text and flag in text and "regular files" in text, text
 
 
@@ -227,12 +231,12 @@ def test_json_into_read_only_folder_fails_before_measuring(capsys, monkeypatch, 
         pytest.skip("root writes into read-only folders: os.access cannot show the refusal")
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--json", str(ro / "r.json"))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--json", str(ro / "r.json"))
     assert code == 2 and "--json" in text and "not writable" in text, text
 
 
 def test_train_plot_refused_at_the_boundary(capsys, monkeypatch, tmp_path):
-    code, text = fnnkit_cli(capsys, monkeypatch, "train", "--plot", "/dev/null", "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, "train", "--plot", "/dev/null", "--artifacts", str(tmp_path))
     assert code == 2 and "--plot /dev/null" in text and "Traceback" not in text, text
     assert Path("/dev/null").is_char_device()
 
@@ -253,7 +257,6 @@ def test_interrupt_is_never_an_error_to_swallow():
 
 def test_export_stops_on_interrupt_with_130(trained_root, tmp_path, capsys, monkeypatch):
     """An interrupt inside one variant's export ends the command (exit 130); the next variant is not exported."""
-    from fnnkit.export import formats
 
     root = tmp_path / "artifacts"
     for name in ("C", "D"):
@@ -266,7 +269,7 @@ def test_export_stops_on_interrupt_with_130(trained_root, tmp_path, capsys, monk
 
     fmt = formats.FORMATS["torchscript"]
     monkeypatch.setitem(formats.FORMATS, "torchscript", dataclasses.replace(fmt, write=interrupted_write))
-    code, text = fnnkit_cli(
+    code, text = fnnkit_in_process(
         capsys, monkeypatch, "export", "--format", "torchscript", "--variant", "C,D",
         "--dataset", "mnist-sample", "--artifacts", str(root),
     )  # fmt: skip
@@ -320,7 +323,6 @@ def _wider_initializer(proto, helper, tp) -> None:
 )
 def test_onnx_graph_must_be_the_expected_mlp(variant, change):
     """Graphs whose sha256 was re-recorded, but are not the MLP: refused by the loader and by verify alike."""
-    from fnnkit.export import read_exported
 
     path = _tamper_onnx(variant, change)
     with pytest.raises(ArtifactError) as info:
@@ -378,8 +380,6 @@ def test_json_depth_and_constants_bounded(tmp_path, text):
     ],
 )
 def test_export_entry_schema(variant, change):
-    from fnnkit.export import read_exported
-
     manifest = json.loads((variant / EXPORT_MANIFEST).read_text())
     change(manifest["formats"]["onnx"])
     (variant / EXPORT_MANIFEST).write_text(json.dumps(manifest))
@@ -389,7 +389,6 @@ def test_export_entry_schema(variant, change):
 
 @pytest.mark.parametrize("field,value", [("p50_us", None), ("p50_us", -1), ("batch_size", 10**12), ("threads", "4")])
 def test_bench_baseline_rows_checked_on_read(tmp_path, field, value):
-    from fnnkit.bench.results import BenchRun, load_run, save_run
     from tests.benchrows import row
 
     run = BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], [row()])
@@ -424,7 +423,7 @@ NUMERIC_ATTACKS = [
 
 @pytest.mark.parametrize("command,flag,value", NUMERIC_ATTACKS)
 def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, command, flag, value):
-    code, text = fnnkit_cli(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
+    code, text = fnnkit_in_process(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
     assert code == 2 and "Traceback" not in text and flag in text, text
 
 
@@ -432,8 +431,6 @@ def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, 
 
 
 def test_stale_export_refused_by_loader_as_by_verify(variant):
-    from fnnkit.export import read_exported
-
     card = json.loads((variant / MODEL_CARD).read_text())
     manifest = json.loads((variant / EXPORT_MANIFEST).read_text())
     for entry in manifest["formats"].values():
@@ -470,8 +467,6 @@ def test_sweeper_survives_absurd_pids_and_temp_named_folders(tmp_path):
 
 
 def test_variant_all_with_unknown_name_is_an_error():
-    from fnnkit.variants import resolve_variants
-
     with pytest.raises(ConfigError, match="'F'"):
         resolve_variants("all,F")
 
@@ -523,6 +518,7 @@ def _hostile_root(trained_root: Path, root: Path) -> list[str]:
     return list(cases)
 
 
+@pytest.mark.slow  # every command against every hostile folder: ~10 s
 def test_every_command_meets_every_hostile_folder_with_one_line(trained_root, tmp_path, capsys, monkeypatch):
     root = tmp_path / "artifacts"
     for dataset in _hostile_root(trained_root, root):
@@ -538,6 +534,6 @@ def test_every_command_meets_every_hostile_folder_with_one_line(trained_root, tm
             commands.insert(1, ("evaluate", "--backend", "onnxruntime", *common))
         for argv in commands:
             started = time.monotonic()
-            code, text = fnnkit_cli(capsys, monkeypatch, *argv)
+            code, text = fnnkit_in_process(capsys, monkeypatch, *argv)
             assert code != 0 and "Traceback" not in text, (dataset, argv, text)
             assert time.monotonic() - started < 30, (dataset, argv)

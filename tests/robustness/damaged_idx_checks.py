@@ -1,4 +1,4 @@
-"""Every IDX fault of case 8, checked without ``assert``: run as ``python -O idx_cases.py DIR``.
+"""Every damaged-IDX fault, checked without ``assert``: run as ``python -O damaged_idx_checks.py DIR``.
 
 Under ``-O`` Python drops every assert statement (pytest's own included), so these checks
 are plain ``if``s that exit non-zero; the script first proves that asserts really are off.

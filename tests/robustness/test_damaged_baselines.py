@@ -1,4 +1,4 @@
-"""Case 11: a benchmark baseline from another schema version, or edited by hand, is a clear
+"""Damaged baselines: a benchmark baseline from another schema version, or edited by hand, is a clear
 error through ``fnnkit bench --compare``, before any measuring starts.
 
 tests/test_bench.py covers ``load_run`` on a missing row field, bad JSON and another schema;
@@ -13,10 +13,10 @@ from dataclasses import asdict
 
 import pytest
 from benchrows import row as make_row
+from clitools import fnnkit_in_process
 
-from fnnkit.bench import SCHEMA, BenchRun, Ceiling, save_run
-
-from .helpers import fnnkit_cli
+from fnnkit.bench import SCHEMA, BenchRun, Ceiling, load_run, save_run
+from fnnkit.bench.results import run_from_dict
 
 
 def valid_run() -> dict:
@@ -77,7 +77,7 @@ def test_bad_baseline_is_one_clear_line_before_measuring(defect, tmp_path, capsy
     defect(run)
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(run))
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
                             "--artifacts", str(tmp_path / "empty"))  # fmt: skip
     assert code == 2 and "Traceback" not in text, text
     assert str(baseline) in text and DEFECTS[defect] in text, text
@@ -86,11 +86,9 @@ def test_bad_baseline_is_one_clear_line_before_measuring(defect, tmp_path, capsy
 
 def test_a_valid_baseline_passes_the_same_gate(tmp_path, capsys, monkeypatch):
     """The control: an untouched baseline is accepted; the run then stops at the (empty) artifacts."""
-    from fnnkit.bench import load_run
-    from fnnkit.bench.results import run_from_dict
 
     baseline = save_run(run_from_dict(valid_run(), tmp_path / "in-memory"), tmp_path / "baseline.json")
     assert load_run(baseline).schema == SCHEMA
-    code, text = fnnkit_cli(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
                             "--artifacts", str(tmp_path / "empty"))  # fmt: skip
     assert code == 2 and "missing artifacts" in text and str(baseline) not in text, text

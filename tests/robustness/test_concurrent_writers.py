@@ -1,4 +1,4 @@
-"""Case 10: two processes training (and two exporting) into the same folder at once end with one
+"""Concurrent writers: two processes training (and two exporting) into the same folder at once end with one
 complete version: every record matches its file, ``fnnkit verify`` passes, it loads.
 
 Both children import everything first and wait at a barrier, so their work really overlaps.
@@ -13,9 +13,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
+from fnnkit.export import load_exported
 from fnnkit.store import MODEL_CARD, load_trained, sha256_file
+from fnnkit.train import TrainConfig, fit
+from fnnkit.variants import get_spec
 from fnnkit.verify import verify
 
 from .helpers import REPO, child_env, problems
@@ -51,6 +55,7 @@ def race(prepare: str, work: str, target: Path, tags: tuple[str, str], tmp_path:
         assert child.returncode == 0, err[-4000:]
 
 
+@pytest.mark.slow  # two children that import torch and race: ~5 s
 def test_two_trainings_into_one_folder_leave_one_verified_version(tmp_path, sample_data):
     root = tmp_path / "artifacts"
     race(
@@ -69,14 +74,13 @@ def test_two_trainings_into_one_folder_leave_one_verified_version(tmp_path, samp
     assert problems(verify(folder)) == []
     model, card = load_trained(folder)
     assert card["seed"] in (1, 2)
-    from fnnkit.train import TrainConfig, fit
-    from fnnkit.variants import get_spec
 
     expected, _ = fit(get_spec("C"), sample_data, TrainConfig(iterations=60, eval_every=60, seed=card["seed"]))
     for name, tensor in expected.state_dict().items():  # the card's run and the weights' run are the same run
         assert torch.equal(model.state_dict()[name], tensor), name
 
 
+@pytest.mark.slow  # two children that import torch and race: ~20 s
 def test_two_exports_into_one_folder_leave_one_verified_version(variant, tmp_path):
     race(
         """
@@ -93,7 +97,6 @@ def test_two_exports_into_one_folder_leave_one_verified_version(variant, tmp_pat
         assert manifest["formats"][key]["sha256"] == sha256_file(variant / manifest["formats"][key]["file"])
     card = json.loads((variant / MODEL_CARD).read_text())
     assert {e["source_sha256"] for e in manifest["formats"].values()} == {card["weights"]["sha256"]}
-    from fnnkit.export import load_exported
 
     x = torch.rand(3, 784)
     assert torch.allclose(load_exported(variant, "onnx")(x), load_exported(variant, "torchscript")(x), atol=1e-4)

@@ -1,4 +1,4 @@
-"""Case 8: every IDX fault is a specific DataError naming the file and field, also under
+"""Damaged IDX files: every IDX fault is a specific DataError naming the file and field, also under
 ``python -O`` (which strips asserts): the validation never relies on ``assert``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .helpers import REPO, child_env, last_json
 
-SCRIPT = Path(__file__).with_name("idx_cases.py")
+SCRIPT = Path(__file__).with_name("damaged_idx_checks.py")
 
 
 def test_idx_faults_are_specific_errors_under_python_O(tmp_path):
