@@ -50,8 +50,8 @@ def test_console_script_is_installed():
         (["train", "--iters", "0", "--dataset", "mnist-sample"], ["--iters must be a positive integer"]),
     ],
 )
-def test_bad_flags_are_one_clear_line(args, fragments):
-    assert_user_error(run_fnnkit(*args), *fragments)
+def test_bad_flags_are_one_clear_line(args, fragments, cli):
+    assert_user_error(cli(*args), *fragments)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU; the no-GPU message cannot be shown")
@@ -59,8 +59,8 @@ def test_cuda_without_gpu_is_refused():
     assert_user_error(run_fnnkit("train", "--device", "cuda", "--variant", "A"), "no CUDA GPU is usable here")
 
 
-def test_mnist_missing_offline_says_where_to_put_files(tmp_path):
-    result = run_fnnkit("train", "--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path))
+def test_mnist_missing_offline_says_where_to_put_files(tmp_path, cli):
+    result = cli("train", "--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path))
     assert_user_error(result, "train-images-idx3-ubyte", "mnist-sample")
 
 
@@ -98,8 +98,8 @@ def test_train_evaluate_info_end_to_end(tmp_path):
     assert "torch" in info.stdout and "mnist-sample" in info.stdout
 
 
-def test_evaluate_without_training_says_how(tmp_path):
-    result = run_fnnkit("evaluate", "--variant", "B", "--artifacts", str(tmp_path))
+def test_evaluate_without_training_says_how(tmp_path, cli):
+    result = cli("evaluate", "--variant", "B", "--artifacts", str(tmp_path))
     assert_user_error(result, "fnnkit train --variant B")
 
 

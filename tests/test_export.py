@@ -275,23 +275,23 @@ def test_all_means_fp16_only_for_cuda():
 # --------------------------------------------------------------------------- bad input and faults
 
 
-def test_unknown_format_lists_the_valid_ones(tmp_path):
+def test_unknown_format_lists_the_valid_ones(tmp_path, cli):
     with pytest.raises(
         ConfigError, match="onnx, torchscript, torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
     ):
         resolve_formats("tflite")
-    result = run_fnnkit("export", "--format", "tflite", "--artifacts", str(tmp_path))
+    result = cli("export", "--format", "tflite", "--artifacts", str(tmp_path))
     assert_user_error(
         result, "unknown format 'tflite'", "torchscript-lite, compiled, onnx-int8, onnx-int8-static, onnx-fp16, all"
     )
 
 
-def test_bad_opset_is_refused(tmp_path):
-    assert_user_error(run_fnnkit("export", "--opset", "7", "--artifacts", str(tmp_path)), "--opset 7 is outside")
+def test_bad_opset_is_refused(tmp_path, cli):
+    assert_user_error(cli("export", "--opset", "7", "--artifacts", str(tmp_path)), "--opset 7 is outside")
 
 
-def test_missing_trained_model_gives_the_command(tmp_path):
-    result = run_fnnkit("export", "--format", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(tmp_path))
+def test_missing_trained_model_gives_the_command(tmp_path, cli):
+    result = cli("export", "--format", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(tmp_path))
     assert_user_error(
         result, f"fnnkit train --variant C --dataset {DATASET} --artifacts {tmp_path}", "--train-if-missing"
     )
@@ -310,14 +310,14 @@ def test_cli_trains_if_missing(tmp_path, monkeypatch, cli):
     assert load_exported(tmp_path / DATASET / "A", "torchscript")(torch.rand(2, 784)).shape == (2, 10)
 
 
-def test_cli_exports_and_prints_the_table(variant_copy):
+def test_cli_exports_and_prints_the_table(variant_copy, cli):
     root = variant_copy.parent.parent
-    result = run_fnnkit("export", "-f", "onnx,onnx-int8", "-v", "C", "-d", DATASET, "--artifacts", str(root))
-    assert result.returncode == 0, result.stderr
-    assert "model.int8.onnx" in result.stdout and "reused" in result.stdout and "agreement" in result.stdout
+    code, text = cli("export", "-f", "onnx,onnx-int8", "-v", "C", "-d", DATASET, "--artifacts", str(root))
+    assert code == 0, text
+    assert "model.int8.onnx" in text and "reused" in text and "agreement" in text
 
 
-def test_changed_weights_are_refused(variant_copy):
+def test_changed_weights_are_refused(variant_copy, cli):
     weights = variant_copy / WEIGHTS_FILE
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0xFF
@@ -326,7 +326,7 @@ def test_changed_weights_are_refused(variant_copy):
     with pytest.raises(IntegrityError, match=str(weights)):
         export_variant(variant_copy, "onnx", force=True)
     assert (variant_copy / "model.onnx").read_bytes() == before
-    result = run_fnnkit(
+    result = cli(
         "export", "-f", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(variant_copy.parent.parent)
     )
     assert_user_error(result, "model.safetensors", "Refusing to load it")

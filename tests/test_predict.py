@@ -134,17 +134,17 @@ def test_hostile_file_is_one_line_not_a_traceback(model, tmp_path, name, make, f
     assert sample.pixels is None and fragment in sample.problem and str(path) in sample.problem
 
 
-def test_cli_reports_each_bad_file_and_exits_nonzero(artifacts, digits, tmp_path):
+def test_cli_reports_each_bad_file_and_exits_nonzero(artifacts, digits, tmp_path, cli):
     """Good files are still classified; each bad one gets one line; the exit code says some failed."""
     np.save(tmp_path / "batch.npy", digits[0][:3])
     (tmp_path / "bomb.png").write_bytes(_png_header_only(20_000, 20_000))
     Image.new("L", (1, 1)).save(tmp_path / "tiny.png")
     saved = tmp_path / "seen"
-    result = run_fnnkit(
+    result = cli(
         "predict", str(tmp_path), "--artifacts", str(artifacts), "--dataset", DATASET, "--save-inputs", str(saved)
     )
     assert_user_error(result, "bomb.png is refused before decoding", "tiny.png: 1x1 px", "2 of 5 input(s)")
-    assert "batch.npy[2]" in result.stdout
+    assert "batch.npy[2]" in result[1]
     assert len(list(saved.glob("*.png"))) == 3
 
 
@@ -164,10 +164,10 @@ def test_idx_and_npy_batches_match_the_model(model, digits, tmp_path):
         np.testing.assert_allclose(got, expected.max(axis=1), rtol=1e-5)
 
 
-def test_missing_path_and_missing_model_are_user_errors(artifacts, tmp_path):
+def test_missing_path_and_missing_model_are_user_errors(artifacts, tmp_path, cli):
     with pytest.raises(InputError, match="does not exist"):
         list(load_samples([tmp_path / "nope.png"]))
-    result = run_fnnkit("predict", str(tmp_path), "--artifacts", str(tmp_path / "empty"), "--variant", "C")
+    result = cli("predict", str(tmp_path), "--artifacts", str(tmp_path / "empty"), "--variant", "C")
     assert_user_error(result, "fnnkit train --variant C")
 
 

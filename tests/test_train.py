@@ -205,10 +205,10 @@ def test_divergence_in_a_worker_is_the_same_clear_error(tmp_path, sample_data):
     assert not list(tmp_path.glob("*/*/model.json"))
 
 
-def test_cli_divergence_is_one_line(tmp_path):
+def test_cli_divergence_is_one_line(tmp_path, cli):
     from tests.clitools import assert_user_error, run_fnnkit
 
-    result = run_fnnkit(
+    result = cli(
         "train", "--variant", "C", "--dataset", "mnist-sample", "--lr", "1e30", "--iters", "50",
         "--eval-every", "50", "--artifacts", str(tmp_path),
     )  # fmt: skip

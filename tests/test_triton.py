@@ -83,9 +83,9 @@ def test_rewriting_replaces_a_model_folder_whole(repository, served_root):
     assert sorted(p.name for p in repository.iterdir()) == sorted(MODELS)
 
 
-def test_bad_settings_and_missing_out_are_user_errors(served_root):
+def test_bad_settings_and_missing_out_are_user_errors(served_root, cli):
     with pytest.raises(ConfigError, match="max_batch_size"):
         TritonSettings(max_batch_size=0)
     artifacts = served_root
-    result = run_fnnkit("export", "--format", "triton", "--variant", "C", "--artifacts", str(artifacts))
+    result = cli("export", "--format", "triton", "--variant", "C", "--artifacts", str(artifacts))
     assert_user_error(result, "--format triton needs --out DIR")
