@@ -18,7 +18,7 @@ from fnnkit.train_many import train_and_save_many
 from fnnkit.variants import VARIANTS, build
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-# DATA.md: the original recipe on Fashion-MNIST, mean over seeds 0-2, variant C.
+# The tutorial's own code on Fashion-MNIST, variant C, mean over seeds 0-2 (85.90, 85.59, 85.56; docs/data.md).
 ORIGINAL_RECIPE_C = 85.7
 
 # After 400 iterations (10 epochs) on the 4,000-image sample every variant is far above chance
@@ -242,7 +242,7 @@ def test_training_table_shows_published_accuracy_and_difference(sample_data):
 #   A 91.96 92.01 91.91 92.00 91.98   B 94.77 94.98 95.01 95.20 95.22   C 95.98 95.79 95.68 95.84 95.61
 #   D 96.59 96.44 96.67 96.64 96.75   E 97.04 96.75 96.74 96.68 96.80
 # The largest distance to the published number is A's +1.01 (the tutorial's own code gives A 92.0-92.1,
-# DATA.md, i.e. +1.1); 1.5 points covers every seed of both codes with half a point to spare, and still
+# docs/full-mnist.md, i.e. +1.1); 1.5 points covers every seed of both codes with half a point to spare, and still
 # fails a broken loop (any variant off by a couple of points) or the wrong dataset (the sample gives 89-93).
 PUBLISHED_TOLERANCE = 1.5
 
@@ -261,7 +261,7 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
         print(reason)
         pytest.skip(reason)
     assert (data.info.train_size, data.info.test_size) == (60_000, 10_000)
-    assert data.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # DATA.md: the official order
+    assert data.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # the official files' first labels
     records = train_and_save_many(list(VARIANTS.values()), data, tmp_path, TrainConfig())
     got = {r.spec.name: r.test_accuracy for r in records}
     off = {name: round(acc - PUBLISHED_ACCURACY[name], 2) for name, acc in got.items()}
