@@ -31,10 +31,10 @@ export-all: setup  ## export every trained variant to ONNX, TorchScript, .pt2 an
 bench: setup  ## benchmark every backend available here; tables + JSON/CSV/PNG under artifacts/bench
 	$(BIN)/fnnkit bench
 
-test: setup  ## the whole test suite (what CI runs), `slow` tests included; under 4 minutes on 2 idle cores
+test: setup  ## the whole test suite (what CI runs), `slow` tests included: about 4 minutes on 2 cores
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## the suite without the `slow` tests (Ray, compiles of every variant, worker runs...); under 1 minute
+test-fast: setup  ## the suite without the `slow` tests (Ray, compiles of every variant, worker runs...): under 2 minutes
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup  ## ruff lint + format check
