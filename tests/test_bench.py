@@ -255,6 +255,7 @@ def test_missing_artifacts_name_the_commands(capsys, monkeypatch, root, tmp_path
     assert code == 2 and "fnnkit export --format " in text and "onnx-int8" in text and "--variant A " in text
 
 
+@pytest.mark.slow  # a real fnnkit bench process: ~3 s
 def test_tampered_artifact_stops_the_run(capsys, monkeypatch, root, tmp_path):
     copy = tmp_path / "artifacts"
     shutil.copytree(root / DATASET / "A", copy / DATASET / "A")

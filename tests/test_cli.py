@@ -54,6 +54,7 @@ def test_bad_flags_are_one_clear_line(args, fragments, cli):
     assert_user_error(cli(*args), *fragments)
 
 
+@pytest.mark.slow  # a real fnnkit process that imports torch: ~1.9 s
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU; the no-GPU message cannot be shown")
 def test_cuda_without_gpu_is_refused():
     assert_user_error(run_fnnkit("train", "--device", "cuda", "--variant", "A"), "no CUDA GPU is usable here")

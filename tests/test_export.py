@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import torch
 from artifactkit import DATASET, PT2_VARIANT
-from clitools import assert_user_error, run_fnnkit
+from clitools import assert_user_error
 
 import fnnkit.train
 from fnnkit.data import preprocess
@@ -326,9 +326,7 @@ def test_changed_weights_are_refused(variant_copy, cli):
     with pytest.raises(IntegrityError, match=str(weights)):
         export_variant(variant_copy, "onnx", force=True)
     assert (variant_copy / "model.onnx").read_bytes() == before
-    result = cli(
-        "export", "-f", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(variant_copy.parent.parent)
-    )
+    result = cli("export", "-f", "onnx", "-v", "C", "-d", DATASET, "--artifacts", str(variant_copy.parent.parent))
     assert_user_error(result, "model.safetensors", "Refusing to load it")
 
 

@@ -36,7 +36,11 @@ def broken(trained_root, tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("launcher", [InProcess(), WorkerProcess()], ids=lambda launcher: launcher.name)
+@pytest.mark.parametrize(
+    "launcher",
+    [InProcess(), pytest.param(WorkerProcess(), marks=pytest.mark.slow)],  # the worker imports torch afresh: ~1.7 s
+    ids=lambda launcher: launcher.name,
+)
 def test_a_failing_job_is_an_error_outcome_with_its_message(broken, launcher):
     """Both launchers return the same Outcome: status and a message naming the file, no exception class."""
     config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1,), **QUICK)
@@ -45,6 +49,7 @@ def test_a_failing_job_is_an_error_outcome_with_its_message(broken, launcher):
     assert str(broken / DATASET / "A" / WEIGHTS_FILE) in outcome.message and "Traceback" not in outcome.message
 
 
+@pytest.mark.slow  # a whole run_bench with a worker process: ~1.3 s
 def test_run_bench_stops_with_one_error_naming_the_job(broken):
     config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1,), threads=1, artifacts=str(broken),
                          dataset=DATASET, **QUICK)  # fmt: skip

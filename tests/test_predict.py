@@ -86,6 +86,7 @@ def test_normalised_digit_is_mnist_shaped(digits):
     assert x[0].max() == 0 and any("inverted" in s for s in result.steps)
 
 
+@pytest.mark.slow  # a real fnnkit predict process: ~1.9 s
 def test_done_when_200px_offcentre_dark_on_white_png(artifacts, digits, tmp_path):
     """The issue's acceptance: a 200x200 off-centre dark-on-white PNG is classified correctly by `fnnkit predict`."""
     images, labels = digits

@@ -137,6 +137,7 @@ def test_search_reports_no_rate_when_even_the_floor_fails():
 # --------------------------------------------------------------------------- LoadGen on a slow backend
 
 
+@pytest.mark.slow  # two LoadGen server runs of their minimum duration: ~3.5 s
 def test_p99_grows_with_the_queue_and_loadgen_calls_overload_invalid(test_set, tmp_path):
     """1 ms per call, one call at a time: 1,000 samples/s at most. At 250/s the queue is short; at 1,500/s it grows."""
     inputs, _ = test_set
@@ -172,6 +173,7 @@ def test_a_bound_no_rate_meets_ends_in_a_clear_result(test_set, tmp_path):
     assert all(s.validity == "INVALID" for s in entry.steps)
 
 
+@pytest.mark.slow  # a LoadGen run held to its 2 s cap
 def test_the_time_cap_ends_a_hopeless_run(test_set, tmp_path):
     """50 ms per call at 200/s: LoadGen stops issuing at the cap and the queue is answered; never a hang."""
     inputs, _ = test_set

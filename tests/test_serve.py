@@ -223,6 +223,7 @@ def test_killed_replica_loses_only_requests_in_flight(service, reference):
     assert ok == 200
 
 
+@pytest.mark.slow  # a real fnnkit process with ray hidden: ~1.8 s
 def test_serve_without_ray_says_how_to_install(tmp_path):
     """`fnnkit serve` on a machine without Ray: one line naming the extra."""
     code = "import sys; sys.modules['ray'] = None; from fnnkit.cli import main; sys.argv = ['fnnkit', 'serve']; main()"
@@ -230,6 +231,7 @@ def test_serve_without_ray_says_how_to_install(tmp_path):
     assert_user_error(result, "pip install 'fnnkit[serve]'")
 
 
+@pytest.mark.slow  # a real fnnkit serve process: ~2.2 s
 def test_serve_refuses_a_file_verify_refuses(served_root, tmp_path):
     """A changed model.onnx is refused before Ray starts: only files `fnnkit verify` accepts are served."""
     artifacts = tmp_path / "artifacts"

@@ -206,7 +206,7 @@ def test_divergence_in_a_worker_is_the_same_clear_error(tmp_path, sample_data):
 
 
 def test_cli_divergence_is_one_line(tmp_path, cli):
-    from tests.clitools import assert_user_error, run_fnnkit
+    from tests.clitools import assert_user_error
 
     result = cli(
         "train", "--variant", "C", "--dataset", "mnist-sample", "--lr", "1e30", "--iters", "50",
@@ -268,6 +268,7 @@ def test_full_mnist_reproduces_the_published_table(tmp_path):
     assert all(abs(d) <= PUBLISHED_TOLERANCE for d in off.values()), (got, off)
 
 
+@pytest.mark.slow  # a real training process and its workers, then SIGINT: ~2.7 s
 def test_ctrl_c_stops_parallel_training_and_its_workers(tmp_path):
     """SIGINT to `fnnkit train` with two workers: exit 130, one line, no worker left running."""
     import psutil

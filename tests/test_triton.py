@@ -72,6 +72,7 @@ def test_config_that_disagrees_with_the_onnx_interface_is_a_problem(repository, 
     assert "does not parse as Triton's ModelConfig" in next(r[3] for r in check_repository(copy) if not r[2])
 
 
+@pytest.mark.slow  # two repository writes, each a real export check: ~1.8 s
 def test_rewriting_replaces_a_model_folder_whole(repository, served_root):
     """A second export swaps each model folder in one rename: no staging folders are left behind."""
     artifacts = served_root

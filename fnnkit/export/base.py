@@ -6,7 +6,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class ExportContext:
     opset: int
     isa: str = "avx2"  # instruction set a compiled (.pt2) CPU package targets: capabilities.ISA_CHOICES
     calibration: Callable[[], torch.Tensor] | None = None  # training images [N, 784], loaded only if asked
+    memo: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)  # graphs exported once per variant
 
 
 @dataclass

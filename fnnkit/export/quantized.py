@@ -16,7 +16,7 @@ import torch
 
 from fnnkit.errors import ExportError
 from fnnkit.export.base import INPUT_NAME, ExportContext, quiet_logger
-from fnnkit.export.onnx_files import export_proto, finish
+from fnnkit.export.onnx_files import finish, fp32_proto
 
 CALIBRATION_IMAGES = 2048  # MinMax ranges settle well before this on MNIST-size inputs
 CALIBRATION_BATCH = 256
@@ -45,7 +45,7 @@ def write_int8_static(ctx: ExportContext, temp: Path) -> None:
         def get_next(self) -> dict | None:
             return next(self.feeds, None)
 
-    proto = export_proto(ctx.model, ctx.opset)
+    proto = fp32_proto(ctx)
     del proto.graph.value_info[:]  # stale after the quantizer's Gemm rewrite (see onnx_files.write_int8)
     try:
         with quiet_logger():  # it logs "consider pre-processing" to stderr on every call

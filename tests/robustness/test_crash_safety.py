@@ -56,6 +56,7 @@ def stages(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.parent.iterdir() if ".stage-" in p.name)
 
 
+@pytest.mark.slow  # a child killed with -9 mid-save: ~1.4 s
 def test_kill_9_while_train_saves_keeps_the_previous_model(variant, tmp_path):
     before = snapshot(variant)
     left = kill_while_writing(
@@ -76,6 +77,7 @@ def test_kill_9_while_train_saves_keeps_the_previous_model(variant, tmp_path):
     assert problems(verify(variant)) == []
 
 
+@pytest.mark.slow  # a child killed with -9 mid-export: ~1.5 s
 def test_kill_9_while_export_saves_keeps_the_previous_file(variant, tmp_path):
     before = snapshot(variant)
     left = kill_while_writing(

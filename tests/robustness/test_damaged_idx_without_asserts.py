@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .helpers import REPO, child_env, last_json
 
 SCRIPT = Path(__file__).with_name("damaged_idx_checks.py")
 
 
+@pytest.mark.slow  # a python -O child that imports torch: ~4 s
 def test_idx_faults_are_specific_errors_under_python_O(tmp_path):
     result = subprocess.run([sys.executable, "-O", str(SCRIPT), str(tmp_path)], capture_output=True, text=True,
                             env=child_env(), cwd=REPO, timeout=120)  # fmt: skip

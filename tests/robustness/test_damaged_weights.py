@@ -96,6 +96,7 @@ def test_oversized_header_is_refused_by_its_size(variant):
     assert any(re.search(refused, p) for p in problems(verify(variant), path))
 
 
+@pytest.mark.slow  # a child under a capped address space that imports torch: ~1.7 s
 def test_no_allocation_follows_the_claimed_length(variant, tmp_path):
     """Under RLIMIT_AS = what the child already maps + 64 MiB, a 256 MiB allocation fails (the control),
     yet verify and the loader refuse a header claiming 4 EiB, and verify one claiming 256 MiB, cleanly."""

@@ -45,6 +45,7 @@ from tests.robustness.helpers import REPO, child_env, rerecord_export, run_pytho
 # --------------------------------------------------------------------------- 1. child processes
 
 
+@pytest.mark.slow  # a real bench worker process: ~1.7 s
 def test_worker_ignores_code_in_cwd_and_python_env(tmp_path):
     """A numpy.py / json.py in the cwd, a foreign fnnkit on PYTHONPATH, a PYTHONSTARTUP: none runs."""
 
