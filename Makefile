@@ -34,7 +34,7 @@ bench: setup  ## benchmark every backend available here; tables + JSON/CSV/PNG u
 test: setup  ## the whole test suite (what CI runs), `slow` tests included: about 4 minutes on 2 cores
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## the suite without the `slow` tests (Ray, compiles of every variant, worker runs...): under 2 minutes
+test-fast: setup  ## the suite without the `slow` tests (Ray, .pt2 compiles, fresh processes...): about a minute
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup  ## ruff lint + format check
