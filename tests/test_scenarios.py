@@ -37,39 +37,37 @@ QUICK = dict(min_duration_ms=800, min_query_count=32, time_cap_s=10.0)  # second
 VOUCHED = {**QUICK, "min_query_count": 500}  # enough queries for LoadGen's early stopping to vouch for a p99
 
 
-class SleepPredictor(Predictor):
+class OnHost(Predictor):
+    """A test backend whose inputs and logits are host tensors already: nothing to prepare or copy."""
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits
+
+
+class SleepPredictor(OnHost):
     """Sleeps ``seconds`` per call, whatever the batch: a backend with a fixed per-call cost."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__("sleep", "cpu", 1)
         self.seconds = seconds
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
     def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
         time.sleep(self.seconds)
         return torch.zeros(len(prepared), 10)
 
-    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits
 
-
-class ReversingPredictor(Predictor):
+class ReversingPredictor(OnHost):
     """A real backend whose rows come back in reverse order: the mix-up a broken batcher would make."""
 
     def __init__(self, inner: Predictor) -> None:
         super().__init__("reversed", "cpu", 1)
         self.inner = inner
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
     def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
         return self.inner.predict(prepared).flip(0)
-
-    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits
 
 
 @pytest.fixture(scope="module")

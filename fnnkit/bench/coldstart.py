@@ -107,6 +107,7 @@ def summarize(name: str, runs: list[dict[str, float]]) -> ColdStart:
 
 
 def check_counts(repeats: int, threads: int) -> None:
+    """For Python callers; the CLI has already bounded both numbers at its boundary (`number()`)."""
     if repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {repeats}")
     if threads < 1:

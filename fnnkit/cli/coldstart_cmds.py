@@ -34,11 +34,10 @@ def coldstart(
     Example: fnnkit coldstart --variant A --repeats 10 --json artifacts/bench/coldstart.json
     """
     from fnnkit.backends import resolve_backends
-    from fnnkit.bench.coldstart import check_counts, measure_cold_starts, save_cold_starts
+    from fnnkit.bench.coldstart import measure_cold_starts, save_cold_starts
     from fnnkit.store import find_variant_dir
     from fnnkit.variants import get_spec
 
-    check_counts(repeats, threads)
     spec = get_spec(variant)
     names = [b.name for b in resolve_backends(backend)]
     folder = find_variant_dir(artifacts, spec.name, dataset)
