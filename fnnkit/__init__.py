@@ -20,10 +20,13 @@ def load(variant: str = "C", dataset: str | None = None, artifacts: str = "artif
     """
     from pathlib import Path
 
+    from fnnkit.paths import user_path
     from fnnkit.store import find_variant_dir, load_trained
     from fnnkit.variants import get_spec
 
-    path = Path(variant)
-    folder = path if path.is_dir() else find_variant_dir(artifacts, get_spec(variant).name, dataset)
+    if Path(variant).is_dir():
+        folder = user_path(variant, "variant folder")
+    else:  # a Python caller's boundary, as the CLI's: the root is made absolute here, once
+        folder = find_variant_dir(user_path(artifacts, "artifacts", folder=True), get_spec(variant).name, dataset)
     model, _card = load_trained(folder, device)
     return model

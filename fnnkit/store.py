@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fnnkit.errors import ArtifactError, ConfigError, IntegrityError
+from fnnkit.paths import require_absolute
 
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CARD = "model.json"
@@ -45,12 +46,13 @@ HIDDEN_LAYERS_MAX, HIDDEN_DIM_MAX = 16, 2048  # bounds on any card, checked befo
 
 
 def variant_dir(root: str | os.PathLike, dataset: str, variant: str) -> Path:
-    return Path(root) / dataset / variant
+    """The layout rule; ``root`` must be absolute (``fnnkit.paths``): children run in other folders."""
+    return require_absolute(root, "artifacts root") / dataset / variant
 
 
 def trained_datasets(root: str | os.PathLike) -> list[str]:
     """Datasets with at least one trained variant under ``root``, best data first."""
-    root = Path(root)
+    root = require_absolute(root, "artifacts root")
     found = [d.name for d in root.iterdir() if d.is_dir() and any(d.glob(f"*/{MODEL_CARD}"))] if root.is_dir() else []
     return sorted(found, key=lambda n: (DATASET_PREFERENCE.index(n) if n in DATASET_PREFERENCE else 99, n))
 
@@ -617,6 +619,7 @@ def _card_and_weights(folder: Path) -> tuple[dict, dict]:
 
 def find_variant_dir(root: str | os.PathLike, variant: str, dataset: str | None = None) -> Path:
     """Folder of a trained variant; ``dataset=None`` picks the best dataset trained under ``root``."""
+    require_absolute(root, "artifacts root")
     if dataset in (None, "auto"):
         candidates = [d for d in trained_datasets(root) if (variant_dir(root, d, variant) / MODEL_CARD).exists()]
         if not candidates:

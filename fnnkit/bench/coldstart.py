@@ -27,6 +27,7 @@ from pathlib import Path
 
 from fnnkit.backends import get_backend
 from fnnkit.errors import BackendUnavailable, ConfigError
+from fnnkit.paths import require_absolute
 from fnnkit.spawn import python_argv, start_isolated
 from fnnkit.store import atomic_write_json
 
@@ -76,6 +77,8 @@ def quantile(values: list[float], q: float) -> float:
 def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout_s: float = 300.0) -> dict[str, float]:
     """One fresh process, isolated as every fnnkit child is (``fnnkit.spawn``); its phases in seconds,
     and ``total`` as the parent saw it."""
+    if folder is not None:
+        require_absolute(folder, "cold-start folder")  # the child runs in a private folder
     argv = python_argv(CHILD, kind, str(folder or ""), backend, str(threads), MARK)
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: chatter on stderr can never block the child
         started = time.perf_counter()

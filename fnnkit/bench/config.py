@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from fnnkit.backends import DEVICES, check_device, resolve_backends
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
+from fnnkit.paths import user_path
 from fnnkit.variants import VARIANTS, resolve_variants
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
@@ -61,14 +62,17 @@ class BenchConfig:
     spread_limit: float = 0.25  # IQR / median above this: the row is flagged as too noisy to trust
     accuracy_tolerance: float = 0.0  # points of test accuracy a recommended backend may differ from eager by
     accuracy: bool = True  # measure test accuracy and max |Δ logits| per backend
-    artifacts: str = "artifacts"
+    artifacts: str = "artifacts"  # made absolute at construction: workers run in a private folder
     dataset: str | None = None  # which trained models to use; None: the best dataset present
-    data_dir: str | None = None
+    data_dir: str | None = None  # likewise absolute; None: the default data folder
     contention_limit: float = 0.25  # cores used by other processes above which a row is flagged as contended
     cores: int = field(default_factory=physical_cores)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
+        set_("artifacts", str(user_path(self.artifacts, "artifacts", folder=True)))  # Python callers' boundary
+        if self.data_dir is not None:
+            set_("data_dir", str(user_path(self.data_dir, "data_dir", folder=True)))
         set_("variants", tuple(spec.name for spec in resolve_variants(list(self.variants))))
         set_("backends", tuple(b.name for b in resolve_backends(list(self.backends) or ["all"])))
         if not self.devices:

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from fnnkit.bench.config import BenchConfig
 from fnnkit.bench.results import BenchRow
+from fnnkit.paths import require_absolute
 from fnnkit.store import atomic_write_json, read_json
 
 R = TypeVar("R")
@@ -39,6 +40,9 @@ class Job:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_threads", tuple((int(b), int(t)) for b, t in self.batch_threads))
+        require_absolute(self.variant_dir, "Job.variant_dir")  # a worker runs in its own private folder
+        if self.data_dir is not None:
+            require_absolute(self.data_dir, "Job.data_dir")
 
     @classmethod
     def of(cls, config: BenchConfig, folder: Path, backend: str, device: str) -> Job:

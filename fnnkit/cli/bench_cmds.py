@@ -9,7 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, DEVICES_OPTION, TRAINED_DATASET, VARIANT, number, output_path
+from fnnkit.cli.options import (
+    ARTIFACTS,
+    DATA_DIR,
+    DEVICES_OPTION,
+    TRAINED_DATASET,
+    VARIANT,
+    input_path,
+    number,
+    output_path,
+)
 from fnnkit.cli.plots import write_plot
 from fnnkit.cli.render import backends_table, console, err_console, print_gate, print_run, wrote
 from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
@@ -56,9 +65,7 @@ def bench(
     json_path: Path | None = output_path("--json", "Result JSON \\[default: <artifacts>/bench/<run-id>.json]."),
     csv_path: Path | None = output_path("--csv", "Also write every row as CSV."),
     plot_path: Path | None = output_path("--plot", "Also write a PNG: throughput vs batch, latency spread."),
-    compare: Path | None = typer.Option(
-        None, "--compare", help="Baseline JSON from an earlier run: show % change per row."
-    ),
+    compare: Path | None = input_path("--compare", "Baseline JSON from an earlier run: show % change per row."),
     fail_threshold: float = number(
         10.0,
         "--fail-threshold",

@@ -9,7 +9,7 @@ import typer
 from rich.progress import MofNCompleteColumn
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, number
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, folder_option, number
 from fnnkit.cli.render import console, err_console, export_table, progress_bars
 from fnnkit.cli.triton_export import export_triton
 from fnnkit.errors import ArtifactError, ExportError
@@ -51,7 +51,7 @@ def export(
     ),
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
-    out: Path | None = typer.Option(None, "--out", help="--format triton only: the model repository folder to write."),
+    out: Path | None = folder_option(None, "--out", "--format triton only: the model repository folder to write."),
 ) -> None:
     """Export trained variants; run each file with its own runtime on the whole test set against eager PyTorch.
 

@@ -3,24 +3,47 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from fnnkit.env import resolve_device
 from fnnkit.errors import ConfigError
+from fnnkit.paths import user_path
 from fnnkit.registry import DEVICES
 from fnnkit.store import check_output_path
 
-ARTIFACTS = typer.Option(
-    Path("artifacts"), "--artifacts", envvar="FNNKIT_ARTIFACTS", help="Root folder of trained and exported models."
-)
-DATA_DIR = typer.Option(
-    None,
-    "--data-dir",
-    envvar="FNNKIT_DATA",
-    help="Folder for MNIST / Fashion-MNIST files \\[default: ~/.cache/fnnkit/data].",
+
+def folder_option(default: str | None, flag: str, help: str, envvar: str | None = None) -> Any:
+    """A folder option, made absolute here (``fnnkit.paths.user_path``): commands, their children and
+    Ray replicas never see a relative path, whatever folder they run in. Refused at once if it names
+    something that is not a folder."""
+    return typer.Option(
+        default, flag, envvar=envvar, help=help, parser=str, metavar="<path>", show_default=default is not None,
+        callback=lambda value: None if value is None else user_path(value, flag, folder=True),
+    )  # fmt: skip
+
+
+def input_path(flag: str, help: str) -> Any:
+    """An input file option (a baseline to compare with), made absolute here; the reader checks the file."""
+    return typer.Option(
+        None, flag, help=help, parser=str, metavar="<path>",
+        callback=lambda value: None if value is None else user_path(value, flag),
+    )  # fmt: skip
+
+
+def input_paths(value: list[str] | str | None, what: str) -> Any:
+    """Path arguments (``predict FILES``, ``verify PATH``), made absolute here; a callback for typer.Argument."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [user_path(v, what) for v in value]
+    return user_path(value, what)
+
+
+ARTIFACTS = folder_option("artifacts", "--artifacts", "Root folder of trained and exported models.", "FNNKIT_ARTIFACTS")
+DATA_DIR = folder_option(
+    None, "--data-dir", "Folder for MNIST / Fashion-MNIST files \\[default: ~/.cache/fnnkit/data].", "FNNKIT_DATA"
 )
 
 
@@ -125,7 +148,14 @@ def number(
 
 
 def output_path(flag: str, help: str) -> Any:
-    """An output file option: refused at once (one line naming ``flag``) if it exists and is not a regular
-    file, or its folder is missing or read-only; so nothing is measured or trained for a file that
-    cannot be written. ``store.atomic_write`` refuses the same targets again at write time."""
-    return typer.Option(None, flag, help=help, callback=lambda value: value and check_output_path(value, flag))
+    """An output file option, made absolute (``user_path``) and refused at once (one line naming ``flag``) if
+    it exists and is not a regular file, or its folder is missing or read-only; so nothing is measured or
+    trained for a file that cannot be written. ``store.atomic_write`` refuses the same targets at write time."""
+    return typer.Option(
+        None,
+        flag,
+        help=help,
+        parser=str,
+        metavar="<path>",
+        callback=lambda value: None if value is None else check_output_path(user_path(value, flag), flag),
+    )

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, number
+from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, folder_option, input_paths, number
 from fnnkit.cli.render import console, err_console, predict_table
 
 BAD_INPUT_EXIT = 1  # some files could not be classified: the others' results are still printed
@@ -18,7 +18,12 @@ BAD_INPUT_EXIT = 1  # some files could not be classified: the others' results ar
 
 @app.command()
 def predict(
-    paths: list[Path] = typer.Argument(..., help="PNG/JPEG/BMP files, folders of them, .npy arrays or IDX files."),
+    paths: list[Path] = typer.Argument(
+        ...,
+        help="PNG/JPEG/BMP files, folders of them, .npy arrays or IDX files.",
+        parser=str,
+        callback=lambda value: input_paths(value, "input"),
+    ),
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E."),
     dataset: str = TRAINED_DATASET,
     backend: str = typer.Option(
@@ -28,7 +33,7 @@ def predict(
     top: int = number(2, "--top", "How many classes to report per input.", 1, 10),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),
-    save_inputs: Path | None = typer.Option(None, "--save-inputs", help="Write the 28x28 each model saw as PNGs here."),
+    save_inputs: Path | None = folder_option(None, "--save-inputs", "Write the 28x28 each model saw as PNGs here."),
     artifacts: Path = ARTIFACTS,
 ) -> None:
     """Classify real pictures: grayscale, invert light paper, crop, scale to 20 px, centre by mass, as MNIST did.

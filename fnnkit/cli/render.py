@@ -21,8 +21,33 @@ from rich.table import Table
 if TYPE_CHECKING:  # types only: importing them would load torch, and `fnnkit --help` must stay fast
     from fnnkit.train import TrainRecord
 
-console = Console()
-err_console = Console(stderr=True)
+MAX_TABLE_WIDTH = 4000  # columns a table may take: far more than any table here, so none is ever cut
+
+
+class WholeTables(Console):
+    """A console that prints every table whole, at its natural width.
+
+    Why: rich fits a table into the console's width by cutting cells (``ex…``, ``1,8…``), and a console
+    that is not a terminal (a pipe, a file, a CI log) is 80 columns to rich. A table wider than the
+    console is printed wider instead: in a log every digit is there; in a narrow terminal its lines wrap.
+    """
+
+    def print(self, *objects, **kwargs) -> None:
+        tables = [o for o in objects if isinstance(o, Table)]
+        if not tables:
+            return super().print(*objects, **kwargs)
+        wide = self.options.update_width(MAX_TABLE_WIDTH)
+        natural = max(Measurement.get(self, wide, table).maximum for table in tables)
+        kept = self._width  # None: rich asks the terminal (or COLUMNS) again after this table
+        self.width = max(self.width, natural)  # rich clamps print(width=) to the console's width
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = kept
+
+
+console = WholeTables()
+err_console = WholeTables(stderr=True)
 
 
 def wrote(paths: Sequence[Path | str], tail: str = "") -> None:
@@ -283,14 +308,8 @@ def skipped_table(skipped: list) -> Table:
 
 
 def show(table: Table) -> None:
-    """Print at the table's natural width: a pipe or CI log (80 columns to rich) gets every digit."""
-    natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-    width = console.width
-    console.width = max(width, natural)  # rich clamps print(width=) to the console's width
-    try:
-        console.print(table)
-    finally:
-        console.width = width
+    """Print a table whole (every console here does: ``WholeTables``)."""
+    console.print(table)
 
 
 def _backends(rows: list) -> list[tuple[str, str, dict[int, object]]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS
+from fnnkit.cli.options import ARTIFACTS, input_paths
 from fnnkit.cli.render import console, err_console, verify_table
 
 PROBLEMS_EXIT = 1  # damaged files are a finding, not a usage error (2)
@@ -16,7 +16,10 @@ PROBLEMS_EXIT = 1  # damaged files are a finding, not a usage error (2)
 @app.command()
 def verify(
     path: Path | None = typer.Argument(
-        None, help="An artifacts folder, one variant folder, or one file (default: the --artifacts root)."
+        None,
+        help="An artifacts folder, one variant folder, or one file (default: the --artifacts root).",
+        parser=str,
+        callback=lambda value: input_paths(value, "PATH"),
     ),
     artifacts: Path = ARTIFACTS,
 ) -> None:

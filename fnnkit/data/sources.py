@@ -34,6 +34,7 @@ from fnnkit.data.idx import read_idx, read_split
 from fnnkit.data.mirrors import FetchError, Progress
 from fnnkit.data.sample import load_sample, sample_file
 from fnnkit.errors import DataError
+from fnnkit.paths import require_absolute
 from fnnkit.registry import lookup
 
 FASHION_CLASSES = (
@@ -58,7 +59,11 @@ IDX_FILES = tuple(name for pair in SPLIT_FILES.values() for name in pair)
 
 def default_data_dir() -> Path:
     """Where datasets live unless the caller (the CLI: --data-dir / FNNKIT_DATA) says otherwise."""
-    return Path("~/.cache/fnnkit/data").expanduser()
+    folder = Path("~/.cache/fnnkit/data").expanduser()
+    if not folder.is_absolute():  # HOME is an input too: a relative one would mean another folder in each child
+        raise DataError(f"the default data folder {folder} is relative (HOME is {os.environ.get('HOME')!r}): "
+                        "set HOME to an absolute path, or give --data-dir")  # fmt: skip
+    return folder
 
 
 @dataclass(frozen=True)
@@ -290,7 +295,7 @@ DATASET_NAMES: tuple[str, ...] = tuple(_LOADERS)  # ("auto", "mnist", "fashion-m
 
 
 def _folder(data_dir: str | os.PathLike | None) -> Path:
-    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    return require_absolute(data_dir, "data folder") if data_dir is not None else default_data_dir()
 
 
 def load_dataset(
