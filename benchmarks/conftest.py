@@ -48,7 +48,7 @@ class Case:
         return f"{self.variant}-{self.backend}-{self.device}-b{self.batch}"
 
 
-def _config(pytestconfig: pytest.Config, artifacts: str = "artifacts"):
+def _config(pytestconfig: pytest.Config, artifacts: str = "artifacts"):  # made absolute by BenchConfig
     return BenchConfig(
         variants=tuple(pytestconfig.getoption("variants").split(",")),
         devices=tuple(d.strip() for d in pytestconfig.getoption("devices").split(",")),
@@ -79,7 +79,7 @@ def bench_config(pytestconfig, tmp_path_factory):
 
     given = pytestconfig.getoption("artifacts")
     if given:
-        config = _config(pytestconfig, given)
+        config = _config(pytestconfig, given)  # BenchConfig makes the path absolute
         missing = missing_artifacts(config)
         if missing:
             pytest.exit("--artifacts lacks files:\n" + "\n".join(missing), returncode=2)

