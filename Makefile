@@ -52,13 +52,13 @@ format: $(SETUP)  ## apply ruff formatting and safe fixes
 clean:  ## remove the virtual environment and caches (artifacts/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks
 
-# --- the GPU check (docs/gpu.md) and the oldest torch fnnkit is tested with ---------------------------
+# --- an offline onnxruntime-gpu wheel for the GPU check (docs/gpu.md), and the oldest torch tested ----------
 ORT_GPU     ?= 1.31.1
 TORCH       ?= 2.11.0
 TORCHVISION ?= 0.26.0
 COMPAT      := .venv-compat
 
-gpu-wheels:  ## onnxruntime-gpu for the GPU machine (cp312, CUDA 13) in .whl/, slimmed to sm_90 to fit its 64 MiB carry
+gpu-wheels:  ## onnxruntime-gpu (cp312, CUDA 13) in .whl/ with only the sm_90 core kernels (~39 MiB), to install without an index
 	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl-full onnxruntime-gpu==$(ORT_GPU)
 	rm -f .whl/onnxruntime_gpu-*.whl
 	$(PYTHON) scripts/slim_ort_wheel.py .whl-full/onnxruntime_gpu-$(ORT_GPU)-cp312-cp312-manylinux_2_28_x86_64.whl .whl --keep-sm 90

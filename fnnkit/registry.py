@@ -1,9 +1,11 @@
 """Picking from a registry, written once: a name, a comma list, a list, or ``all``.
 
-Variants, backends and export formats are each one dict from name to object; users type
-names. ``lookup`` and ``pick`` are the only code that turns typed names into objects, so every
-registry accepts the same spellings and every unknown name gets the same message, listing the
-valid ones — including a typo hidden in ``all,F``, which is an error, not silently dropped.
+Variants, backends, export formats and datasets are each one dict from name to object; users
+type names. ``lookup`` and ``pick`` turn typed names into those objects, so every registry accepts
+the same spellings and an unknown name is refused the same way — including a typo hidden in
+``all,F``, which is an error, not silently dropped. The small fixed vocabularies (devices, ``--isa``,
+scenarios, activations, datasets to fetch) check their names where they are defined; every miss,
+here or there, gets the same message from ``errors.unknown_choice``, listing the valid names.
 """
 
 from __future__ import annotations

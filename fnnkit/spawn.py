@@ -1,5 +1,7 @@
-"""The one way fnnkit starts a child process: isolated from the working directory and stray
-``PYTHON*`` settings, and tied to the parent's life.
+"""How fnnkit starts a fresh program (bench workers, cold-start probes, pip for the package-index
+route, nvidia-smi): isolated from the working directory and stray ``PYTHON*`` settings, and tied to
+the parent's life. (Training workers are forked by ``train_many``, running no new program; Ray
+starts its own processes.)
 
 Why: ``python -m pkg`` puts the current directory first on ``sys.path``, so a ``numpy.py``
 beside the artifacts would run inside a bench worker; ``PYTHONSTARTUP``/``PYTHONPATH`` would

@@ -315,13 +315,16 @@ def read_verified(path: str | os.PathLike, expected_sha256: str, limit: int = MA
     return data
 
 
+def train_command(root: str | os.PathLike, variants: str, dataset: str | None = None) -> str:
+    """The command that (re-)trains ``variants`` under ``root``: every "train it first" and "re-create it
+    with" hint names it through here (export hints: ``fnnkit.export.core.export_command``)."""
+    return f"fnnkit train --variant {variants}{f' --dataset {dataset}' if dataset else ''} --artifacts {root}"
+
+
 def retrain_hint(folder: str | os.PathLike) -> str:
-    """The one "re-create it with" hint for a trained variant's folder."""
+    """The "re-create it with" hint for a damaged file in a trained variant's folder."""
     folder = Path(folder)
-    return (
-        f"re-create it with: fnnkit train --variant {folder.name} --dataset {folder.parent.name} "
-        f"--artifacts {folder.parent.parent}"
-    )
+    return f"re-create it with: {train_command(folder.parent.parent, folder.name, folder.parent.name)}"
 
 
 def read_model_card(folder: str | os.PathLike) -> dict:
@@ -330,7 +333,7 @@ def read_model_card(folder: str | os.PathLike) -> dict:
     if not path.exists() and not path.is_symlink():
         raise ArtifactError(
             f"no trained model in {Path(folder)} ({MODEL_CARD} missing); "
-            f"train it first: fnnkit train --variant {Path(folder).name} --dataset {Path(folder).parent.name}"
+            f"train it first: {train_command(Path(folder).parent.parent, Path(folder).name, Path(folder).parent.name)}"
         )
     card = read_json(path, what="model card")
     try:
@@ -625,7 +628,7 @@ def find_variant_dir(root: str | os.PathLike, variant: str, dataset: str | None 
         if not candidates:
             raise ArtifactError(
                 f"no trained variant {variant} under {Path(root)}; train it first: "
-                f"fnnkit train --variant {variant} --artifacts {root}   (or `make train-all`)"
+                f"{train_command(root, variant)}   (or `make train-all`)"
             )
         dataset = candidates[0]
     return variant_dir(root, dataset, variant)

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The GPU check (docs/gpu.md): ONE run on the GPU machine proves fnnkit's CUDA paths and measures them.
+# The GPU check (docs/gpu.md): one run on a CUDA machine proves fnnkit's CUDA paths and measures them.
 #
-#   GPU machine (device tool `run`, carry [".whl"], $OUT set there):   bash scripts/gpu_check.sh
-#   dry run here, on the CPU:   DEVICE=cpu OUT=/tmp/gpuout PY=.venv/bin/python bash scripts/gpu_check.sh
-#   rerun only what broke (same warm machine, artifacts kept):       ONLY=bench-ort,pytest bash scripts/gpu_check.sh
+#   on a CUDA machine, after `make setup`:   PY=.venv/bin/python OUT=gpu-results bash scripts/gpu_check.sh
+#   the same steps on the CPU, anywhere:     DEVICE=cpu PY=.venv/bin/python OUT=/tmp/gpuout bash scripts/gpu_check.sh
+#   rerun only some steps (artifacts kept):  ONLY=bench-ort,pytest PY=.venv/bin/python bash scripts/gpu_check.sh
 #
-# Steps, in priority order; each is time-boxed with `timeout`, recorded (ok / failed / timeout /
-# skipped for lack of time) and never stops the next one. All of them together stay within
-# BUDGET_S; the report at the end always runs and writes at most 8 files into $OUT:
+# Steps, in this order; each is time-boxed with `timeout`, recorded (ok / failed / timeout / skipped
+# when BUDGET_S is used up) and never stops the next one. The report at the end always runs and
+# writes into $OUT:
 #   log.txt  train.json  exports.json  bench-<device>.json/.csv/.png  summary.json  pytest-<device>.xml
 #
-#   wheels          onnxruntime-gpu from .whl/ into $SITE, first on PYTHONPATH (it shadows the CPU build)
+#   wheels          only if .whl/ holds an onnxruntime-gpu wheel for $PY (make gpu-wheels): into $SITE, first on PYTHONPATH
 #   env, probe      nvidia-smi, versions; does ONNX Runtime's CUDA (and TensorRT) provider really start?
 #   train-<device>  all five variants, bundled sample, data resident on the device; train-cpu: the same on the CPU
 #   export-torch    the bench variants: .pt2 compiled for the device, TorchScript, parity on the device
@@ -24,13 +24,13 @@ cd "$(dirname "$0")/.." || exit 1
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-/tmp/gpuout}
 PY=${PY:-python3}
-WORK=${WORK:-/tmp/fnnkit-gpu}               # artifacts and intermediate files: only $OUT comes back
-SITE=${SITE:-/tmp/site}                     # where the carried wheels are installed
-BUDGET_S=${BUDGET_S:-450}                   # all steps together; the report comes after
+WORK=${WORK:-/tmp/fnnkit-gpu}               # trained models, exports, intermediate files; results go to $OUT
+SITE=${SITE:-/tmp/site}                     # where a wheel from .whl/ is installed
+BUDGET_S=${BUDGET_S:-3600}                  # no step starts after this many seconds; the report comes after
 BENCH_VARIANTS=${BENCH_VARIANTS:-E}         # E: the deepest network, the most kernel launches per call
 BATCHES=${BATCHES:-1,64,1024,8192,65536}
 TRAIN_ITERS=${TRAIN_ITERS:-3000}            # the tutorial recipe
-BANDWIDTH_TBS=${BANDWIDTH_TBS:-4.8}         # H200 HBM3e, vendor datasheet
+BANDWIDTH_TBS=${BANDWIDTH_TBS:-4.8}         # your GPU's memory bandwidth, TB/s (4.8: an H200's HBM3e, vendor datasheet)
 ONLY=${ONLY:-}                              # comma list of step names; empty: every step
 ART=$WORK/art
 export PYTHONUNBUFFERED=1 FNNKIT_TRT_CACHE=$WORK/trt-cache COLUMNS=${COLUMNS:-200}  # wide tables in the log
@@ -73,15 +73,15 @@ step() {  # step NAME LIMIT_S COMMAND...: run it under `timeout`, within what is
   printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$rc" "$seconds" "$limit" >>"$WORK/steps.tsv"
 }
 
-install_wheels() {  # the carried onnxruntime-gpu, installed for this Python only if it was built for it
+install_wheels() {  # an onnxruntime-gpu wheel from .whl/, installed for this Python only if it was built for it
   local tag rc wheels=() fit=()
   shopt -s nullglob
   wheels=(.whl/*.whl)
   shopt -u nullglob
   printf '\n=== wheels\n'
   if ((${#wheels[@]} == 0)); then
-    echo "no wheels in .whl/: run 'make gpu-wheels' and carry .whl; ONNX Runtime stays the installed build"
-    printf 'wheels\tfailed\t-\t0\t-\n' >>"$WORK/steps.tsv"
+    echo "no wheels in .whl/: the installed ONNX Runtime is used"
+    printf 'wheels\tok\t-\t0\t-\n' >>"$WORK/steps.tsv"
     return
   fi
   tag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')

@@ -3,13 +3,13 @@
     python3 scripts/gpu_report.py --work /tmp/fnnkit-gpu --out $OUT --device cuda
 
 Reads the artifacts trees, the per-group bench runs and the step log the check wrote under
-``--work``; writes (at most five files, as the GPU machine returns only eight):
+``--work``; writes five files:
 
 - ``train.json``      per variant: training time, samples/s, accuracy on ``--device`` and on the CPU;
 - ``exports.json``    every export.json manifest (file, size, export time, parity on the device);
 - ``bench-<device>.json/.csv/.png``  the bench groups merged into one run (fnnkit's own schema,
   so ``fnnkit bench --compare`` reads it), speed-ups and recommendations recomputed across groups;
-- ``summary.json``    machine, versions, step outcomes, and the targets the issue asks about:
+- ``summary.json``    machine, versions, step outcomes, and the headline figures:
   batch-1 p50 of the best backend against eager, and large-batch throughput as a share of
   the GPU's memory bandwidth (input bytes per sample x samples/s over ``--bandwidth-tbs``).
 """

@@ -2,7 +2,7 @@
 
     python3 scripts/slim_ort_wheel.py .whl-full/onnxruntime_gpu-1.31.1-cp312-*.whl .whl --keep-sm 90
 
-Why: the PyPI wheel is 256 MB and the GPU machine takes at most 64 MiB of carried files.
+Why: the PyPI wheel is 256 MB, to be copied to a machine without a package index.
 Almost all of it is ``libonnxruntime_providers_cuda.so``, whose ``.nv_fatbin`` section holds
 every CUDA kernel compiled for six architectures (sm_75, 80, 86, 89, 90a, 120a), as
 zstd-compressed cubins. Two cuts bring it to about 40 MiB:

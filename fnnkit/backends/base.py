@@ -24,7 +24,7 @@ from fnnkit.errors import BackendUnavailable, unknown_choice
 from fnnkit.export.base import FP32, Tolerance
 from fnnkit.export.core import export_command, is_exported
 from fnnkit.registry import DEVICES
-from fnnkit.store import MODEL_CARD
+from fnnkit.store import MODEL_CARD, train_command
 from fnnkit.variants import INPUT_DIM
 
 
@@ -129,7 +129,7 @@ class Backend(ABC):
         folder = Path(variant_dir)
         root = folder.parent.parent
         if not (folder / MODEL_CARD).exists():
-            return f"no trained model in {folder}: fnnkit train --variant {folder.name} --artifacts {root}"
+            return f"no trained model in {folder}: {train_command(root, folder.name, folder.parent.name)}"
         if self.export_format is None or is_exported(folder, self.export_format, device):
             return None
         command = export_command(root, folder.parent.name, [folder.name], [self.export_format], device)

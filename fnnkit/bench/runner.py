@@ -25,7 +25,7 @@ from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Sk
 from fnnkit.env import environment
 from fnnkit.errors import ArtifactError, FnnkitError
 from fnnkit.export.core import export_command, is_exported
-from fnnkit.store import MODEL_CARD, find_variant_dir
+from fnnkit.store import MODEL_CARD, find_variant_dir, train_command
 
 # (finished jobs, all jobs, what is being measured now)
 ProgressFn = Callable[[int, int, str], None]
@@ -117,7 +117,7 @@ def missing_artifacts(config: BenchConfig, usable: Availability | None = None) -
     if untrained:
         names = ",".join(untrained)
         lines.append(
-            f"not trained: {names}: fnnkit train --variant {names} --artifacts {config.artifacts}, "
+            f"not trained: {names}: {train_command(config.artifacts, names, config.dataset)}, "
             f"then fnnkit export --format all --variant {names} --artifacts {config.artifacts}"
         )
     for (dataset, device), (variants, formats) in exports.items():

@@ -1,4 +1,6 @@
-"""The command line: the only place that parses argv, prints and exits.
+"""The command line: the only place that parses a user's arguments, prints for a user and exits.
+
+(fnnkit's own children — bench workers, cold-start probes — read the arguments fnnkit gives them.)
 
 Each command lives in a small module of this package and registers itself on ``app``;
 the library functions it calls return plain values and never print.

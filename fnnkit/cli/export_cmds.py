@@ -107,7 +107,7 @@ def _trained_folder(
     import torch
 
     from fnnkit.data import default_data_dir, load_dataset
-    from fnnkit.store import MODEL_CARD, find_variant_dir, variant_dir
+    from fnnkit.store import MODEL_CARD, find_variant_dir, train_command, variant_dir
     from fnnkit.train import train_and_save
     from fnnkit.variants import get_spec
 
@@ -121,7 +121,7 @@ def _trained_folder(
         where = f"{artifacts}/{dataset}" if dataset != "auto" else str(artifacts)
         raise ArtifactError(
             f"variant {variant} is not trained under {where}; train it first:\n"
-            f"  fnnkit train --variant {variant} --dataset {dataset} --artifacts {artifacts}\n"
+            f"  {train_command(artifacts, variant, None if dataset == 'auto' else dataset)}\n"
             "or add --train-if-missing to this command"
         )
     data = load_dataset(dataset, data_dir=data_dir or default_data_dir())

@@ -334,7 +334,8 @@ def is_exported(folder: Path, format: str, device: str) -> bool:
 
 
 def export_command(root: Path, dataset: str, variants: list[str], formats: list[str], device: str) -> str:
-    """The one command that (re-)creates exports: every "create it with" hint is built here."""
+    """The command that (re-)creates exports: every "create it with" hint for a missing or damaged export
+    names it through here (a .pt2 built for another CPU names its own ``--isa`` re-export)."""
     return (
         f"fnnkit export --format {','.join(formats)} --variant {','.join(variants)} --dataset {dataset} "
         f"--device {device} --artifacts {root}"
