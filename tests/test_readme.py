@@ -60,18 +60,21 @@ def _append(extra: str) -> Callable[[str, dict], str]:
 # Per-example changes, matched on the command's start; everything else runs exactly as typed.
 ADAPT = {
     "fnnkit serve-load": Adapt(
-        "the service runs on a free loopback port, not 8000", lambda c, ctx: c.replace(":8000", f":{ctx['port']}")
+        "the service runs on a free loopback port, not 8000; 300 requests instead of 2000",
+        lambda c, ctx: c.replace(":8000", f":{ctx['port']}").replace("--requests 2000", "--requests 300"),
     ),
     "fnnkit serve ": Adapt("a free loopback port, not 8000", lambda c, ctx: f"{c} --port {ctx['port']}"),
     "fnnkit coldstart": Adapt(
-        "1 fresh process per backend instead of 10: the same path, a tenth of the time", _append("--repeats 1")
+        "1 fresh process per backend instead of 10, two backends: the same path, bounded",
+        _append("--repeats 1 --backend eager,onnxruntime"),
     ),
     "fnnkit bench --scenario": Adapt(
         "LoadGen runs of 0.3 s instead of 2 s: the same search, bounded",
         _append("--min-duration-ms 300 --min-query-count 100"),
     ),
     "fnnkit bench --variant": Adapt(
-        "rows timed 0.05 s instead of 0.3 s: every backend's worker, bounded", _append("--min-time 0.05")
+        "two backends, rows timed 0.05 s: the worker path every backend takes, bounded (make bench runs them all)",
+        _append("--backend eager,onnxruntime --min-time 0.05"),
     ),
 }
 
