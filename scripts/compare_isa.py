@@ -21,7 +21,7 @@ import torch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--artifacts", type=lambda p: Path(p).expanduser().resolve(), default="artifacts")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--variant", default="A")
     parser.add_argument("--batch", type=int, default=1024)
