@@ -203,6 +203,8 @@ def _check_output(command: str, result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"`{command}` exited {result.returncode}:\n{text[-4000:]}"
     assert "Traceback" not in text, f"`{command}` printed a traceback:\n{text[-4000:]}"
     assert "…" not in result.stdout, f"`{command}` cut a table through a pipe:\n{result.stdout[-4000:]}"
+    if command.startswith("pytest"):  # a selection that selects nothing exits 5; one that skips all must fail too
+        assert re.search(r"\b\d+ passed", result.stdout), f"`{command}` ran no benchmark:\n{result.stdout[-4000:]}"
 
 
 def _check_leaves(command: str, copy: Path, before: set[str]) -> None:
