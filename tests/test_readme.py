@@ -41,7 +41,7 @@ SERVE_READY_S = 120  # Ray's start and two replicas on a busy 2-core machine
 SKIP = {
     "make setup": "installs packages; the walkthrough runs in the environment running this test (SETUP= BIN=)",
     "source ": "changes the calling shell's state; the walkthrough calls the environment's binaries directly",
-    "make test": "the walkthrough is itself part of `make test` and `make test-fast` would run it too",
+    "make test": "runs the test suite this walkthrough belongs to (make test-fast: the same suite, its fast tier)",
 }
 
 
@@ -238,6 +238,7 @@ def test_readme_walkthrough(tmp_path):
             command = adapt.change(typed, ctx) if adapt else typed
             if command.startswith("fnnkit serve "):
                 service = _start_service(command, copy, env, ctx["port"])
+                ran.append((typed, "started in the background, stopped at the end"))
                 continue
             before = {str(p.relative_to(copy)) for p in copy.glob("artifacts/bench/*")}
             started = time.monotonic()
