@@ -144,6 +144,23 @@ def test_each_precision_has_its_own_ceiling():
         assert ceiling.precision == precision and ceiling.gflops >= ceiling.median_gflops > 0
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "int8"])
+def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monkeypatch):
+    """On a CPU without the native flag no such backend is offered, and the emulated matmul takes seconds."""
+    from fnnkit.bench import ceiling as ceilings
+    from fnnkit.bench.config import BenchConfig
+    from fnnkit.capabilities import cpu_capabilities
+
+    measured = []
+    monkeypatch.setattr(
+        ceilings, "precision_ceilings", lambda threads, device, precisions, s: measured.extend(precisions) or []
+    )
+    backend = {"bf16": "eager-bf16", "fp16": "eager-fp16", "int8": "onnxruntime-int8"}[precision]
+    ceilings.measure_ceilings(BenchConfig(variants=("A",), backends=("eager", backend), batch_sizes=(1,)))
+    native = cpu_capabilities().native(precision) is not None
+    assert measured == (["fp32", precision] if native else ["fp32"])
+
+
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
 def test_cold_start_runs_fresh_processes(folder):
     assert quantile([3.0, 1.0, 2.0], 0.5) == 2.0 and quantile(list(range(1, 11)), 0.9) == 9

@@ -23,9 +23,21 @@ def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
     for device in config.devices:
         if device == "cuda" and not torch.cuda.is_available():
             continue
+        precisions = [p for p in ceiling_precisions(config.backends) if native_here(p, device)]
         for threads in sorted({config.threads_for(b) for b in config.batch_sizes}):
-            ceilings += precision_ceilings(threads, device, ceiling_precisions(config.backends), CEILING_TIME_S)
+            ceilings += precision_ceilings(threads, device, precisions, CEILING_TIME_S)
     return ceilings
+
+
+def native_here(precision: str, device: str) -> bool:
+    """Whether a ``precision`` ceiling means anything on ``device``: on a CPU without the native flag, the
+    reduced-precision backends are not offered, and an emulated 2048³ fp16 matmul takes seconds per call
+    (7 s on an AVX-512 CPU without avx512_fp16: a minute per ceiling, for no row)."""
+    if device != "cpu" or precision == "fp32":
+        return True
+    from fnnkit.capabilities import cpu_capabilities
+
+    return cpu_capabilities().native(precision) is not None
 
 
 CEILING_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
