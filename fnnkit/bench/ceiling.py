@@ -32,7 +32,7 @@ def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
 def native_here(precision: str, device: str) -> bool:
     """Whether a ``precision`` ceiling means anything on ``device``: on a CPU without the native flag, the
     reduced-precision backends are not offered, and an emulated 2048³ fp16 matmul takes seconds per call
-    (7 s on an AVX-512 CPU without avx512_fp16: a minute per ceiling, for no row)."""
+    (fp16 without avx512_fp16: 35x fp32, ~7 s per 2048³ call: about a minute per ceiling, for no row)."""
     if device != "cpu" or precision == "fp32":
         return True
     from fnnkit.capabilities import cpu_capabilities
