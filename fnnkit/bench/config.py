@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from fnnkit.backends import DEVICES, check_device, resolve_backends
+from fnnkit.bench.stats import CONTENDED_CORES
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.variants import VARIANTS, resolve_variants
@@ -64,7 +65,7 @@ class BenchConfig:
     artifacts: str = "artifacts"
     dataset: str | None = None  # which trained models to use; None: the best dataset present
     data_dir: str | None = None
-    contention_limit: float = 0.25  # cores used by other processes above which a row is flagged as contended
+    contention_limit: float = CONTENDED_CORES  # cores used by other processes above which a row is flagged as contended
     cores: int = field(default_factory=physical_cores)
 
     def __post_init__(self) -> None:

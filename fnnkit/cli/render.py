@@ -428,7 +428,8 @@ def scenario_step(backend: str, r, scenario: str) -> None:
     rate = f"{r.target_qps:,.0f} q/s" if r.target_qps else scenario
     p99 = "-" if r.p() is None else f"{r.p():.3f} ms"
     what = f"accuracy {r.accuracy:.2f}%" if r.mode == "accuracy" else f"p99 {p99}"
-    console.print(f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}[/]", highlight=False)
+    busy = f", [yellow]{r.others_cores:.1f} cores busy elsewhere[/]" if r.contended else ""
+    console.print(f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{busy}[/]", highlight=False)
 
 
 def _verdict(validity: str) -> str:
@@ -443,16 +444,19 @@ def scenario_steps_table(entry, config) -> Table:
     title = f"{entry.backend} on {entry.device}: every LoadGen run ({config.scenario}"
     title += f", p99 bound {config.latency_bound_ms:g} ms)" if config.scenario == "server" else ")"
     table = Table(title=title, title_style="bold")
-    for column in ("#", "offered q/s", "done samples/s", "p50 ms", "p90 ms", "p99 ms", "batch", "verdict"):
+    columns = ("#", "offered q/s", "done samples/s", "p50 ms", "p90 ms", "p99 ms", "batch", "busy cores", "verdict")
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("why")
     numbered = [("offline", r) for r in entry.calibration] + [(str(i), r) for i, r in enumerate(entry.steps, 1)]
     for label, r in numbered:
+        busy = f"{r.others_cores:.2f}"
         table.add_row(
             label, "-" if r.target_qps is None else f"{r.target_qps:,.0f}",
             "-" if r.completed_qps is None else f"{r.completed_qps:,.0f}",
             _ms(r.latency_ns.get("50.00")), _ms(r.latency_ns.get("90.00")), _ms(r.latency_ns.get("99.00")),
-            f"{r.mean_batch:.1f}", _verdict(r.validity), "; ".join(r.reasons),
+            f"{r.mean_batch:.1f}", f"[yellow]{busy}[/]" if r.contended else busy,
+            _verdict(r.validity), "; ".join(r.reasons),
         )  # fmt: skip
     return table
 
@@ -472,7 +476,7 @@ def scenario_summary_table(run, config) -> Table:
     table = Table(title=title, title_style="bold")
     columns = ["backend", "device"]
     if search:
-        columns += ["peak q/s", "p99 at peak ms", "offline samples/s", "of null SUT's"]
+        columns += ["peak q/s", "p99 at peak ms (runs)", "offline samples/s", "of null SUT's"]
     else:
         columns += ["samples/s", "p50 ms", "p99 ms"]
     columns += ["verdict", "accuracy % (AccuracyOnly)"]
@@ -484,9 +488,10 @@ def scenario_summary_table(run, config) -> Table:
         if search:
             offline = _offline_rate(entry)
             share = f"{offline / ceiling:.0%}" if offline and ceiling and entry is not run.overhead else "-"
-            peak = [f"{entry.peak_qps:,.0f}", _ms(final.latency_ns.get("99.00"))]
             if entry.peak_qps is None:
-                peak = ["[red]no rate meets the bound[/]", "-"]
+                peak = [f"[red]{entry.peak_status or 'no peak'}[/]", "-"]
+            else:
+                peak = [f"{entry.peak_qps:,.0f}", _peak_p99(entry)]
             cells = [*peak, "-" if offline is None else f"{offline:,.0f}", share]
         else:
             rate = final.completed_qps
@@ -497,6 +502,35 @@ def scenario_summary_table(run, config) -> Table:
         name = f"{entry.backend} (SUT overhead)" if entry is run.overhead else entry.backend
         table.add_row(name, entry.device, *cells, _verdict(final.validity), accuracy)
     return table
+
+
+def _peak_p99(entry) -> str:
+    """The p99 of every run at the peak, as its confidence: "0.91-1.20 (3/3 VALID)"."""
+    runs = entry.at_peak
+    p99 = sorted(r.latency_ns["99.00"] / 1e6 for r in runs if "99.00" in r.latency_ns)
+    if not p99:
+        return "-"
+    span = f"{p99[0]:.3f}" if len(p99) == 1 else f"{p99[0]:.3f}-{p99[-1]:.3f}"
+    return f"{span} ({sum(r.valid for r in runs)}/{len(runs)} VALID)"
+
+
+def no_peak_line(entry, config) -> str | None:
+    """One line for a search that reports no peak: what was tried, how close it came, and how busy the machine was."""
+    if not config.find_peak or entry.peak_qps is not None:
+        return None
+    bound = f"p99 <= {config.latency_bound_ms:g} ms"
+    busy = f"{entry.others_cores:.1f} cores were busy elsewhere"
+    if entry.peak_status == "could not confirm a peak":
+        lowest = min(r.target_qps for r in entry.steps if r.target_qps)
+        votes = f"{sum(r.valid for r in entry.steps)}/{len(entry.steps)} runs VALID"
+        return f"{entry.backend}: could not confirm a peak with {bound} (down to {lowest:,.0f} q/s; {votes}); {busy}"
+    tried = [r for r in entry.steps if r.target_qps]
+    lowest = min(tried, key=lambda r: r.target_qps) if tried else None
+    if lowest is None:
+        return f"{entry.backend}: no rate met {bound}; {busy}"
+    p99 = lowest.p()
+    had = "no p99" if p99 is None else f"p99 {p99:.1f} ms"
+    return f"{entry.backend}: no rate met {bound}; lowest tried {lowest.target_qps:,.0f} q/s had {had}; {busy}"
 
 
 def _offline_rate(entry) -> float | None:
