@@ -113,7 +113,7 @@ class Bound(ABC):
 
 
 class _Reprepared(Bound):
-    """Any Predictor: the host array becomes a tensor view, prepared on every run (a copy when the backend needs one)."""
+    """Any Predictor: ``host`` as a tensor view, prepared on every run (a copy when the backend needs one)."""
 
     def __init__(self, predictor: Predictor, batch: int) -> None:
         import numpy as np

@@ -132,7 +132,8 @@ def bench_scenario(
         if any(r.contended for r in [*entry.calibration, *entry.steps]) and no_peak_line(entry, config) is None:
             console.print(
                 f"[yellow]contended:[/] other processes kept up to {entry.others_cores:.1f} cores busy during "
-                f"{entry.backend}'s runs; its numbers are suspect (see the busy cores column)", highlight=False
+                f"{entry.backend}'s runs; its numbers are suspect (see the busy cores column)",
+                highlight=False,
             )
     written = [save_scenario_run(run, json_path)]
     if plot_path:

@@ -16,7 +16,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 from fnnkit.backends import Predictor, set_threads

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-
 from typing import Any
 
 from fnnkit.backends import Predictor, get_backend
