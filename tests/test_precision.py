@@ -10,7 +10,7 @@ from artifactkit import DATASET, copy_variants
 
 from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
-from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
+from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling, repetition_rates, summarize
 from fnnkit.bench.coldstart import measure_cold_starts, quantile
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
@@ -142,6 +142,27 @@ def test_each_precision_has_its_own_ceiling():
     for precision in ("fp32", "int8"):
         ceiling = matmul_ceiling(1, size=256, min_time_s=0.02, precision=precision)
         assert ceiling.precision == precision and ceiling.gflops >= ceiling.median_gflops > 0
+
+
+def test_a_ceiling_is_the_median_of_its_repetitions_with_their_spread():
+    """One repetition taken on a busy moment (100 of ~344 GFLOP/s) does not set the ceiling."""
+    ceiling = summarize("cpu", 2, "fp32", [344.0, 100.0, 350.0, 340.0, 347.0])
+    assert ceiling.gflops == 344.0 and ceiling.samples == 5
+    assert ceiling.spread == pytest.approx((350 - 100) / 344, abs=1e-4)
+    rates = repetition_rates(1, size=128, repetitions=3)
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+
+
+def test_a_row_above_its_ceiling_is_flagged_not_shown_as_a_share():
+    from benchrows import row
+
+    from fnnkit.bench import BenchConfig
+    from fnnkit.bench.results import Ceiling
+    from fnnkit.bench.runner import annotate
+
+    ceilings = [Ceiling("cpu", 1, 2048, 100.0, 100.0, 8, "fp32", 0.1)]
+    rows = annotate([row(gflops=50.0), row(backend="onnxruntime", gflops=120.0)], ceilings, BenchConfig())
+    assert [(r.ceiling_share, r.ceiling_suspect) for r in rows] == [(0.5, False), (1.2, True)]
 
 
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores

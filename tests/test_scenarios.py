@@ -116,8 +116,8 @@ def test_a_run_longer_than_its_cap_is_refused():
 
 
 class _Threshold:
-    def __init__(self, valid: bool) -> None:
-        self.valid = valid
+    def __init__(self, valid: bool, overloaded: bool = False) -> None:
+        self.valid, self.overloaded = valid, overloaded
 
 
 def test_search_brackets_the_threshold_within_precision():
@@ -136,6 +136,13 @@ def test_search_reports_no_rate_when_even_the_floor_fails():
     distinct = list(dict.fromkeys(rates))
     assert distinct == [640, 320, 160, 80, 40, 20, 10]  # halved after each failure, never one rate twice in a row
     assert all(rates.count(q) == 2 for q in distinct)  # every failure was repeated before the search moved
+
+
+def test_an_overloaded_rate_is_not_run_twice():
+    search = find_peak(lambda q: _Threshold(q <= 3000, overloaded=q > 3500), 1000, 10, 1e6, 0.05, 30)
+    rates = [q for q, _ in search.steps]
+    assert rates[:4] == [1000, 2000, 4000, 2828.4271247461902]  # 4,000 completed far too little: decided at once
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
 
 
 def test_one_hiccup_does_not_move_the_search():

@@ -141,6 +141,8 @@ class Backend(ABC):
     export_format: ClassVar[str | None] = None  # the exported file it runs; None: the trained weights
     # a reduced precision is offered only where the hardware has it natively (fnnkit.capabilities)
     hardware_gated: ClassVar[bool] = False
+    # how its idle threads' waiting is switched: "omp" (OMP_WAIT_POLICY), "onnxruntime" (session spinning), "" none
+    wait_switch: ClassVar[str] = "omp"
 
     def available(self, device: str) -> tuple[bool, str]:
         """(True, what it runs on) or (False, why not), without loading anything."""

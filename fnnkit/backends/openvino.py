@@ -89,6 +89,7 @@ class OpenVino(Backend):
     export_format = "onnx"
     devices = ("cpu",)
     unsupported = "OpenVINO's GPU plugin drives Intel GPUs, not CUDA"
+    wait_switch = ""  # its CPU plugin's threads wait as the runtime decides: no switch to record
     hint_precision: ClassVar[str] = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT
     needs: ClassVar[str] = "FP32"  # the plugin's OPTIMIZATION_CAPABILITIES entry this backend relies on
 

@@ -92,6 +92,7 @@ class OnnxRuntime(Backend):
     name = "onnxruntime"
     summary = "ONNX Runtime (model.onnx): CPU or CUDA provider"
     export_format = "onnx"
+    wait_switch = "onnxruntime"
     providers: ClassVar[dict[str, tuple[str, ...]]] = PROVIDERS
     provider_options: ClassVar[dict[str, dict[str, str]]] = CUDA_OPTIONS
 

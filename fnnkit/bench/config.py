@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from fnnkit.backends import DEVICES, check_device, resolve_backends
 from fnnkit.bench.stats import CONTENDED_CORES
+from fnnkit.bench.waiting import check_policy
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.variants import VARIANTS, resolve_variants
@@ -67,6 +68,7 @@ class BenchConfig:
     data_dir: str | None = None
     contention_limit: float = CONTENDED_CORES  # cores used by other processes above which a row is flagged as contended
     cores: int = field(default_factory=physical_cores)
+    wait_policy: str = "auto"  # idle threads: "auto" (spin when the machine is quiet), "spin" or "passive"
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
@@ -91,6 +93,7 @@ class BenchConfig:
             raise ConfigError(f"--accuracy-tolerance must be from 0 to 100 points, got {self.accuracy_tolerance}")
         if self.cores < 1:
             raise ConfigError(f"cores must be >= 1, got {self.cores}")
+        check_policy(self.wait_policy)
 
     def threads_for(self, batch: int) -> int:
         """Threads for a batch size: fixed by --threads, else one for tiny batches and all cores above."""

@@ -255,13 +255,20 @@ def print_run(run, config) -> None:
     for c in run.ceilings:
         console.print(
             f"matmul ceiling {c.device} {c.threads} thread(s), {c.precision}: [bold]{c.gflops:.0f} GFLOP/s[/] "
-            f"({c.size}³)"
+            f"({c.size}³; median of {c.samples} repetitions, spread {c.spread:.0%})"
         )
     for device in config.devices:
         rows = [r for r in run.rows if r.device == device]
         if rows:
             show(_latency_table(device, rows, config.batch_sizes[0]))
             show(_throughput_table(device, rows, config.batch_sizes))
+    suspect = sorted({f"{r.backend} b{r.batch_size}" for r in run.rows if r.ceiling_suspect})
+    if suspect:
+        console.print(
+            f"[yellow]measurement error:[/] {', '.join(suspect)} ran above the matmul ceiling, so that ceiling was "
+            "measured low (the machine was busy during it); no share is shown for them. Re-run on a quieter machine.",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
     if run.skipped:
         show(skipped_table(run.skipped))
     show(_recommendation_table(run, config.batch_sizes))
@@ -314,6 +321,7 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
     extra = ("p50 end-to-end", "peak device MB") if on_device else ()
     for column in ("acc %", "max|Δ|", "setup", "p50", "p90", "p99", "spread", *extra):
         table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("threads wait")
     table.add_column("trust")
     fastest = {
         v: min(r.p50_us for r in rows if r.variant == v and r.batch_size == batch) for v in {r.variant for r in rows}
@@ -331,7 +339,7 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
         device_cells = (_us(row.e2e_p50_us), f"{row.peak_device_mb or 0:.0f}") if on_device else ()
         table.add_row(
             variant, name, accuracy, diff, _setup(group), _best(_us(row.p50_us), row.p50_us == fastest[variant]),
-            _us(row.p90_us), _us(row.p99_us), spread, *device_cells, _trust(group),
+            _us(row.p90_us), _us(row.p99_us), spread, *device_cells, row.wait_policy or "-", _trust(group),
             style="red" if row.agrees is False else None,
         )  # fmt: skip
     return table
@@ -367,6 +375,8 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
             cells.append(_best(text, r.throughput == fastest[(variant, batch)]))
         last = by_batch.get(largest)
         share = f"{last.ceiling_share:.0%}" if last and last.ceiling_share is not None else "-"
+        if last and last.ceiling_suspect:  # above 100%: the ceiling was measured low, not a fact about the backend
+            share = "[yellow]? (above ceiling)[/]"
         if last and last.precision != "fp32":
             share = f"[dim]{share} ({last.precision})[/]"  # fewer bits per FLOP: not comparable with fp32
         head = next(iter(by_batch.values()))

@@ -28,6 +28,7 @@ from fnnkit.metrics import top1
 INSTALL_HINT = "pip install mlcommons-loadgen  (a dependency of fnnkit: `make setup` installs it)"
 DRAIN_GRACE_S = 5.0  # after the cap, queued work may run this long (at most the cap again), then is answered unrun
 GENERATE_FOR_NS = 10_000  # streams: LoadGen generates min_duration / this queries, so a fast SUT never runs out
+OVERLOADED = 0.8  # a server run that completed under this share of the offered rate was far above capacity
 PERCENTILES = ("50.00", "90.00", "95.00", "97.00", "99.00", "99.90")
 _SCENARIO_NAMES = {
     "single-stream": "SingleStream",
@@ -66,6 +67,12 @@ class LoadgenResult:
     log_dir: str
     accuracy: float | None = None  # AccuracyOnly: % of logged responses whose class matches the label
     others_cores: float = 0.0  # cores other processes kept busy during the run (fnnkit.bench.stats.CpuLoad)
+
+    @property
+    def overloaded(self) -> bool:
+        """Completed well under the offered rate: the queue grew all run long, no stall of a moment explains it."""
+        done, offered = self.completed_qps, self.target_qps
+        return bool(done and offered and done < OVERLOADED * offered)
 
     @property
     def contended(self) -> bool:

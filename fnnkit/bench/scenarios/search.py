@@ -7,6 +7,8 @@ so it runs the search step by step with LoadGen's PerformanceOnly verdict as the
 On a shared machine one run can fail because another process took the cores for a moment,
 not because the rate is too high. So a rate's verdict is a vote: a VALID run passes it at
 once, an INVALID one is run again, and a split is settled by a third run (best of three).
+A run that completed under 80% of the offered rate is decided at once: the queue grew all
+run long, which no stall of a moment explains.
 Rates move geometrically (double until a rate fails, then bisect, halve while nothing has
 passed); the peak is known within ``precision`` in a few votes. The rate found is then run
 ``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
@@ -28,6 +30,9 @@ CONFIRMED, NO_RATE, UNCONFIRMED = "confirmed", "no rate met the bound", "could n
 class Verdict(Protocol):
     @property
     def valid(self) -> bool: ...
+
+    @property
+    def overloaded(self) -> bool: ...  # far above capacity (completed < 80% of the offered rate): no second vote
 
 
 @dataclass
@@ -63,10 +68,10 @@ def find_peak(
         return result.valid
 
     def vote(qps: float) -> bool:
-        """Best of three, stopping as soon as the outcome is decided (a pass needs one run)."""
+        """Best of three, stopping as soon as the outcome is decided (a pass needs one run, an overload one)."""
         if run(qps):
             return True
-        if len(search.steps) >= max_steps or not run(qps):
+        if search.steps[-1][1].overloaded or len(search.steps) >= max_steps or not run(qps):
             return False  # failed twice (or out of budget): the rate is too high
         return len(search.steps) < max_steps and run(qps)
 
