@@ -116,8 +116,8 @@ def test_a_run_longer_than_its_cap_is_refused():
 
 
 class _Threshold:
-    def __init__(self, valid: bool, overloaded: bool = False) -> None:
-        self.valid, self.overloaded = valid, overloaded
+    def __init__(self, valid: bool, overloaded: bool = False, contended: bool = False) -> None:
+        self.valid, self.overloaded, self.contended = valid, overloaded, contended
 
 
 def test_search_brackets_the_threshold_within_precision():
@@ -143,6 +143,26 @@ def test_an_overloaded_rate_is_not_run_twice():
     rates = [q for q, _ in search.steps]
     assert rates[:4] == [1000, 2000, 4000, 2828.4271247461902]  # 4,000 completed far too little: decided at once
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
+
+
+def test_a_failure_while_the_machine_was_busy_is_run_again_not_counted():
+    busy = {2000: 2}  # the first two runs at 2,000 q/s fail while another process holds the cores
+
+    def measure(qps):
+        if busy.get(qps):
+            busy[qps] -= 1
+            return _Threshold(False, contended=True)
+        return _Threshold(qps <= 3000)
+
+    search = find_peak(measure, 1000, 10, 1e6, 0.05, 30)
+    assert [q for q, _ in search.steps][:5] == [1000, 2000, 2000, 2000, 4000]  # re-run until a quiet run passed
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
+
+
+def test_a_machine_busy_throughout_ends_the_search_without_a_false_peak():
+    search = find_peak(lambda q: _Threshold(q <= 100, contended=True), 1000, 10, 1e6, 0.05, 30)
+    assert search.peak_qps is None or search.peak_qps <= 100
+    assert len(search.steps) <= 30 + 3 * (STEP_DOWNS + 1)
 
 
 def test_one_hiccup_does_not_move_the_search():

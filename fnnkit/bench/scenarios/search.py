@@ -8,7 +8,8 @@ On a shared machine one run can fail because another process took the cores for 
 not because the rate is too high. So a rate's verdict is a vote: a VALID run passes it at
 once, an INVALID one is run again, and a split is settled by a third run (best of three).
 A run that completed under 80% of the offered rate is decided at once: the queue grew all
-run long, which no stall of a moment explains.
+run long, which no stall of a moment explains. A run that failed while other processes kept
+the cores busy (``contended``) does not count: it is run again, twice at most per vote.
 Rates move geometrically (double until a rate fails, then bisect, halve while nothing has
 passed); the peak is known within ``precision`` in a few votes. The rate found is then run
 ``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 STEP_DOWNS = 2  # notches below an unconfirmed peak that are tried before giving up
+RERUNS_IF_CONTENDED = 2  # a failed run during which other processes were busy is run again, this many times at most
 CONFIRMED, NO_RATE, UNCONFIRMED = "confirmed", "no rate met the bound", "could not confirm a peak"
 
 
@@ -33,6 +35,9 @@ class Verdict(Protocol):
 
     @property
     def overloaded(self) -> bool: ...  # far above capacity (completed < 80% of the offered rate): no second vote
+
+    @property
+    def contended(self) -> bool: ...  # other processes kept the cores busy meanwhile: its failure is not evidence
 
 
 @dataclass
@@ -67,13 +72,26 @@ def find_peak(
         search.steps.append((qps, result))
         return result.valid
 
+    def counted_run(qps: float) -> Verdict:
+        """One run whose failure says something about the rate: a failure while other processes kept
+        the cores busy is run again (at most ``RERUNS_IF_CONTENDED`` times per vote)."""
+        for attempt in range(RERUNS_IF_CONTENDED + 1):
+            run(qps)
+            result = search.steps[-1][1]
+            if result.valid or not result.contended or attempt == RERUNS_IF_CONTENDED:
+                return result
+            if len(search.steps) >= max_steps:
+                break
+        return result
+
     def vote(qps: float) -> bool:
         """Best of three, stopping as soon as the outcome is decided (a pass needs one run, an overload one)."""
-        if run(qps):
+        first = counted_run(qps)
+        if first.valid:
             return True
-        if search.steps[-1][1].overloaded or len(search.steps) >= max_steps or not run(qps):
+        if first.overloaded or len(search.steps) >= max_steps or not counted_run(qps).valid:
             return False  # failed twice (or out of budget): the rate is too high
-        return len(search.steps) < max_steps and run(qps)
+        return len(search.steps) < max_steps and counted_run(qps).valid
 
     valid: float | None = None  # highest rate whose vote passed
     invalid: float | None = None  # lowest rate whose vote failed
