@@ -14,7 +14,7 @@ from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling, repetition_
 from fnnkit.bench.coldstart import measure_cold_starts, quantile
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
-from fnnkit.errors import ArtifactError, ConfigError
+from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError
 from fnnkit.export.compiled import check_cpu_runs, required_flags
 from fnnkit.export.quantized import CALIBRATION_IMAGES, calibration_batches
 
@@ -163,6 +163,15 @@ def test_a_row_above_its_ceiling_is_flagged_not_shown_as_a_share():
     ceilings = [Ceiling("cpu", 1, 2048, 100.0, 100.0, 8, "fp32", 0.1)]
     rows = annotate([row(gflops=50.0), row(backend="onnxruntime", gflops=120.0)], ceilings, BenchConfig())
     assert [(r.ceiling_share, r.ceiling_suspect) for r in rows] == [(0.5, False), (1.2, True)]
+
+
+def test_cold_start_refuses_up_front_when_no_backend_asked_for_can_start(tmp_path, monkeypatch):
+    """TensorRT has no CPU device: nothing asked for can start cold, so no baseline process is spawned either."""
+    import fnnkit.bench.coldstart as coldstart
+
+    monkeypatch.setattr(coldstart, "run_once", lambda *a, **k: pytest.fail("a process was started"))
+    with pytest.raises(BackendUnavailable, match="none of the backends asked for can start cold here.*onnxruntime-trt"):
+        measure_cold_starts(tmp_path, ["onnxruntime-trt"], repeats=1)
 
 
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
