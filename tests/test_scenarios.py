@@ -146,7 +146,7 @@ def test_an_overloaded_rate_is_not_run_twice():
 
 
 def test_a_failure_while_the_machine_was_busy_is_run_again_not_counted():
-    busy = {2000: 2}  # the first two runs at 2,000 q/s fail while another process holds the cores
+    busy = {2000: 1}  # the first run at 2,000 q/s fails while another process holds the cores
 
     def measure(qps):
         if busy.get(qps):
@@ -155,7 +155,7 @@ def test_a_failure_while_the_machine_was_busy_is_run_again_not_counted():
         return _Threshold(qps <= 3000)
 
     search = find_peak(measure, 1000, 10, 1e6, 0.05, 30)
-    assert [q for q, _ in search.steps][:5] == [1000, 2000, 2000, 2000, 4000]  # re-run until a quiet run passed
+    assert [q for q, _ in search.steps][:4] == [1000, 2000, 2000, 4000]  # re-run at once, and the quiet run passed
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
 
 

@@ -9,7 +9,7 @@ not because the rate is too high. So a rate's verdict is a vote: a VALID run pas
 once, an INVALID one is run again, and a split is settled by a third run (best of three).
 A run that completed under 80% of the offered rate is decided at once: the queue grew all
 run long, which no stall of a moment explains. A run that failed while other processes kept
-the cores busy (``contended``) does not count: it is run again, twice at most per vote.
+the cores busy (``contended``) does not count: it is run again, once per run.
 Rates move geometrically (double until a rate fails, then bisect, halve while nothing has
 passed); the peak is known within ``precision`` in a few votes. The rate found is then run
 ``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 STEP_DOWNS = 2  # notches below an unconfirmed peak that are tried before giving up
-RERUNS_IF_CONTENDED = 2  # a failed run during which other processes were busy is run again, this many times at most
+RERUNS_IF_CONTENDED = 1  # a failed run while other processes were busy is run again once (a busy machine stays busy)
 CONFIRMED, NO_RATE, UNCONFIRMED = "confirmed", "no rate met the bound", "could not confirm a peak"
 
 
