@@ -233,7 +233,7 @@ def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     assert result.mean_batch > 1.5
 
 
-@pytest.mark.slow  # a LoadGen search that runs to its cap: ~7 s
+@pytest.mark.slow  # a LoadGen search down to its floor, every failure voted on twice: ~11 s
 def test_a_bound_no_rate_meets_ends_in_a_clear_result(test_set, tmp_path):
     inputs, labels = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=1, find_peak=True, min_qps=20, max_batch=1, **QUICK)
@@ -324,7 +324,7 @@ def test_cli_scenario_options_need_a_scenario(folder, cli):
     fnnkit_error_line(result, "need --scenario")
 
 
-@pytest.mark.slow  # ~15 s: three searches of 4-8 runs of 0.3 s (null SUT, eager, onnxruntime), two accuracy runs
+@pytest.mark.slow  # ~5 s: three searches of 4-8 runs of 0.3 s (null SUT, eager, onnxruntime), two accuracy runs
 def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path, cli):
     out = tmp_path / "out.json"
     code, text = cli(
@@ -365,7 +365,7 @@ def test_cli_scenario_takes_one_variant(folder, cli):
     fnnkit_error_line(result, "one variant at a time")
 
 
-@pytest.mark.slow  # ~6 s: two short searches (null SUT, eager) that fail at every rate, and one accuracy run
+@pytest.mark.slow  # ~17 s: two searches (null SUT, eager) that fail at every rate, votes included, and one accuracy run
 def test_cli_no_rate_meets_the_bound_prints_every_run_then_one_line(folder, tmp_path, cli):
     code, text = cli(
         "bench", "--scenario", "server", "-v", "C", "-b", "eager", "--device", "cpu", "--find-peak",
