@@ -64,7 +64,7 @@ class BenchRow:
     speedup_vs_eager: float | None = None  # eager's p50 / this p50, same variant, device, batch size
     wide: bool = False  # spread above the run's limit: too noisy to trust
     contended: bool = False  # other processes used a sizeable share of the cores meanwhile
-    ceiling_suspect: bool = False  # above its own ceiling: the ceiling (or the row) was mis-measured; no share shown
+    ceiling_suspect: bool = False  # above its own ceiling: that ceiling is wrong for this row; no share shown
     wait_policy: str = ""  # how idle intra-op threads waited: "spin" or "passive" (fnnkit.bench.waiting)
     recompiles: int = 0  # graphs compiled inside the timed region (must be 0)
     distribution_us: dict[str, float] = field(default_factory=dict)

@@ -265,8 +265,9 @@ def print_run(run, config) -> None:
     suspect = sorted({f"{r.backend} b{r.batch_size}" for r in run.rows if r.ceiling_suspect})
     if suspect:
         console.print(
-            f"[yellow]measurement error:[/] {', '.join(suspect)} ran above the matmul ceiling, so that ceiling was "
-            "measured low (the machine was busy during it); no share is shown for them. Re-run on a quieter machine.",
+            f"[yellow]measurement error:[/] {', '.join(suspect)} ran above the matmul ceiling: that ceiling was "
+            "measured low (a busy moment; see its spread) or the 2048³ matmul is not this machine's limit for such "
+            "a row; no share is shown for them.",
             highlight=False, soft_wrap=True,
         )  # fmt: skip
     if run.skipped:
@@ -375,7 +376,7 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
             cells.append(_best(text, r.throughput == fastest[(variant, batch)]))
         last = by_batch.get(largest)
         share = f"{last.ceiling_share:.0%}" if last and last.ceiling_share is not None else "-"
-        if last and last.ceiling_suspect:  # above 100%: the ceiling was measured low, not a fact about the backend
+        if last and last.ceiling_suspect:  # above 100%: the ceiling is wrong for this row, not a fact about the backend
             share = "[yellow]? (above ceiling)[/]"
         if last and last.precision != "fp32":
             share = f"[dim]{share} ({last.precision})[/]"  # fewer bits per FLOP: not comparable with fp32
