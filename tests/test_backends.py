@@ -98,6 +98,27 @@ def test_prepared_input_is_reused_and_outputs_are_not_aliased(name, device, fold
     assert a.shape == (8, 10) and a.dtype == torch.float32
 
 
+@pytest.mark.parametrize("device", ON_DEVICES)
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_a_bound_batch_reads_its_host_rows_every_run(name, device, folder, test_set):
+    """``Predictor.bound``: rows written into ``host`` in place are what the next run sees, and its classes
+    are the same as ``predict``'s (the load scenarios' path, with no binding or copy per batch)."""
+    ok, reason = BACKENDS[name].available(device)
+    if not ok:
+        pytest.skip(reason)
+    predictor = BACKENDS[name].load(folder, device, threads=1)
+    inputs = test_set[0]
+    bound = predictor.bound(16)
+    for rows in (inputs[:16], inputs[16:32]):
+        bound.host[:] = rows.numpy()  # in place, as the scenario batcher's numpy take(out=...) does
+        classes = bound.classes(bound.run())
+        expected = predictor.predict(rows).argmax(dim=1).numpy()
+        assert classes.dtype.str == "<i4" and classes.shape == (16,)
+        assert (classes == expected).mean() >= 0.9  # reduced precisions may flip a near tie
+        if BACKENDS[name].precision == "fp32":
+            assert (classes == expected).all()
+
+
 def test_compile_refuses_to_compile_inside_the_timed_region(folder):
     predictor = get_backend("compile").load(folder, "cpu", threads=1)
     predictor.warmup(8, rounds=1)

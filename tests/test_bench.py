@@ -46,8 +46,12 @@ def root(exported_root, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def real_run(root):
-    """One short in-process run of every CPU backend on ``PT2_VARIANT``, batch 1 and 64."""
-    config = BenchConfig(variants=(PT2_VARIANT,), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), **QUICK)
+    """One short in-process run of every CPU backend on ``PT2_VARIANT``, batch 1 and 64 (a fixed wait policy:
+    no 0.3 s probe per backend; ``choose`` is tested on its own)."""
+    config = BenchConfig(
+        variants=(PT2_VARIANT,), devices=("cpu",), batch_sizes=(1, 64), artifacts=str(root), wait_policy="passive",
+        **QUICK,
+    )  # fmt: skip
     return run_bench(config, launcher=InProcess())
 
 
@@ -201,7 +205,23 @@ def test_real_run_measures_every_cpu_backend_and_they_agree(real_run):
         if r.precision == "fp32":
             assert r.accuracy == r.eager_accuracy and r.max_abs_diff <= 1e-4
     assert {(c.device, c.threads) for c in real_run.ceilings} == {("cpu", 1)}
+    assert all(c.samples == 8 and c.spread >= 0 for c in real_run.ceilings)  # 4 repetitions before, 4 after
     assert {(r.batch_size, r.backend is not None) for r in real_run.recommendations} == {(1, True), (64, True)}
+    for r in real_run.rows:  # in this process: ONNX Runtime as the probe chose, OpenMP as the process started
+        assert r.wait_policy in ({"passive"} if r.backend.startswith("onnxruntime") else
+                                 {"runtime default"} if r.backend.startswith("openvino") else
+                                 {"spin", "passive", "OpenMP default"}), r  # fmt: skip
+
+
+def test_auto_wait_policy_spins_on_a_quiet_machine_and_sleeps_on_a_busy_one():
+    from fnnkit.bench.waiting import busy_elsewhere, choose
+
+    assert choose("auto", others_cores=0.05) == "spin"
+    assert choose("auto", others_cores=1.0) == "passive"
+    assert choose("passive", others_cores=0.0) == "passive" and choose("spin", others_cores=2.0) == "spin"
+    assert busy_elsewhere(0.05) >= 0
+    with pytest.raises(ConfigError, match="wait policy"):
+        BenchConfig(wait_policy="sometimes")
 
 
 def test_csv_and_plot_are_written(real_run, tmp_path):

@@ -66,3 +66,17 @@ def test_cold_start_children_ignore_code_in_the_working_directory(tmp_path, monk
     monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "json.py"))
     phases = run_once("python", None, "", threads=1, timeout_s=60)
     assert not marker.exists() and phases["total"] > 0 and set(phases) == {"total"}
+
+
+@pytest.mark.slow  # two worker processes that import torch afresh: ~5 s
+@pytest.mark.parametrize("policy", ["spin", "passive"])
+def test_a_worker_waits_as_its_job_says_and_its_rows_record_it(trained_root, policy):
+    """OMP_WAIT_POLICY reaches the worker's environment, ONNX Runtime's spinning its sessions."""
+    config = BenchConfig(
+        variants=("A",), backends=("eager",), batch_sizes=(1,), artifacts=str(trained_root), dataset=DATASET,
+        accuracy=False, **QUICK,
+    )  # fmt: skip
+    job = Job.of(config, trained_root / DATASET / "A", "eager", "cpu", wait_policy=policy)
+    outcome = WorkerProcess().run(job)
+    assert outcome.status == "ok", outcome.message
+    assert [r.wait_policy for r in outcome.rows] == [policy]

@@ -10,11 +10,11 @@ from artifactkit import DATASET, copy_variants
 
 from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
-from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling
+from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling, repetition_rates, summarize
 from fnnkit.bench.coldstart import measure_cold_starts, quantile
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
-from fnnkit.errors import ArtifactError, ConfigError
+from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError
 from fnnkit.export.compiled import check_cpu_runs, required_flags
 from fnnkit.export.quantized import CALIBRATION_IMAGES, calibration_batches
 
@@ -149,16 +149,48 @@ def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monke
     """On a CPU without the native flag no such backend is offered, and the emulated matmul takes seconds."""
     from fnnkit.bench import ceiling as ceilings
     from fnnkit.bench.config import BenchConfig
+    from fnnkit.bench.runner import availability
     from fnnkit.capabilities import cpu_capabilities
 
     measured = []
     monkeypatch.setattr(
-        ceilings, "precision_ceilings", lambda threads, device, precisions, s: measured.extend(precisions) or []
+        ceilings, "repetition_rates", lambda threads, device, precision: measured.append(precision) or [1.0]
     )
     backend = {"bf16": "eager-bf16", "fp16": "eager-fp16", "int8": "onnxruntime-int8"}[precision]
-    ceilings.measure_ceilings(BenchConfig(variants=("A",), backends=("eager", backend), batch_sizes=(1,)))
+    config = BenchConfig(variants=("A",), backends=("eager", backend), batch_sizes=(1,), devices=("cpu",))
+    ceilings.measure_ceilings(config, usable=availability(config.backends, config.devices))
     native = cpu_capabilities().native(precision) is not None
     assert measured == (["fp32", precision] if native else ["fp32"])
+
+
+def test_a_ceiling_is_the_median_of_its_repetitions_with_their_spread():
+    """One repetition taken on a busy moment (100 of ~344 GFLOP/s) does not set the ceiling."""
+    ceiling = summarize("cpu", 2, "fp32", [344.0, 100.0, 350.0, 340.0, 347.0])
+    assert ceiling.gflops == 344.0 and ceiling.samples == 5
+    assert ceiling.spread == pytest.approx((350 - 100) / 344, abs=1e-4)
+    rates = repetition_rates(1, size=128, repetitions=3)
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+
+
+def test_a_row_above_its_ceiling_is_flagged_not_shown_as_a_share():
+    from benchrows import row
+
+    from fnnkit.bench import BenchConfig
+    from fnnkit.bench.results import Ceiling
+    from fnnkit.bench.runner import annotate
+
+    ceilings = [Ceiling("cpu", 1, 2048, 100.0, 100.0, 8, "fp32", 0.1)]
+    rows = annotate([row(gflops=50.0), row(backend="onnxruntime", gflops=120.0)], ceilings, BenchConfig())
+    assert [(r.ceiling_share, r.ceiling_suspect) for r in rows] == [(0.5, False), (1.2, True)]
+
+
+def test_cold_start_refuses_up_front_when_no_backend_asked_for_can_start(tmp_path, monkeypatch):
+    """TensorRT has no CPU device: nothing asked for can start cold, so no baseline process is spawned either."""
+    import fnnkit.bench.coldstart as coldstart
+
+    monkeypatch.setattr(coldstart, "run_once", lambda *a, **k: pytest.fail("a process was started"))
+    with pytest.raises(BackendUnavailable, match="none of the backends asked for can start cold here.*onnxruntime-trt"):
+        measure_cold_starts(tmp_path, ["onnxruntime-trt"], repeats=1)
 
 
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores

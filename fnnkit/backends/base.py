@@ -87,6 +87,47 @@ class Predictor(ABC):
         """Graphs compiled so far by this process for this backend (0 for backends that never compile)."""
         return 0
 
+    def bound(self, batch: int) -> Bound:
+        """A reusable batch of ``batch`` rows: fill ``.host`` in place, then ``.run()``; nothing allocated per call.
+
+        Load scenarios call the model thousands of times a second at small batch sizes, where
+        building a new input binding and copying the logits back cost as much as the model.
+        This default re-prepares the host array on every run (correct for any backend);
+        backends whose prepared input aliases ``.host`` override it with a truly bound one.
+        """
+        return _Reprepared(self, batch)
+
+
+class Bound(ABC):
+    """One batch size, bound once: ``host`` is float32 [batch, 784] to be written in place."""
+
+    host: Any  # numpy float32 [batch, INPUT_DIM], C-contiguous
+
+    @abstractmethod
+    def run(self) -> Any:
+        """Logits for the rows now in ``host``, in the backend's own format (valid until the next run)."""
+
+    @abstractmethod
+    def classes(self, logits: Any) -> Any:
+        """The predicted class of each row as a numpy int32 array (a copy: the caller may keep it)."""
+
+
+class _Reprepared(Bound):
+    """Any Predictor: ``host`` as a tensor view, prepared on every run (a copy when the backend needs one)."""
+
+    def __init__(self, predictor: Predictor, batch: int) -> None:
+        import numpy as np
+
+        self.predictor = predictor
+        self.host = np.zeros((batch, INPUT_DIM), np.float32)
+        self._tensor = torch.from_numpy(self.host)
+
+    def run(self) -> Any:
+        return self.predictor(self.predictor.prepare(self._tensor))
+
+    def classes(self, logits: Any) -> Any:
+        return self.predictor.to_host(logits).argmax(dim=1).numpy().astype("<i4")
+
 
 class Backend(ABC):
     """What every backend declares, and the checks common to all of them."""
@@ -100,6 +141,8 @@ class Backend(ABC):
     export_format: ClassVar[str | None] = None  # the exported file it runs; None: the trained weights
     # a reduced precision is offered only where the hardware has it natively (fnnkit.capabilities)
     hardware_gated: ClassVar[bool] = False
+    # how its idle threads' waiting is switched: "omp" (OMP_WAIT_POLICY), "onnxruntime" (session spinning), "" none
+    wait_switch: ClassVar[str] = "omp"
 
     def available(self, device: str) -> tuple[bool, str]:
         """(True, what it runs on) or (False, why not), without loading anything."""

@@ -21,11 +21,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from fnnkit.backends.base import Backend, Predictor
+from fnnkit.backends.base import Backend, Bound, Predictor
 from fnnkit.capabilities import cpu_capabilities
 from fnnkit.errors import BackendUnavailable
 from fnnkit.export.base import BF16, INT8, Tolerance
 from fnnkit.export.core import read_exported
+from fnnkit.variants import INPUT_DIM
 
 OV_DEVICE = "CPU"
 HINT = "LATENCY"  # one request in flight at a time (see the module docstring)
@@ -50,6 +51,28 @@ class OpenVinoPredictor(Predictor):
     def to_host(self, logits: Any) -> torch.Tensor:
         return torch.from_numpy(logits.data.copy()).float()
 
+    def bound(self, batch: int) -> Bound:
+        return _OvBound(self, batch)
+
+
+class _OvBound(Bound):
+    """One infer request whose input tensor shares ``host``'s memory; its output is read in place."""
+
+    def __init__(self, predictor: OpenVinoPredictor, batch: int) -> None:
+        import numpy as np
+        import openvino as ov
+
+        self.host = np.zeros((batch, INPUT_DIM), np.float32)
+        self.request = predictor.compiled.create_infer_request()
+        self.request.set_input_tensor(ov.Tensor(self.host, shared_memory=True))
+
+    def run(self) -> Any:
+        self.request.infer(share_outputs=True)
+        return self.request.get_output_tensor(0)
+
+    def classes(self, logits: Any) -> Any:
+        return logits.data.argmax(axis=1).astype("<i4")
+
 
 class _OvBatch:
     def __init__(self, compiled: Any, x: torch.Tensor) -> None:
@@ -66,6 +89,7 @@ class OpenVino(Backend):
     export_format = "onnx"
     devices = ("cpu",)
     unsupported = "OpenVINO's GPU plugin drives Intel GPUs, not CUDA"
+    wait_switch = ""  # its CPU plugin's threads wait as the runtime decides: no switch to record
     hint_precision: ClassVar[str] = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT
     needs: ClassVar[str] = "FP32"  # the plugin's OPTIMIZATION_CAPABILITIES entry this backend relies on
 

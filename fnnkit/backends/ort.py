@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from fnnkit.backends.base import Backend, Predictor
+from fnnkit.backends.base import Backend, Bound, Predictor
 from fnnkit.errors import BackendUnavailable
 from fnnkit.export.base import FP16, INPUT_NAME, INT8, OUTPUT_NAME
 from fnnkit.export.core import read_exported
@@ -37,6 +37,39 @@ class OrtPredictor(Predictor):
     def to_host(self, logits: Any) -> torch.Tensor:
         return torch.from_numpy(logits.numpy().copy()).float()
 
+    def bound(self, batch: int) -> Bound:
+        if self.device != "cpu":  # a device input is a copy of the host array, not a view of it
+            return super().bound(batch)
+        return _OrtBound(self, batch)
+
+
+class _OrtBound(Bound):
+    """One IOBinding whose input and output OrtValues wrap numpy arrays (ONNX Runtime does not copy CPU
+    numpy memory): writing ``host`` changes the input, and ``run`` writes the logits into ``logits``."""
+
+    def __init__(self, predictor: OrtPredictor, batch: int) -> None:
+        import numpy as np
+        import onnxruntime as ort
+
+        self.predictor = predictor
+        self.host = np.zeros((batch, INPUT_DIM), np.float32)
+        self.logits = np.zeros((batch, NUM_CLASSES), np.float32)
+        self._values = (ort.OrtValue.ortvalue_from_numpy(self.host), ort.OrtValue.ortvalue_from_numpy(self.logits))
+        self.binding = predictor.session.io_binding()
+        self.binding.bind_ortvalue_input(INPUT_NAME, self._values[0])
+        self.binding.bind_ortvalue_output(OUTPUT_NAME, self._values[1])
+        self._run = predictor.session.run_with_iobinding
+
+    def run(self) -> Any:
+        try:
+            self._run(self.binding)
+        except Exception as exc:  # onnxruntime's own types; Ctrl-C is not an Exception
+            raise run_failed(self.predictor.path, exc) from None
+        return self.logits
+
+    def classes(self, logits: Any) -> Any:
+        return logits.argmax(axis=1).astype("<i4")
+
 
 class _OrtBatch:
     """One input bound on the session's device, and its pre-allocated output."""
@@ -59,6 +92,7 @@ class OnnxRuntime(Backend):
     name = "onnxruntime"
     summary = "ONNX Runtime (model.onnx): CPU or CUDA provider"
     export_format = "onnx"
+    wait_switch = "onnxruntime"
     providers: ClassVar[dict[str, tuple[str, ...]]] = PROVIDERS
     provider_options: ClassVar[dict[str, dict[str, str]]] = CUDA_OPTIONS
 

@@ -1,11 +1,16 @@
 """The matmul ceiling: GFLOP/s of a large matmul per device, thread count and precision.
 
-Measured once per run before any backend, so each row can say what share of this machine's
-best it reaches.
+A ceiling measured in one go is only as good as that moment: on a shared machine one busy
+second measured 118 GFLOP/s against a usual 344, and rows then showed "shares" above 100%.
+So it is measured in several short repetitions, half before the backends and half after
+them; each repetition's best call is its rate, and the ceiling is the median of those rates,
+reported with their spread. A row above its ceiling is flagged as a measurement error by the
+runner, never shown as a share.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -14,30 +19,57 @@ from fnnkit.backends import get_backend, set_threads
 from fnnkit.bench.config import BenchConfig
 from fnnkit.bench.results import Ceiling
 
-CEILING_TIME_S = 1.0  # best of ~10-25 large matmuls: one slow moment must not lower the ceiling
+REPETITION_S = 0.12  # one short repetition: at least MIN_CALLS matmuls, its best call is its rate
+REPETITIONS = 4  # per half: this many before the backends and as many after them
+MIN_CALLS = 1  # a slow precision (bf16 emulated, int8 without VNNI) may take seconds a call
 
 
-def measure_ceilings(config: BenchConfig) -> list[Ceiling]:
-    """One matmul ceiling per device and thread count the run uses, measured before any backend."""
+def measure_ceilings(config: BenchConfig, rates: dict | None = None, usable: dict | None = None) -> list[Ceiling]:
+    """One matmul ceiling per device, thread count and precision the run uses.
+
+    Call it before the backends with ``rates={}``, and again after them with the same dict: the
+    second call adds its repetitions to the first's and returns ceilings over both halves.
+    ``usable``: (backend, device) -> (runs here, why); a precision only unavailable backends compute
+    in is not measured (an emulated fp16 matmul takes minutes on a CPU without it).
+    """
+    rates = {} if rates is None else rates
     ceilings = []
     for device in config.devices:
         if device == "cuda" and not torch.cuda.is_available():
             continue
-        precisions = [p for p in ceiling_precisions(config.backends) if native_here(p, device)]
         for threads in sorted({config.threads_for(b) for b in config.batch_sizes}):
-            ceilings += precision_ceilings(threads, device, precisions, CEILING_TIME_S)
+            running = [b for b in config.backends if usable is None or usable[b, device][0]]
+            for precision in ceiling_precisions(running):
+                try:
+                    found = repetition_rates(threads, device=device, precision=precision)
+                except (RuntimeError, NotImplementedError):
+                    if precision == "fp32":
+                        raise
+                    continue  # no kernel for it in this torch: its rows show no share
+                key = (device, threads, precision)
+                rates[key] = rates.get(key, []) + found
+                ceilings.append(summarize(device, threads, precision, rates[key]))
     return ceilings
 
 
-def native_here(precision: str, device: str) -> bool:
-    """Whether a ``precision`` ceiling means anything on ``device``: on a CPU without the native flag, the
-    reduced-precision backends are not offered, and an emulated 2048³ fp16 matmul takes seconds per call
-    (fp16 without avx512_fp16: 35x fp32, ~7 s per 2048³ call: about a minute per ceiling, for no row)."""
-    if device != "cpu" or precision == "fp32":
-        return True
-    from fnnkit.capabilities import cpu_capabilities
+def summarize(device: str, threads: int, precision: str, rates: list[float], size: int = 2048) -> Ceiling:
+    """The median of the repetitions' rates, with their spread ((max - min) / median)."""
+    ordered = sorted(rates)
+    median = statistics.median(ordered)
+    spread = (ordered[-1] - ordered[0]) / median if median > 0 else 0.0
+    return Ceiling(device, threads, size, round(median, 2), round(median, 2), len(ordered), precision, round(spread, 4))
 
-    return cpu_capabilities().native(precision) is not None
+
+def repetition_rates(
+    threads: int, size: int = 2048, device: str = "cpu", precision: str = "fp32", repetitions: int = REPETITIONS
+) -> list[float]:
+    """GFLOP/s of each of ``repetitions`` short bursts of matmuls: each burst's best call."""
+    return [
+        best
+        for best, _median, _calls in (
+            _burst(threads, size, REPETITION_S, device, precision) for _ in range(repetitions)
+        )
+    ]
 
 
 CEILING_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
@@ -46,10 +78,18 @@ CEILING_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.f
 def matmul_ceiling(
     threads: int, size: int = 2048, min_time_s: float = 0.5, device: str = "cpu", precision: str = "fp32"
 ) -> Ceiling:
-    """GFLOP/s of a large matmul in ``precision`` at ``threads``: the most this machine does with these cores.
+    """GFLOP/s of a large matmul in ``precision`` at ``threads``, in one go: the best call, with the median.
 
-    int8 is ``torch._int_mm`` (int8 x int8 -> int32, the kernel VNNI/AMX accelerate). Reported
-    as the best of the repetitions (a ceiling), with the median alongside.
+    For a quick look (scripts, tests); a benchmark run uses ``measure_ceilings``' repetitions.
+    """
+    best, median, calls = _burst(threads, size, min_time_s, device, precision)
+    return Ceiling(device, threads, size, best, median, calls, precision)
+
+
+def _burst(threads: int, size: int, min_time_s: float, device: str, precision: str) -> tuple[float, float, int]:
+    """(best, median GFLOP/s, calls) of matmuls for ``min_time_s`` (at least MIN_CALLS).
+
+    int8 is ``torch._int_mm`` (int8 x int8 -> int32, the kernel VNNI/AMX accelerate).
     """
     set_threads(threads)
     dtype = CEILING_DTYPES[precision]
@@ -67,30 +107,17 @@ def matmul_ceiling(
     sync()
     durations = []
     deadline = time.perf_counter() + min_time_s
-    while len(durations) < 5 or time.perf_counter() < deadline:
+    while len(durations) < MIN_CALLS or time.perf_counter() < deadline:
         started = time.perf_counter_ns()
         mm(a, b)
         sync()
         durations.append(time.perf_counter_ns() - started)
     flop = 2 * size**3
     rates = sorted(flop / d for d in durations)  # FLOP per ns = GFLOP/s
-    median = round(rates[len(rates) // 2], 2)
-    return Ceiling(device, threads, size, round(rates[-1], 2), median, len(rates), precision)
+    return round(rates[-1], 2), round(rates[len(rates) // 2], 2), len(rates)
 
 
 def ceiling_precisions(backends: tuple[str, ...] | list[str]) -> list[str]:
     """fp32 plus every other precision the chosen backends compute in: one ceiling each."""
     found = {get_backend(name).precision for name in backends} & set(CEILING_DTYPES)
     return ["fp32", *sorted(found - {"fp32"})]
-
-
-def precision_ceilings(threads: int, device: str, precisions: list[str], min_time_s: float) -> list[Ceiling]:
-    """One ceiling per precision; one this torch has no kernel for is left out (its rows show no share)."""
-    found = []
-    for precision in precisions:
-        try:
-            found.append(matmul_ceiling(threads, device=device, min_time_s=min_time_s, precision=precision))
-        except (RuntimeError, NotImplementedError):
-            if precision == "fp32":
-                raise
-    return found

@@ -133,6 +133,9 @@ def measure_cold_starts(
             skipped.append((name, reason if not ok else missing))
             continue
         plan.append((name, "backend", name))
+    if backends and len(plan) == len(BASELINES):  # every backend asked for is skipped: baselines alone answer nothing
+        why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+        raise BackendUnavailable(f"none of the backends asked for can start cold here ({why})")
     for label, kind, backend in plan:
         runs = []
         for i in range(repeats):

@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from fnnkit.backends import DEVICES, check_device, resolve_backends
+from fnnkit.bench.stats import CONTENDED_CORES
+from fnnkit.bench.waiting import check_policy
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.paths import user_path
@@ -65,8 +67,9 @@ class BenchConfig:
     artifacts: str = "artifacts"  # made absolute at construction: workers run in a private folder
     dataset: str | None = None  # which trained models to use; None: the best dataset present
     data_dir: str | None = None  # likewise absolute; None: the default data folder
-    contention_limit: float = 0.25  # cores used by other processes above which a row is flagged as contended
+    contention_limit: float = CONTENDED_CORES  # cores used by other processes above which a row is flagged as contended
     cores: int = field(default_factory=physical_cores)
+    wait_policy: str = "auto"  # idle threads: "auto" (spin when the machine is quiet), "spin" or "passive"
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
@@ -94,6 +97,7 @@ class BenchConfig:
             raise ConfigError(f"--accuracy-tolerance must be from 0 to 100 points, got {self.accuracy_tolerance}")
         if self.cores < 1:
             raise ConfigError(f"cores must be >= 1, got {self.cores}")
+        check_policy(self.wait_policy)
 
     def threads_for(self, batch: int) -> int:
         """Threads for a batch size: fixed by --threads, else one for tiny batches and all cores above."""

@@ -37,6 +37,7 @@ class Job:
     stability: float
     accuracy: bool = True
     data_dir: str | None = None
+    wait_policy: str = "passive"  # "spin" | "passive", chosen for this job (fnnkit.bench.waiting)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_threads", tuple((int(b), int(t)) for b, t in self.batch_threads))
@@ -45,12 +46,13 @@ class Job:
             require_absolute(self.data_dir, "Job.data_dir")
 
     @classmethod
-    def of(cls, config: BenchConfig, folder: Path, backend: str, device: str) -> Job:
+    def of(cls, config: BenchConfig, folder: Path, backend: str, device: str, wait_policy: str = "passive") -> Job:
         """The job measuring ``backend`` on ``device`` for the variant in ``folder``, as ``config`` asks."""
         return cls(
             variant_dir=str(folder),
             backend=backend,
             device=device,
+            wait_policy=wait_policy,
             batch_threads=tuple((b, config.threads_for(b)) for b in config.batch_sizes),
             **{name: getattr(config, name) for name in FROM_CONFIG},
         )

@@ -12,10 +12,10 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import ClassVar
 
 from fnnkit.bench.job import Job, Outcome, read_record, write_record
 from fnnkit.bench.measure import measure
+from fnnkit.bench.waiting import OMP
 from fnnkit.errors import FnnkitError
 from fnnkit.spawn import python_module_argv, run_isolated
 
@@ -26,7 +26,6 @@ class InProcess:
     """Measure in this process: quick to start, and a debugger or a test sees everything."""
 
     name = "in-process"
-    env_defaults: ClassVar[dict[str, str]] = {}  # this process's environment is what it is
 
     def run(self, job: Job) -> Outcome:
         try:
@@ -39,9 +38,6 @@ class WorkerProcess:
     """Measure in a fresh, isolated Python process per job (the default of ``fnnkit bench``)."""
 
     name = "subprocess"
-    # torch's OpenMP threads sleep when idle, as ONNX Runtime's do with spinning off: spinning threads
-    # on a shared 2-core machine made 2-thread eager calls 10-100x slower in our measurements
-    env_defaults: ClassVar[dict[str, str]] = {"OMP_WAIT_POLICY": "PASSIVE"}
 
     def __init__(self, timeout_s: float = WORKER_TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
@@ -54,7 +50,8 @@ class WorkerProcess:
             write_record(job, job_path)
             argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
             try:
-                proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=self.env_defaults, cwd=tmp)
+                env = {"OMP_WAIT_POLICY": OMP[job.wait_policy]}  # read as OpenMP starts; the user's own wins
+                proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=env, cwd=tmp)
             except subprocess.TimeoutExpired:
                 return Outcome("error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
             if not out_path.exists():

@@ -7,6 +7,7 @@ goes through the Predictor interface. The timed call is ``stats.time_calls``.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from fnnkit.bench.results import BenchRow
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
 from fnnkit.data import load_test_set
 from fnnkit.errors import BackendUnavailable
+from fnnkit.export.onnx_runtime import set_spinning, spinning
 from fnnkit.export.parity import measure as parity_of
 from fnnkit.export.parity import reference
 from fnnkit.store import load_trained
@@ -56,6 +58,7 @@ def measure(job: Job) -> Outcome:
     an 'error' outcome. The backend is looked up once, here.
     """
     hold_freed_memory()
+    set_spinning(job.wait_policy == "spin")  # ONNX Runtime's sessions opened by this job; OpenMP's came from the env
     backend = get_backend(job.backend)
     try:
         return Outcome("ok", rows=_measure(job, backend))
@@ -77,7 +80,8 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
         predictor = backend.load(job.variant_dir, job.device, threads)
         load_s = time.perf_counter() - started
         group = [_time_batch(predictor, backend, job, spec, inputs, batch, load_s) for batch in sizes]
-        rows += [replace(row, rss_added_mb=round(_rss_mb() - rss_before, 1)) for row in group]
+        waited = wait_used(backend)
+        rows += [replace(row, rss_added_mb=round(_rss_mb() - rss_before, 1), wait_policy=waited) for row in group]
 
     parity = None
     if job.accuracy and predictor is not None:
@@ -97,6 +101,16 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
         )
         for row in rows
     ]
+
+
+def wait_used(backend: Backend) -> str:
+    """How this backend's idle threads really waited in this process: what the row records."""
+    if backend.wait_switch == "onnxruntime":
+        return "spin" if spinning() else "passive"
+    if backend.wait_switch == "omp":  # the environment this process started with is what OpenMP read
+        omp = os.environ.get("OMP_WAIT_POLICY", "").upper()
+        return {"ACTIVE": "spin", "PASSIVE": "passive"}.get(omp, "OpenMP default")
+    return "runtime default"
 
 
 def _by_threads(batch_threads: tuple[tuple[int, int], ...]) -> list[tuple[int, list[int]]]:

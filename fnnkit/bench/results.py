@@ -64,6 +64,8 @@ class BenchRow:
     speedup_vs_eager: float | None = None  # eager's p50 / this p50, same variant, device, batch size
     wide: bool = False  # spread above the run's limit: too noisy to trust
     contended: bool = False  # other processes used a sizeable share of the cores meanwhile
+    ceiling_suspect: bool = False  # above its own ceiling: that ceiling is wrong for this row; no share shown
+    wait_policy: str = ""  # how idle intra-op threads waited: "spin" or "passive" (fnnkit.bench.waiting)
     recompiles: int = 0  # graphs compiled inside the timed region (must be 0)
     distribution_us: dict[str, float] = field(default_factory=dict)
 
@@ -108,10 +110,11 @@ class Ceiling:
     device: str
     threads: int
     size: int
-    gflops: float  # best of the timed repetitions (int8: giga integer multiply-adds x2 per second)
+    gflops: float  # the ceiling: median of the repetitions' rates (int8: giga integer multiply-adds x2 per second)
     median_gflops: float
-    samples: int
+    samples: int  # repetitions (fnnkit.bench.ceiling), or matmul calls for a one-go ``matmul_ceiling``
     precision: str = "fp32"
+    spread: float = 0.0  # (max - min) / median of the repetitions' rates
 
 
 @dataclass(frozen=True)

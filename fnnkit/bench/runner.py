@@ -22,6 +22,7 @@ from fnnkit.bench.job import Job
 from fnnkit.bench.launch import Launcher, WorkerProcess
 from fnnkit.bench.measure import hold_freed_memory
 from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Skipped
+from fnnkit.bench.waiting import choose
 from fnnkit.env import environment
 from fnnkit.errors import ArtifactError, FnnkitError
 from fnnkit.export.core import export_command, is_exported
@@ -51,23 +52,28 @@ def run_bench(
         )
     folders = {v: find_variant_dir(config.artifacts, v, config.dataset) for v in config.variants}
     notify = on_progress or (lambda done, total, what: None)
-    ceilings = measure_ceilings(config)
+    ceiling_rates: dict = {}
+    measure_ceilings(config, ceiling_rates, usable)  # first half of the repetitions; the second half after the backends
 
     pairs = [(v, d, b.name) for v in config.variants for d in config.devices for b in backends]
     rows: list[BenchRow] = []
     skipped: list[Skipped] = []
+    waits: list[str] = []
     for done, (variant, device, name) in enumerate(pairs):
         ok, reason = usable[name, device]
         if not ok:
             skipped.append(Skipped(variant, name, device, reason))
             continue
         notify(done, len(pairs), f"{variant} {name} {device}")
-        outcome = launcher.run(Job.of(config, folders[variant], name, device))
+        wait = choose(config.wait_policy)  # auto: a probe of the machine just before this job
+        waits.append(wait)
+        outcome = launcher.run(Job.of(config, folders[variant], name, device, wait))
         if outcome.status == "error":
             raise FnnkitError(f"measuring {name} on {device} ({folders[variant]}) failed: {outcome.message}")
         if outcome.status == "unavailable":
             skipped.append(Skipped(variant, name, device, outcome.message))
         rows += outcome.rows
+    ceilings = measure_ceilings(config, ceiling_rates, usable)
     notify(len(pairs), len(pairs), "done")
 
     rows = annotate(rows, ceilings, config)
@@ -76,7 +82,7 @@ def run_bench(
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         config=config.as_dict(),
         environment=environment(),
-        threads=thread_record(config, launcher),
+        threads=thread_record(config, launcher, waits),
         isolation=launcher.name,
         ceilings=ceilings,
         rows=rows,
@@ -126,14 +132,22 @@ def missing_artifacts(config: BenchConfig, usable: Availability | None = None) -
     return lines
 
 
-def thread_record(config: BenchConfig, launcher: Launcher) -> dict:
+def thread_record(config: BenchConfig, launcher: Launcher, waits: list[str] | None = None) -> dict:
+    in_process = os.environ.get("OMP_WAIT_POLICY", "(unset: OpenMP default)")
     return {
         "policy": config.thread_policy,
         "per_batch_size": {str(b): config.threads_for(b) for b in config.batch_sizes},
-        "torch": "torch.set_num_threads(threads) before loading and timing; OMP_WAIT_POLICY="
-        + os.environ.get("OMP_WAIT_POLICY", launcher.env_defaults.get("OMP_WAIT_POLICY", "(unset: OpenMP default)")),
-        "onnxruntime": "intra_op_num_threads=threads, inter_op_num_threads=1, intra/inter-op spinning off, "
-        "graph optimisation ORT_ENABLE_ALL, sequential execution, IOBinding with pre-allocated outputs",
+        "wait_policy": f"{config.wait_policy} (jobs: {', '.join(waits or []) or 'none'}); each row's wait_policy "
+        "says how its threads waited",
+        "torch": "torch.set_num_threads(threads) before loading and timing; OMP_WAIT_POLICY "
+        + (
+            "ACTIVE for a spin job, PASSIVE for a passive one (unless set in the environment)"
+            if isinstance(launcher, WorkerProcess)
+            else f"of this process: {in_process}"
+        ),
+        "onnxruntime": "intra_op_num_threads=threads, inter_op_num_threads=1, intra/inter-op spinning on for a spin "
+        "job and off for a passive one, graph optimisation ORT_ENABLE_ALL, sequential execution, IOBinding with "
+        "pre-allocated outputs",
         "allocator": hold_freed_memory(),  # what every measuring process (worker or this one) sets
     }
 
@@ -149,11 +163,13 @@ def annotate(rows: list[BenchRow], ceilings: list[Ceiling], config: BenchConfig)
     for row in rows:
         reference = eager.get((row.variant, row.device, row.batch_size))
         ceiling = best.get((row.device, row.threads, row.precision))  # its own precision's, never another's
+        share = round(row.gflops / ceiling, 4) if ceiling else None
         out.append(
             replace(
                 row,
                 speedup_vs_eager=round(reference / row.p50_us, 4) if reference else None,
-                ceiling_share=round(row.gflops / ceiling, 4) if ceiling else None,
+                ceiling_share=share,
+                ceiling_suspect=share is not None and share > 1.0,  # no kernel beats the machine: a mis-measure
                 wide=row.spread > config.spread_limit,
                 contended=row.others_cores > config.contention_limit,
             )

@@ -132,6 +132,9 @@ def time_calls(
     return np.asarray(samples, dtype=np.int64), stable, time.perf_counter() - started
 
 
+CONTENDED_CORES = 0.25  # cores other processes used, above which a measurement is flagged as contended
+
+
 class CpuLoad:
     """How many cores *other* processes used while we measured: high means the numbers are suspect.
 

@@ -34,6 +34,7 @@ PLAIN_ONLY = {  # parameter -> flag: what only the plain bench reads; with --sce
     "fail_threshold": "--fail-threshold",
     "accuracy_tolerance": "--accuracy-tolerance",
     "in_process": "--in-process",
+    "wait_policy": "--wait-policy",
 }
 
 
@@ -81,6 +82,12 @@ def bench(
         False, "--prepare", help="Train on the bundled sample and export whatever is missing first."
     ),
     in_process: bool = typer.Option(False, "--in-process", help="Measure in this process (faster, less isolated)."),
+    wait_policy: str = typer.Option(
+        "auto",
+        "--wait-policy",
+        help="Idle threads between calls: auto (spin when the machine is quiet just before each backend), spin, "
+        "or passive. Each row records which was used.",
+    ),  # fmt: skip
     dataset: str = TRAINED_DATASET,
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
@@ -120,6 +127,7 @@ def bench(
         artifacts=str(artifacts),
         dataset=None if dataset == "auto" else dataset,
         data_dir=str(data_dir) if data_dir else None,
+        wait_policy=wait_policy.strip().lower(),
     )
     if json_path is None:  # the default place must be writable too, before minutes of measuring
         ensure_writable_dir(artifacts / "bench")

@@ -280,13 +280,21 @@ def print_run(run, config) -> None:
     for c in run.ceilings:
         console.print(
             f"matmul ceiling {c.device} {c.threads} thread(s), {c.precision}: [bold]{c.gflops:.0f} GFLOP/s[/] "
-            f"({c.size}³)"
+            f"({c.size}³; median of {c.samples} repetitions, spread {c.spread:.0%})"
         )
     for device in config.devices:
         rows = [r for r in run.rows if r.device == device]
         if rows:
             show(_latency_table(device, rows, config.batch_sizes[0]))
             show(_throughput_table(device, rows, config.batch_sizes))
+    suspect = sorted({f"{r.backend} b{r.batch_size}" for r in run.rows if r.ceiling_suspect})
+    if suspect:
+        console.print(
+            f"[yellow]measurement error:[/] {', '.join(suspect)} ran above the matmul ceiling: that ceiling was "
+            "measured low (a busy moment; see its spread) or the 2048³ matmul is not this machine's limit for such "
+            "a row; no share is shown for them.",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
     if run.skipped:
         show(skipped_table(run.skipped))
     show(_recommendation_table(run, config.batch_sizes))
@@ -333,6 +341,7 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
     extra = ("p50 end-to-end", "peak device MB") if on_device else ()
     for column in ("acc %", "max|Δ|", "setup", "p50", "p90", "p99", "spread", *extra):
         table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("threads wait")
     table.add_column("trust")
     fastest = {
         v: min(r.p50_us for r in rows if r.variant == v and r.batch_size == batch) for v in {r.variant for r in rows}
@@ -350,7 +359,7 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
         device_cells = (_us(row.e2e_p50_us), f"{row.peak_device_mb or 0:.0f}") if on_device else ()
         table.add_row(
             variant, name, accuracy, diff, _setup(group), _best(_us(row.p50_us), row.p50_us == fastest[variant]),
-            _us(row.p90_us), _us(row.p99_us), spread, *device_cells, _trust(group),
+            _us(row.p90_us), _us(row.p99_us), spread, *device_cells, row.wait_policy or "-", _trust(group),
             style="red" if row.agrees is False else None,
         )  # fmt: skip
     return table
@@ -386,6 +395,8 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
             cells.append(_best(text, r.throughput == fastest[(variant, batch)]))
         last = by_batch.get(largest)
         share = f"{last.ceiling_share:.0%}" if last and last.ceiling_share is not None else "-"
+        if last and last.ceiling_suspect:  # above 100%: the ceiling is wrong for this row, not a fact about the backend
+            share = "[yellow]? (above ceiling)[/]"
         if last and last.precision != "fp32":
             share = f"[dim]{share} ({last.precision})[/]"  # fewer bits per FLOP: not comparable with fp32
         head = next(iter(by_batch.values()))
@@ -447,7 +458,8 @@ def scenario_step(backend: str, r, scenario: str) -> None:
     rate = f"{r.target_qps:,.0f} q/s" if r.target_qps else scenario
     p99 = "-" if r.p() is None else f"{r.p():.3f} ms"
     what = f"accuracy {r.accuracy:.2f}%" if r.mode == "accuracy" else f"p99 {p99}"
-    console.print(f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}[/]", highlight=False)
+    busy = f", [yellow]{r.others_cores:.1f} cores busy elsewhere[/]" if r.contended else ""
+    console.print(f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{busy}[/]", highlight=False)
 
 
 def _verdict(validity: str) -> str:
@@ -462,16 +474,19 @@ def scenario_steps_table(entry, config) -> Table:
     title = f"{entry.backend} on {entry.device}: every LoadGen run ({config.scenario}"
     title += f", p99 bound {config.latency_bound_ms:g} ms)" if config.scenario == "server" else ")"
     table = Table(title=title, title_style="bold")
-    for column in ("#", "offered q/s", "done samples/s", "p50 ms", "p90 ms", "p99 ms", "batch", "verdict"):
+    columns = ("#", "offered q/s", "done samples/s", "p50 ms", "p90 ms", "p99 ms", "batch", "busy cores", "verdict")
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("why")
     numbered = [("offline", r) for r in entry.calibration] + [(str(i), r) for i, r in enumerate(entry.steps, 1)]
     for label, r in numbered:
+        busy = f"{r.others_cores:.2f}"
         table.add_row(
             label, "-" if r.target_qps is None else f"{r.target_qps:,.0f}",
             "-" if r.completed_qps is None else f"{r.completed_qps:,.0f}",
             _ms(r.latency_ns.get("50.00")), _ms(r.latency_ns.get("90.00")), _ms(r.latency_ns.get("99.00")),
-            f"{r.mean_batch:.1f}", _verdict(r.validity), "; ".join(r.reasons),
+            f"{r.mean_batch:.1f}", f"[yellow]{busy}[/]" if r.contended else busy,
+            _verdict(r.validity), "; ".join(r.reasons),
         )  # fmt: skip
     return table
 
@@ -491,7 +506,7 @@ def scenario_summary_table(run, config) -> Table:
     table = Table(title=title, title_style="bold")
     columns = ["backend", "device"]
     if search:
-        columns += ["peak q/s", "p99 at peak ms", "offline samples/s", "of null SUT's"]
+        columns += ["peak q/s", "p99 at peak ms (runs)", "offline samples/s", "of null SUT's"]
     else:
         columns += ["samples/s", "p50 ms", "p99 ms"]
     columns += ["verdict", "accuracy % (AccuracyOnly)"]
@@ -503,9 +518,10 @@ def scenario_summary_table(run, config) -> Table:
         if search:
             offline = _offline_rate(entry)
             share = f"{offline / ceiling:.0%}" if offline and ceiling and entry is not run.overhead else "-"
-            peak = [f"{entry.peak_qps:,.0f}", _ms(final.latency_ns.get("99.00"))]
             if entry.peak_qps is None:
-                peak = ["[red]no rate meets the bound[/]", "-"]
+                peak = [f"[red]{entry.peak_status or 'no peak'}[/]", "-"]
+            else:
+                peak = [f"{entry.peak_qps:,.0f}", _peak_p99(entry)]
             cells = [*peak, "-" if offline is None else f"{offline:,.0f}", share]
         else:
             rate = final.completed_qps
@@ -516,6 +532,35 @@ def scenario_summary_table(run, config) -> Table:
         name = f"{entry.backend} (SUT overhead)" if entry is run.overhead else entry.backend
         table.add_row(name, entry.device, *cells, _verdict(final.validity), accuracy)
     return table
+
+
+def _peak_p99(entry) -> str:
+    """The p99 of every run at the peak, as its confidence: "0.91-1.20 (3/3 VALID)"."""
+    runs = entry.at_peak
+    p99 = sorted(r.latency_ns["99.00"] / 1e6 for r in runs if "99.00" in r.latency_ns)
+    if not p99:
+        return "-"
+    span = f"{p99[0]:.3f}" if len(p99) == 1 else f"{p99[0]:.3f}-{p99[-1]:.3f}"
+    return f"{span} ({sum(r.valid for r in runs)}/{len(runs)} VALID)"
+
+
+def no_peak_line(entry, config) -> str | None:
+    """One line for a search that reports no peak: what was tried, how close it came, and how busy the machine was."""
+    if not config.find_peak or entry.peak_qps is not None:
+        return None
+    bound = f"p99 <= {config.latency_bound_ms:g} ms"
+    busy = f"{entry.others_cores:.1f} cores were busy elsewhere"
+    if entry.peak_status == "could not confirm a peak":
+        lowest = min(r.target_qps for r in entry.steps if r.target_qps)
+        votes = f"{sum(r.valid for r in entry.steps)}/{len(entry.steps)} runs VALID"
+        return f"{entry.backend}: could not confirm a peak with {bound} (down to {lowest:,.0f} q/s; {votes}); {busy}"
+    tried = [r for r in entry.steps if r.target_qps]
+    lowest = min(tried, key=lambda r: r.target_qps) if tried else None
+    if lowest is None:
+        return f"{entry.backend}: no rate met {bound}; {busy}"
+    p99 = lowest.p()
+    had = "no p99" if p99 is None else f"p99 {p99:.1f} ms"
+    return f"{entry.backend}: no rate met {bound}; lowest tried {lowest.target_qps:,.0f} q/s had {had}; {busy}"
 
 
 def _offline_rate(entry) -> float | None:

@@ -14,14 +14,24 @@ import typer
 
 from fnnkit.cli.options import SEED_MAX, number
 from fnnkit.cli.plots import write_scenario_plot
-from fnnkit.cli.render import console, scenario_step, scenario_steps_table, scenario_summary_table, show, wrote
+from fnnkit.cli.render import (
+    console,
+    no_peak_line,
+    scenario_step,
+    scenario_steps_table,
+    scenario_summary_table,
+    show,
+    wrote,
+)
 from fnnkit.env import MAX_BATCH
 from fnnkit.errors import ConfigError
 
+NO_PEAK_EXIT = 1  # --find-peak measured, but no rate met the bound or none was confirmed: a finding, not a usage error
 SCENARIO_HELP = (
     "Load scenario through MLPerf LoadGen: single-stream | multi-stream | offline | server. "
     "Its own options: --qps, --latency-bound-ms, --find-peak, --max-batch, --max-queue-delay-us, --workers, "
-    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision, --min-qps, --max-qps "
+    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision, --confirm-runs, --min-qps, "
+    "--max-qps "
     "(see docs/scenarios.md)."
 )
 
@@ -34,11 +44,11 @@ def _options(
     find_peak: bool = typer.Option(False, "--find-peak", help="Server: search the highest rate LoadGen calls VALID."),
     max_batch: int = number(64, "--max-batch", "Largest batch the batcher forms.", 1, MAX_BATCH),
     max_queue_delay_us: float = number(
-        100.0, "--max-queue-delay-us", "Longest wait for a fuller batch, µs.", 0, 10_000_000
+        0.0, "--max-queue-delay-us", "Longest wait for a fuller batch, µs (0 measured best).", 0, 10_000_000
     ),
     workers: int = number(1, "--workers", "Threads calling the model.", 1, 256),
     seed: int = number(0, "--seed", "LoadGen's seeds: same seed, same arrivals.", 0, SEED_MAX),
-    min_duration_ms: int = number(2000, "--min-duration-ms", "Shortest LoadGen run.", 1, 86_400_000),
+    min_duration_ms: int = number(5000, "--min-duration-ms", "Shortest LoadGen run.", 1, 86_400_000),
     min_query_count: int = number(500, "--min-query-count", "Fewest queries per LoadGen run.", 1, 10**9),
     time_cap_s: float = number(60.0, "--time-cap-s", "Hard cap per LoadGen run, s.", 0, 86_400, above=True),
     min_qps: float = number(20.0, "--min-qps", "--find-peak gives up below this rate.", 0, 1e9, above=True),
@@ -50,6 +60,9 @@ def _options(
         0,
         0.99,
         above=True,
+    ),
+    confirm_runs: int = number(
+        2, "--confirm-runs", "--find-peak: extra runs at the rate found; most must be VALID to report it.", 1, 100
     ),
 ) -> dict:
     return dict(locals())
@@ -115,10 +128,22 @@ def bench_scenario(
     show(scenario_summary_table(run, config))
     for s in run.skipped:
         console.print(f"[yellow]skipped[/] {s['backend']} on {s['device']}: {s['reason']}")
+    for entry in [run.overhead, *run.results]:
+        if any(r.contended for r in [*entry.calibration, *entry.steps]) and no_peak_line(entry, config) is None:
+            console.print(
+                f"[yellow]contended:[/] other processes kept up to {entry.others_cores:.1f} cores busy during "
+                f"{entry.backend}'s runs; its numbers are suspect (see the busy cores column)",
+                highlight=False,
+            )
     written = [save_scenario_run(run, json_path)]
     if plot_path:
         written.append(write_scenario_plot(run, plot_path))
     wrote(written, f"; LoadGen's logs in [bold]{log_root}[/]")
+    missing = [line for entry in run.results if (line := no_peak_line(entry, config))]
+    for line in missing:
+        console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
+    if missing:
+        raise typer.Exit(NO_PEAK_EXIT)
 
 
 def _prepare(variant, names, devices, artifacts, dataset, data_dir) -> None:

@@ -21,6 +21,18 @@ CUDA_OPTIONS: dict[str, dict[str, str]] = {CUDA: {"use_tf32": "0"}}
 PROVIDERS: dict[str, tuple[str, ...]] = {"cpu": (CPU,), "cuda": (CUDA, CPU)}
 
 
+_spinning = {"on": False}  # process-wide, like the thread count; set by a benchmark job (fnnkit.bench.waiting)
+
+
+def set_spinning(on: bool) -> None:
+    """Whether sessions opened from now on keep idle intra-op threads spinning (fast on an idle machine)."""
+    _spinning["on"] = bool(on)
+
+
+def spinning() -> bool:
+    return _spinning["on"]
+
+
 class SessionRefused(BackendUnavailable):
     """ONNX Runtime would not open the file (a bad graph, an opset it lacks, a provider that failed to build)."""
 
@@ -63,8 +75,9 @@ def ort_session(
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fuses Gemm + activation
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not steal cores
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    spin = "1" if _spinning["on"] else "0"  # off by default: idle threads sleep rather than steal shared cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     options.log_severity_level = 3  # errors only: CPU fallbacks for int8 nodes on CUDA are expected
     chosen_options = {**CUDA_OPTIONS, **(provider_options or {})}
     chosen = [(p, chosen_options[p]) if p in chosen_options else p for p in providers]

@@ -16,18 +16,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from fnnkit.backends import Predictor, set_threads
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.sut import BatchingSUT
+from fnnkit.bench.stats import CONTENDED_CORES, CpuLoad
 from fnnkit.errors import ConfigError, FnnkitError
 from fnnkit.metrics import top1
 
 INSTALL_HINT = "pip install mlcommons-loadgen  (a dependency of fnnkit: `make setup` installs it)"
 DRAIN_GRACE_S = 5.0  # after the cap, queued work may run this long (at most the cap again), then is answered unrun
 GENERATE_FOR_NS = 10_000  # streams: LoadGen generates min_duration / this queries, so a fast SUT never runs out
+OVERLOADED = 0.8  # a server run that completed under this share of the offered rate was far above capacity
 PERCENTILES = ("50.00", "90.00", "95.00", "97.00", "99.00", "99.90")
 _SCENARIO_NAMES = {
     "single-stream": "SingleStream",
@@ -65,6 +66,18 @@ class LoadgenResult:
     wall_s: float
     log_dir: str
     accuracy: float | None = None  # AccuracyOnly: % of logged responses whose class matches the label
+    others_cores: float = 0.0  # cores other processes kept busy during the run (fnnkit.bench.stats.CpuLoad)
+
+    @property
+    def overloaded(self) -> bool:
+        """Completed well under the offered rate: the queue grew all run long, no stall of a moment explains it."""
+        done, offered = self.completed_qps, self.target_qps
+        return bool(done and offered and done < OVERLOADED * offered)
+
+    @property
+    def contended(self) -> bool:
+        """Other processes used enough of the machine to make this run's verdict suspect."""
+        return self.others_cores > CONTENDED_CORES
 
     @property
     def valid(self) -> bool:
@@ -104,11 +117,11 @@ def settings_for(config: ScenarioConfig, qps: float | None, accuracy: bool):
 
 def run_loadgen(
     predictor: Predictor,
-    inputs: torch.Tensor,
+    inputs: Any,
     config: ScenarioConfig,
     log_dir: Path,
     qps: float | None = None,
-    labels: torch.Tensor | None = None,
+    labels: Any = None,
 ) -> LoadgenResult:
     """One LoadGen run; with ``labels`` it is AccuracyOnly and the responses are scored."""
     lg = loadgen()
@@ -125,12 +138,13 @@ def run_loadgen(
     n = len(inputs)
     qsl = lg.ConstructQSL(n, n, _noop, _noop)  # samples already sit preprocessed in one tensor
     handle = lg.ConstructFastSUT(sut.issue, sut.flush)
+    sut.start()  # binds every batch size before the clock starts
     started = time.perf_counter()
     grace = min(DRAIN_GRACE_S, config.time_cap_s)
     sut.drain_after(started + config.time_cap_s + grace)
-    sut.start()
     try:
-        lg.StartTestWithLogSettings(handle, qsl, settings_for(config, qps, accuracy), log, "")
+        with CpuLoad() as load:
+            lg.StartTestWithLogSettings(handle, qsl, settings_for(config, qps, accuracy), log, "")
     finally:
         wall = time.perf_counter() - started
         sut.stop()
@@ -144,6 +158,7 @@ def run_loadgen(
     result.target_qps = float(qps or config.qps) if config.scenario in ("server", "offline") else None
     result.mean_batch = sut.samples / sut.batches if sut.batches else 0.0
     result.wall_s = wall
+    result.others_cores = round(load.others_cores, 3)
     if sut.drained or wall > config.time_cap_s + grace:
         result.validity = "CAPPED"
         result.reasons.append(
@@ -152,6 +167,9 @@ def run_loadgen(
     if accuracy:
         result.accuracy = score_accuracy(work / "mlperf_log_accuracy.json", labels)
     (work / "mlperf_log_trace.json").unlink(missing_ok=True)  # empty with tracing off
+    if log_dir.is_symlink() or (log_dir.exists() and not log_dir.is_dir()):  # checked up front; raced since
+        shutil.rmtree(work, ignore_errors=True)
+        raise ConfigError(f"{log_dir} is not a folder fnnkit made (a file or a link); move it away and run again")
     if log_dir.exists():
         shutil.rmtree(log_dir)
     work.rename(log_dir)
@@ -161,6 +179,29 @@ def run_loadgen(
 
 def _noop(samples: list[int]) -> None:
     """QSL load/unload: every sample is already in memory."""
+
+
+def check_log_places(log_root: Path, names: list[str]) -> None:
+    """Refuse, before anything is measured, a file or a link where a log folder goes.
+
+    fnnkit creates ``log_root`` and one folder per name in it, and replaces a folder of the
+    same name from an earlier run; a file there would fail only after the measurement, and a
+    symbolic link would be followed. Folders above ``log_root`` may be links (a user's layout);
+    none of them may be a file.
+    """
+    for place in (log_root, *(log_root / name for name in names)):
+        if place.is_symlink():
+            raise ConfigError(
+                f"LoadGen's log folder {place} is a symbolic link; fnnkit replaces that folder on every run "
+                "and will not follow a link there. Remove the link or choose another --json path"
+            )
+        if place.exists() and not place.is_dir():
+            raise ConfigError(f"LoadGen's log folder {place} is a file; move it away or choose another --json path")
+    for above in log_root.parents:
+        if above.exists():
+            if not above.is_dir():
+                raise ConfigError(f"LoadGen's log folder {log_root} cannot be made: {above} is a file")
+            break
 
 
 def _parent(log_dir: Path) -> Path:
@@ -238,9 +279,10 @@ def _int(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
-def score_accuracy(path: Path, labels: torch.Tensor) -> float:
+def score_accuracy(path: Path, labels: Any) -> float:
     """% of logged responses whose class equals the label of the sample LoadGen sent; every sample once."""
     import numpy as np
+    import torch
 
     entries = json.loads(path.read_text() or "[]")
     if not entries:

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
-from fnnkit.bench.scenarios.loadgen import LoadgenResult, run_loadgen
+from fnnkit.bench.scenarios.loadgen import LoadgenResult, check_log_places, run_loadgen
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.bench.scenarios.sut import NullPredictor
 from fnnkit.data import load_test_set
@@ -26,8 +25,9 @@ from fnnkit.env import environment, package_version
 from fnnkit.errors import ArtifactError
 from fnnkit.store import read_model_card
 
-SCHEMA = "fnnkit.scenario/1"
+SCHEMA = "fnnkit.scenario/2"  # 2: peak_status, failed_above_qps, others_cores per run, confirmation runs
 NULL = "null-sut"  # the row name of the null predictor's run
+START_SHARE = 0.2  # --find-peak starts at this share of the offline throughput
 StepFn = Callable[[str, LoadgenResult], None]  # (backend, result) after every LoadGen run
 
 
@@ -39,16 +39,28 @@ class BackendScenario:
     backend: str
     device: str
     steps: list[LoadgenResult]
-    peak_qps: float | None = None  # --find-peak: highest rate LoadGen called VALID; None: no rate met the bound
+    peak_qps: float | None = None  # --find-peak: the confirmed peak rate; None: no rate met the bound, or unconfirmed
     accuracy: LoadgenResult | None = None
     calibration: list[LoadgenResult] = field(default_factory=list)  # --find-peak: the offline runs it started from
+    peak_status: str | None = None  # --find-peak: "confirmed" | "no rate met the bound" | "could not confirm a peak"
+    failed_above_qps: float | None = None  # --find-peak: the lowest rate whose vote failed
 
     @property
     def final(self) -> LoadgenResult:
-        """The run that answers the question: at the peak for a search, else the last run."""
+        """The run that answers the question: a VALID run at the peak for a search, else the last run."""
         if self.peak_qps is not None:
             return next(s for s in self.steps if s.valid and s.target_qps == self.peak_qps)
         return self.steps[-1]
+
+    @property
+    def at_peak(self) -> list[LoadgenResult]:
+        """Every run at the reported peak: their p99 spread is the peak's confidence."""
+        return [s for s in self.steps if self.peak_qps is not None and s.target_qps == self.peak_qps]
+
+    @property
+    def others_cores(self) -> float:
+        """The most cores other processes kept busy during any of this backend's runs."""
+        return max((r.others_cores for r in [*self.calibration, *self.steps]), default=0.0)
 
 
 @dataclass
@@ -91,6 +103,8 @@ def run_scenarios(
                 raise ArtifactError(f"{backend.name}: {missing}")
             else:
                 plan.append((backend, device))
+    names = [NULL, *(f"{variant}-{backend.name}-{device}" for backend, device in plan)]
+    check_log_places(log_root, names)  # a file or a link where a log folder goes: refused before measuring
     inputs, labels = load_test_set(card, data_dir)
     notify = on_step or (lambda backend, result: None)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
@@ -119,8 +133,8 @@ def run_scenarios(
 
 def run_one(
     predictor: Predictor,
-    inputs: torch.Tensor,
-    labels: torch.Tensor | None,
+    inputs: Any,
+    labels: Any,
     config: ScenarioConfig,
     logs: Path,
     notify: Callable[[str, LoadgenResult], None],
@@ -134,20 +148,29 @@ def run_one(
         notify(predictor.backend, result)
         return result
 
-    peak, calibration = None, []
+    peak, calibration, status, failed_above = None, [], None, None
     if config.find_peak:
         # p99 need not fall with the rate (at low rates every query wakes an idle worker), so the search
-        # starts near the top, at half the offline throughput of the same batcher, instead of at --qps
+        # starts near the top, from the offline throughput of the same batcher instead of at --qps: peaks
+        # under a 2 ms bound measured 18-24% of it (docs/scenarios.md), and a rate far above the peak costs
+        # the longest runs (the queue LoadGen must drain)
         offline = replace(config, scenario="offline", find_peak=False)
         calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
-        start = (calibration[-1].completed_qps or 2 * config.qps) / 2
-        peak, tried = find_peak(measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps)
-        steps = [result for _, result in tried]
+        start = (calibration[-1].completed_qps or 5 * config.qps) * START_SHARE
+        search = find_peak(
+            measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps,
+            config.confirm_runs,
+        )  # fmt: skip
+        steps = [result for _, result in search.steps]
+        peak, status, failed_above = search.peak_qps, search.status, search.failed_above
     elif config.scenario == "offline":
         steps = sized_offline(measure, config.qps)
     else:
         steps = [measure(config.qps)]
-    out = BackendScenario(variant, predictor.backend, predictor.device, steps, peak, calibration=calibration)
+    out = BackendScenario(
+        variant, predictor.backend, predictor.device, steps, peak, calibration=calibration, peak_status=status,
+        failed_above_qps=failed_above,
+    )  # fmt: skip
     if labels is not None:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
         out.accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)

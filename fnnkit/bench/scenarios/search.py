@@ -1,21 +1,57 @@
-"""The peak server rate that LoadGen still calls VALID: double until INVALID, then bisect.
+"""The peak server rate that LoadGen still calls VALID, found by votes and confirmed before it is reported.
 
 LoadGen's own FindPeakPerformance mode runs its search inside one call and logs only the
 final answer; fnnkit needs every step (rate, percentiles, verdict) in the table and the JSON,
-so it runs the same kind of search step by step with LoadGen's PerformanceOnly verdict as
-the test. Rates move geometrically: the peak is known within ``precision`` in a few steps.
+so it runs the search step by step with LoadGen's PerformanceOnly verdict as the test.
+
+On a shared machine one run can fail because another process took the cores for a moment,
+not because the rate is too high. So a rate's verdict is a vote: a VALID run passes it at
+once, an INVALID one is run again, and a split is settled by a third run (best of three).
+A run that completed under 80% of the offered rate is decided at once: the queue grew all
+run long, which no stall of a moment explains. A run that failed while other processes kept
+the cores busy (``contended``) does not count: it is run again, once per run.
+Rates move geometrically (double until a rate fails, then bisect, halve while nothing has
+passed); the peak is known within ``precision`` in a few votes. The rate found is then run
+``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
+search steps down by one precision notch (at most ``STEP_DOWNS`` times) and confirms again,
+and finally says it could not confirm a peak rather than report one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
+
+STEP_DOWNS = 2  # notches below an unconfirmed peak that are tried before giving up
+RERUNS_IF_CONTENDED = 1  # a failed run while other processes were busy is run again once (a busy machine stays busy)
+CONFIRMED, NO_RATE, UNCONFIRMED = "confirmed", "no rate met the bound", "could not confirm a peak"
 
 
 class Verdict(Protocol):
     @property
     def valid(self) -> bool: ...
+
+    @property
+    def overloaded(self) -> bool: ...  # far above capacity (completed < 80% of the offered rate): no second vote
+
+    @property
+    def contended(self) -> bool: ...  # other processes kept the cores busy meanwhile: its failure is not evidence
+
+
+@dataclass
+class PeakSearch:
+    """What the search found: the peak (None unless confirmed), why, and every run in order."""
+
+    peak_qps: float | None
+    status: str  # CONFIRMED | NO_RATE | UNCONFIRMED
+    steps: list[tuple[float, Verdict]] = field(default_factory=list)
+    failed_above: float | None = None  # lowest rate whose vote failed: the peak lies below it
+
+    def at(self, qps: float) -> list[Verdict]:
+        """Every run at ``qps``: the confidence behind a reported peak."""
+        return [r for q, r in self.steps if q == qps]
 
 
 def find_peak(
@@ -25,16 +61,43 @@ def find_peak(
     max_qps: float,
     precision: float,
     max_steps: int,
-) -> tuple[float | None, list[tuple[float, Verdict]]]:
-    """(highest VALID rate or None when even ``min_qps`` fails, every (rate, result) tried in order)."""
-    steps: list[tuple[float, Verdict]] = []
-    valid: float | None = None  # highest rate that passed
-    invalid: float | None = None  # lowest rate that failed
-    qps = min(max(start, min_qps), max_qps)
-    while len(steps) < max_steps:
+    confirm: int = 2,
+) -> PeakSearch:
+    """Search from ``start``: at most ``max_steps`` LoadGen runs to find a rate, then up to
+    ``(1 + confirm) * (STEP_DOWNS + 1)`` more to confirm it."""
+    search = PeakSearch(None, NO_RATE)
+
+    def run(qps: float) -> bool:
         result = measure(qps)
-        steps.append((qps, result))
-        if result.valid:
+        search.steps.append((qps, result))
+        return result.valid
+
+    def counted_run(qps: float) -> Verdict:
+        """One run whose failure says something about the rate: a failure while other processes kept
+        the cores busy is run again (at most ``RERUNS_IF_CONTENDED`` times per vote)."""
+        for attempt in range(RERUNS_IF_CONTENDED + 1):
+            run(qps)
+            result = search.steps[-1][1]
+            if result.valid or not result.contended or attempt == RERUNS_IF_CONTENDED:
+                return result
+            if len(search.steps) >= max_steps:
+                break
+        return result
+
+    def vote(qps: float) -> bool:
+        """Best of three, stopping as soon as the outcome is decided (a pass needs one run, an overload one)."""
+        first = counted_run(qps)
+        if first.valid:
+            return True
+        if first.overloaded or len(search.steps) >= max_steps or not counted_run(qps).valid:
+            return False  # failed twice (or out of budget): the rate is too high
+        return len(search.steps) < max_steps and counted_run(qps).valid
+
+    valid: float | None = None  # highest rate whose vote passed
+    invalid: float | None = None  # lowest rate whose vote failed
+    qps = min(max(start, min_qps), max_qps)
+    while len(search.steps) < max_steps:
+        if vote(qps):
             valid = qps if valid is None else max(valid, qps)
         else:
             invalid = qps if invalid is None else min(invalid, qps)
@@ -42,12 +105,27 @@ def find_peak(
             if qps >= max_qps:
                 break
             qps = min(qps * 2, max_qps)
-        elif valid is None:  # nothing passed yet: go down fast
-            if qps <= min_qps * (1 + precision):  # at the floor already (20.06 is 20): do not run it twice
+        elif valid is None:  # nothing passed yet: go down (the failure was a repeated one)
+            if qps <= min_qps * (1 + precision):  # at the floor already (20.06 is 20): do not run it again
                 break
-            qps = max(qps / 4, min_qps)
+            qps = max(qps / 2, min_qps)
         else:
             if invalid / valid - 1 <= precision:
                 break
             qps = math.sqrt(valid * invalid)
-    return valid, steps
+    search.failed_above = invalid
+    if valid is None:
+        return search
+    search.status = UNCONFIRMED
+    notch = 1 + 2 * precision
+    for notches in range(STEP_DOWNS + 1):
+        for _ in range(confirm + (notches > 0)):  # a stepped-down rate has no run yet: one more
+            run(valid)
+        runs = search.at(valid)  # the search's own run(s) at this rate count in the majority
+        if 2 * sum(r.valid for r in runs) > len(runs):
+            search.peak_qps, search.status = valid, CONFIRMED
+            return search
+        valid = valid / notch
+        if valid < min_qps:
+            break
+    return search
