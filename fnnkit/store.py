@@ -114,7 +114,7 @@ def lock_path(folder: str | os.PathLike) -> Path:
 def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Exclusive advisory lock on a folder: two processes saving into it take turns."""
     folder = Path(folder)
-    ensure_writable_dir(folder)
+    ensure_writable_dir(folder.parent)  # not the folder itself: a commit creates it whole
     fd = os.open(lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -476,14 +476,16 @@ def _crash_point(step: str) -> None:
         os.kill(os.getpid(), 9)
 
 
-def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]]) -> Path:
+def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]], *, carry: bool = True) -> Path:
     """Replace several files of ``folder`` as one unit: a reader sees all old files or all new ones.
 
-    The new folder is built as a hidden sibling (unchanged files hard-linked, each new file made by
-    its writer, all fsynced), then swapped with the live folder by one ``renameat2(RENAME_EXCHANGE)``,
-    and the old one removed. No moment exists where the folder holds a mix; a crash before the swap
-    leaves the old folder whole and a staging sibling the sweeper removes by pid, a crash after it
-    leaves the new one whole. Where the filesystem cannot exchange, see ``_swap_by_two_renames``.
+    The new folder is built as a hidden sibling (unchanged files hard-linked when ``carry``, each new
+    file made by its writer, all fsynced), then swapped with the live folder by one
+    ``renameat2(RENAME_EXCHANGE)``, and the old one removed. No moment exists where the folder holds
+    a mix; a crash before the swap leaves the old folder whole and a staging sibling the sweeper
+    removes by pid, a crash after it leaves the new one whole. Where the filesystem cannot exchange,
+    see ``_swap_by_two_renames``. A writer's name may hold one ``/`` (``1/model.onnx``: Triton's
+    version folder); ``carry=False`` replaces the folder whole (nothing old is kept).
     Call under ``folder_lock`` (the lock file lives beside the folder, so the swap keeps it).
     """
     folder = Path(folder)
@@ -493,16 +495,18 @@ def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], 
     stage = parent / f".{folder.name}.stage-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         stage.mkdir()
-        if folder.is_dir():
+        if carry and folder.is_dir():
             for entry in os.scandir(folder):
                 if entry.name in writers or entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                     continue  # temps, old locks, symlinks and folders are not fnnkit's files: not carried over
                 os.link(entry.path, stage / entry.name)
         for name, write in writers.items():
+            (stage / name).parent.mkdir(exist_ok=True)
             write(stage / name)
             with open(stage / name, "rb+") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(stage)
+        for sub in {(stage / name).parent for name in writers}:
+            _fsync_dir(sub)
         _crash_point("staged")
         if not folder.exists():
             os.rename(stage, folder)
@@ -534,20 +538,33 @@ def _swap_by_two_renames(stage: Path, folder: Path) -> None:
     os.rename(aside, stage)  # so the caller removes the old folder under the stage name
 
 
-_ASIDE_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d{1,10})-[0-9a-f]+$")
+_ASIDE_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d{1,10})(?:-[0-9a-f]+)?$")  # no suffix: older Triton exports
 
 
 def recover_swaps(parent: str | os.PathLike) -> list[Path]:
-    """Put back any folder a crashed two-rename swap left aside; returns the folders restored."""
+    """Repair what a writer killed inside a two-rename swap left; returns the folders put back.
+
+    Killed between the renames: the folder is missing (or an empty folder a later command created
+    while looking for it) and the old one lies aside -> put it back. Killed after the second
+    rename: the folder is the complete new one -> the old one aside is removed. A live writer's
+    aside folder is left alone.
+    """
     parent, restored = Path(parent), []
     if not parent.is_dir():
         return restored
     for entry in parent.iterdir():
         match = _ASIDE_RE.match(entry.name)
-        target = parent / match["name"] if match else None
-        if match and not _pid_alive(int(match["pid"])) and not target.exists() and not target.is_symlink():
-            os.rename(entry, target)
-            restored.append(target)
+        if not match or _pid_alive(int(match["pid"])) or entry.is_symlink() or not entry.is_dir():
+            continue
+        target = parent / match["name"]
+        with contextlib.suppress(OSError):  # a read-only folder or a racing writer: the next writer retries
+            if not target.is_symlink() and target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            if not target.exists() and not target.is_symlink():
+                os.rename(entry, target)
+                restored.append(target)
+            elif target.is_dir() and not target.is_symlink():
+                shutil.rmtree(entry)  # the swap finished: what lies aside is the replaced folder
     return restored
 
 
