@@ -170,7 +170,8 @@ def test_a_fifo_model_never_hangs_the_command(repo):
 
     _fifo(repo / FP32 / "1" / "model.onnx")
     result = run_fnnkit("verify", str(repo), timeout=60)
-    assert result.returncode == 1 and "is not a regular" in result.stdout, result.stdout + result.stderr
+    text = result.stdout + result.stderr
+    assert result.returncode == 1 and "1 problem(s)" in text and "regular file │ problem" in text, text
 
 
 # --------------------------------------------------------------------------- writers
