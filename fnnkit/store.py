@@ -20,11 +20,12 @@ import re
 import secrets
 import shutil
 import stat
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fnnkit.errors import ArtifactError, ConfigError, IntegrityError
+from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, WorseModel
 
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CARD = "model.json"
@@ -42,6 +43,8 @@ MAX_RECORD_BYTES = 4 << 20  # model.json / export.json / bench baselines: a few 
 MAX_JSON_DEPTH = 16  # records nest 4 deep; a deeper document is not one of ours
 MAX_EXPORT_BYTES = 1 << 30  # an exported file of the largest allowed variant fits with a wide margin
 HIDDEN_LAYERS_MAX, HIDDEN_DIM_MAX = 16, 2048  # bounds on any card, checked before anything is built from it
+CHANCE_FACTOR = 1.5  # under 1.5x guessing (15% for ten classes) a network learned nothing; MNIST's top digit: 11.35%
+FAR_BELOW_POINTS = 10.0  # test-accuracy points a new run may lose against the model it replaces without being asked
 
 
 def variant_dir(root: str | os.PathLike, dataset: str, variant: str) -> Path:
@@ -419,11 +422,12 @@ def max_weights_bytes(spec) -> int:
     return 2 * (4 * spec.num_parameters + (1 << 16))
 
 
-def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Path:
+def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict, *, replace_worse: bool = False) -> Path:
     """Write weights and the card that vouches for them as one unit (``commit_files``).
 
     Non-finite weights or card numbers are refused before anything is written, so a diverged
-    training leaves the previous model as it was.
+    training leaves the previous model as it was. So is a run that would replace a model with one
+    at chance level or far below it (``refuse_worse``), unless ``replace_worse``.
     """
     import torch
     from safetensors.torch import save as safetensors_save
@@ -436,7 +440,9 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
             f"written and the previous model in {folder} is unchanged. Try a smaller --lr"
         )
     metadata = {"variant": card["variant"]["name"], "dataset": card["dataset"]["name"]}
-    data = safetensors_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
+    data = canonical_safetensors(
+        safetensors_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
+    )
     card = {**card, "weights": {"file": WEIGHTS_FILE, "sha256": sha256_bytes(data), "bytes": len(data)}}
     try:
         text = (json.dumps(card, indent=2, allow_nan=False) + "\n").encode()
@@ -445,8 +451,43 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
             f"the model card for {folder} holds NaN or infinity (training diverged); nothing was written"
         ) from None
     with folder_lock(folder):
+        if not replace_worse:
+            refuse_worse(folder, card)
         commit_files(folder, {WEIGHTS_FILE: lambda p: p.write_bytes(data), MODEL_CARD: lambda p: p.write_bytes(text)})
     return folder
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """The same tensors always give the same bytes: safetensors writes its metadata map in hash order, which
+    varies from process to process, so the header is rewritten with sorted keys (a safetensors reader accepts
+    any order and the space padding). Same seed, same weights, same sha256: exports stay current."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data section stays 8-byte aligned, as safetensors writes it
+    return struct.pack("<Q", len(header)) + header + data[8 + length :]
+
+
+def refuse_worse(folder: Path, card: dict) -> None:
+    """WorseModel if ``card``'s run would replace the model in ``folder`` with one at chance level (under
+    ``CHANCE_FACTOR`` x guessing) or more than ``FAR_BELOW_POINTS`` below it. Nothing to replace, or a
+    damaged card there, replaces nothing good: the run is saved."""
+    try:
+        old = read_model_card(folder)
+    except ArtifactError:
+        return
+    new_accuracy, old_accuracy = float(card["test_accuracy"]), float(old["test_accuracy"])
+    chance = 100.0 / max(1, len(card["dataset"].get("classes") or range(10)))
+    if new_accuracy < CHANCE_FACTOR * chance:
+        why = f"ended at chance level ({new_accuracy:.2f}% test accuracy; guessing scores {chance:.0f}%)"
+    elif new_accuracy < old_accuracy - FAR_BELOW_POINTS:
+        lost = old_accuracy - new_accuracy
+        why = f"ended at {new_accuracy:.2f}% test accuracy, {lost:.1f} points below the model it would replace"
+    else:
+        return
+    raise WorseModel(
+        f"training {card['variant']['name']} {why}: nothing was written, and the model in {folder} "
+        f"({old_accuracy:.2f}%) is kept. Check --lr and --iters; to keep this run anyway, add --replace-worse"
+    )
 
 
 # --------------------------------------------------------------------------- multi-file commit

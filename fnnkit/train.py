@@ -294,12 +294,15 @@ def train_and_save(
     config: TrainConfig = TrainConfig(),
     device: torch.device = torch.device("cpu"),
     on_progress: ProgressFn | None = None,
+    *,
+    replace_worse: bool = False,
 ) -> TrainRecord:
-    """fit() then write ``<root>/<dataset>/<variant>/model.{safetensors,json}`` atomically."""
+    """fit() then write ``<root>/<dataset>/<variant>/model.{safetensors,json}`` atomically; a run at chance
+    level or far below the model it would replace keeps that one (``store.refuse_worse``) unless ``replace_worse``."""
     from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
 
     folder = variant_dir(artifacts_root, data.info.name, spec.name)
     ensure_writable_dir(folder)  # fail before minutes of training, not after
     model, record = fit(spec, data, config, device, on_progress)
-    save_trained(folder, model.state_dict(), model_card(record))
+    save_trained(folder, model.state_dict(), model_card(record), replace_worse=replace_worse)
     return record
