@@ -129,19 +129,18 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_writable_dir(folder: str | os.PathLike) -> Path:
+def ensure_writable_dir(folder: str | os.PathLike, flag: str = "--artifacts") -> Path:
+    """``folder``, created if missing and writable, or one line naming ``flag``, the option it came from."""
     folder = Path(folder)
+    what = "artifacts folder" if flag == "--artifacts" else f"{flag} folder"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArtifactError(
-            f"cannot create artifacts folder {folder}: {exc.strerror}; "
-            "choose another with --artifacts or fix its permissions"
+            f"cannot create {what} {folder}: {exc.strerror}; choose another with {flag} or fix its permissions"
         ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ArtifactError(
-            f"artifacts folder {folder} is not writable; choose another with --artifacts or fix its permissions"
-        )
+        raise ArtifactError(f"{what} {folder} is not writable; choose another with {flag} or fix its permissions")
     return folder
 
 

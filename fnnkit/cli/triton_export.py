@@ -15,7 +15,7 @@ def export_triton(
     under ``out``. Every target folder is checked before any work, so a user's file in one stops the run first."""
     from fnnkit.export import export_variant
     from fnnkit.export.triton import TritonSettings, check_out, target_names, write_repository
-    from fnnkit.store import find_variant_dir
+    from fnnkit.store import ensure_writable_dir, find_variant_dir
     from fnnkit.variants import resolve_variants
 
     if out is None:
@@ -23,6 +23,7 @@ def export_triton(
     settings = TritonSettings(kind="KIND_GPU" if device == "cuda" else "KIND_CPU")
     folders = [find_variant_dir(artifacts, spec.name, dataset) for spec in resolve_variants(variant)]
     check_out(out, [name for folder in folders for name in target_names(folder)])
+    ensure_writable_dir(out, "--out")
     models = []
     for folder in folders:
         # reused when current; calibrating the static int8 file reads the training images from data_dir
