@@ -95,6 +95,7 @@ def published_accuracy(record: TrainRecord) -> float | None:
     recipe = (record.config.iterations, record.config.batch_size, record.config.learning_rate)
     same_recipe = recipe == (default.iterations, default.batch_size, default.learning_rate)
     full = record.dataset.name == PUBLISHED_DATASET and record.dataset.train_size == 60_000
+    full = full and record.dataset.official is not False  # other files under the name mnist are not comparable
     return PUBLISHED_ACCURACY.get(record.spec.name) if same_recipe and full else None
 
 

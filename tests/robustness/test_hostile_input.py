@@ -444,6 +444,7 @@ NUMERIC_ATTACKS = [
 def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, command, flag, value):
     code, text = fnnkit_in_process(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
     assert code == 2 and "Traceback" not in text and flag in text, text
+    assert "e+" not in text.replace("1e+300", ""), text  # integer limits in full: 1048576, not 1.04858e+06
 
 
 # --------------------------------------------------------------------------- 9. one rule for loaders and verify
