@@ -117,7 +117,7 @@ def lock_path(folder: str | os.PathLike) -> Path:
 def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Exclusive advisory lock on a folder: two processes saving into it take turns."""
     folder = Path(folder)
-    ensure_writable_dir(folder.parent)  # not the folder itself: a commit creates it whole
+    ensure_writable_dir(folder if folder.is_dir() else folder.parent)  # a missing folder: a commit creates it whole
     fd = os.open(lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
