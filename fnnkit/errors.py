@@ -30,6 +30,10 @@ class IntegrityError(ArtifactError):
     """A file's sha256 does not match the value recorded when fnnkit wrote it."""
 
 
+class WorseModel(ArtifactError):
+    """A finished training scored at chance level, or far below the model it would replace: that one is kept."""
+
+
 class ExportError(FnnkitError):
     """An export failed or produced a file that does not validate."""
 

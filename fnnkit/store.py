@@ -20,11 +20,12 @@ import re
 import secrets
 import shutil
 import stat
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fnnkit.errors import ArtifactError, ConfigError, IntegrityError
+from fnnkit.errors import ArtifactError, ConfigError, IntegrityError, WorseModel
 from fnnkit.paths import require_absolute
 
 WEIGHTS_FILE = "model.safetensors"
@@ -43,6 +44,8 @@ MAX_RECORD_BYTES = 4 << 20  # model.json / export.json / bench baselines: a few 
 MAX_JSON_DEPTH = 16  # records nest 4 deep; a deeper document is not one of ours
 MAX_EXPORT_BYTES = 1 << 30  # an exported file of the largest allowed variant fits with a wide margin
 HIDDEN_LAYERS_MAX, HIDDEN_DIM_MAX = 16, 2048  # bounds on any card, checked before anything is built from it
+CHANCE_FACTOR = 1.5  # under 1.5x guessing (15% for ten classes) a network learned nothing; MNIST's top digit: 11.35%
+FAR_BELOW_POINTS = 10.0  # test-accuracy points a new run may lose against the model it replaces without being asked
 
 
 def variant_dir(root: str | os.PathLike, dataset: str, variant: str) -> Path:
@@ -116,7 +119,7 @@ def lock_path(folder: str | os.PathLike) -> Path:
 def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Exclusive advisory lock on a folder: two processes saving into it take turns."""
     folder = Path(folder)
-    ensure_writable_dir(folder)
+    ensure_writable_dir(folder if folder.is_dir() else folder.parent)  # a missing folder: a commit creates it whole
     fd = os.open(lock_path(folder), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -128,19 +131,18 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_writable_dir(folder: str | os.PathLike) -> Path:
+def ensure_writable_dir(folder: str | os.PathLike, flag: str = "--artifacts") -> Path:
+    """``folder``, created if missing and writable, or one line naming ``flag``, the option it came from."""
     folder = Path(folder)
+    what = "artifacts folder" if flag == "--artifacts" else f"{flag} folder"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArtifactError(
-            f"cannot create artifacts folder {folder}: {exc.strerror}; "
-            "choose another with --artifacts or fix its permissions"
+            f"cannot create {what} {folder}: {exc.strerror}; choose another with {flag} or fix its permissions"
         ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ArtifactError(
-            f"artifacts folder {folder} is not writable; choose another with --artifacts or fix its permissions"
-        )
+        raise ArtifactError(f"{what} {folder} is not writable; choose another with {flag} or fix its permissions")
     return folder
 
 
@@ -424,11 +426,12 @@ def max_weights_bytes(spec) -> int:
     return 2 * (4 * spec.num_parameters + (1 << 16))
 
 
-def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Path:
+def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict, *, replace_worse: bool = False) -> Path:
     """Write weights and the card that vouches for them as one unit (``commit_files``).
 
     Non-finite weights or card numbers are refused before anything is written, so a diverged
-    training leaves the previous model as it was.
+    training leaves the previous model as it was. So is a run that would replace a model with one
+    at chance level or far below it (``refuse_worse``), unless ``replace_worse``.
     """
     import torch
     from safetensors.torch import save as safetensors_save
@@ -441,7 +444,9 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
             f"written and the previous model in {folder} is unchanged. Try a smaller --lr"
         )
     metadata = {"variant": card["variant"]["name"], "dataset": card["dataset"]["name"]}
-    data = safetensors_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
+    data = canonical_safetensors(
+        safetensors_save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata=metadata)
+    )
     card = {**card, "weights": {"file": WEIGHTS_FILE, "sha256": sha256_bytes(data), "bytes": len(data)}}
     try:
         text = (json.dumps(card, indent=2, allow_nan=False) + "\n").encode()
@@ -450,8 +455,43 @@ def save_trained(folder: str | os.PathLike, state_dict: dict, card: dict) -> Pat
             f"the model card for {folder} holds NaN or infinity (training diverged); nothing was written"
         ) from None
     with folder_lock(folder):
+        if not replace_worse:
+            refuse_worse(folder, card)
         commit_files(folder, {WEIGHTS_FILE: lambda p: p.write_bytes(data), MODEL_CARD: lambda p: p.write_bytes(text)})
     return folder
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """The same tensors always give the same bytes: safetensors writes its metadata map in hash order, which
+    varies from process to process, so the header is rewritten with sorted keys (a safetensors reader accepts
+    any order and the space padding). Same seed, same weights, same sha256: exports stay current."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data section stays 8-byte aligned, as safetensors writes it
+    return struct.pack("<Q", len(header)) + header + data[8 + length :]
+
+
+def refuse_worse(folder: Path, card: dict) -> None:
+    """WorseModel if ``card``'s run would replace the model in ``folder`` with one at chance level (under
+    ``CHANCE_FACTOR`` x guessing) or more than ``FAR_BELOW_POINTS`` below it. Nothing to replace, or a
+    damaged card there, replaces nothing good: the run is saved."""
+    try:
+        old = read_model_card(folder)
+    except ArtifactError:
+        return
+    new_accuracy, old_accuracy = float(card["test_accuracy"]), float(old["test_accuracy"])
+    chance = 100.0 / max(1, len(card["dataset"].get("classes") or range(10)))
+    if new_accuracy < CHANCE_FACTOR * chance:
+        why = f"ended at chance level ({new_accuracy:.2f}% test accuracy; guessing scores {chance:.0f}%)"
+    elif new_accuracy < old_accuracy - FAR_BELOW_POINTS:
+        lost = old_accuracy - new_accuracy
+        why = f"ended at {new_accuracy:.2f}% test accuracy, {lost:.1f} points below the model it would replace"
+    else:
+        return
+    raise WorseModel(
+        f"training {card['variant']['name']} {why}: nothing was written, and the model in {folder} "
+        f"({old_accuracy:.2f}%) is kept. Check --lr and --iters; to keep this run anyway, add --replace-worse"
+    )
 
 
 # --------------------------------------------------------------------------- multi-file commit
@@ -481,14 +521,16 @@ def _crash_point(step: str) -> None:
         os.kill(os.getpid(), 9)
 
 
-def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]]) -> Path:
+def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]], *, carry: bool = True) -> Path:
     """Replace several files of ``folder`` as one unit: a reader sees all old files or all new ones.
 
-    The new folder is built as a hidden sibling (unchanged files hard-linked, each new file made by
-    its writer, all fsynced), then swapped with the live folder by one ``renameat2(RENAME_EXCHANGE)``,
-    and the old one removed. No moment exists where the folder holds a mix; a crash before the swap
-    leaves the old folder whole and a staging sibling the sweeper removes by pid, a crash after it
-    leaves the new one whole. Where the filesystem cannot exchange, see ``_swap_by_two_renames``.
+    The new folder is built as a hidden sibling (unchanged files hard-linked when ``carry``, each new
+    file made by its writer, all fsynced), then swapped with the live folder by one
+    ``renameat2(RENAME_EXCHANGE)``, and the old one removed. No moment exists where the folder holds
+    a mix; a crash before the swap leaves the old folder whole and a staging sibling the sweeper
+    removes by pid, a crash after it leaves the new one whole. Where the filesystem cannot exchange,
+    see ``_swap_by_two_renames``. A writer's name may hold one ``/`` (``1/model.onnx``: Triton's
+    version folder); ``carry=False`` replaces the folder whole (nothing old is kept).
     Call under ``folder_lock`` (the lock file lives beside the folder, so the swap keeps it).
     """
     folder = Path(folder)
@@ -498,16 +540,18 @@ def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], 
     stage = parent / f".{folder.name}.stage-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         stage.mkdir()
-        if folder.is_dir():
+        if carry and folder.is_dir():
             for entry in os.scandir(folder):
                 if entry.name in writers or entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                     continue  # temps, old locks, symlinks and folders are not fnnkit's files: not carried over
                 os.link(entry.path, stage / entry.name)
         for name, write in writers.items():
+            (stage / name).parent.mkdir(exist_ok=True)
             write(stage / name)
             with open(stage / name, "rb+") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(stage)
+        for sub in {(stage / name).parent for name in writers}:
+            _fsync_dir(sub)
         _crash_point("staged")
         if not folder.exists():
             os.rename(stage, folder)
@@ -539,20 +583,33 @@ def _swap_by_two_renames(stage: Path, folder: Path) -> None:
     os.rename(aside, stage)  # so the caller removes the old folder under the stage name
 
 
-_ASIDE_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d{1,10})-[0-9a-f]+$")
+_ASIDE_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d{1,10})(?:-[0-9a-f]+)?$")  # no suffix: older Triton exports
 
 
 def recover_swaps(parent: str | os.PathLike) -> list[Path]:
-    """Put back any folder a crashed two-rename swap left aside; returns the folders restored."""
+    """Repair what a writer killed inside a two-rename swap left; returns the folders put back.
+
+    Killed between the renames: the folder is missing (or an empty folder a later command created
+    while looking for it) and the old one lies aside -> put it back. Killed after the second
+    rename: the folder is the complete new one -> the old one aside is removed. A live writer's
+    aside folder is left alone.
+    """
     parent, restored = Path(parent), []
     if not parent.is_dir():
         return restored
     for entry in parent.iterdir():
         match = _ASIDE_RE.match(entry.name)
-        target = parent / match["name"] if match else None
-        if match and not _pid_alive(int(match["pid"])) and not target.exists() and not target.is_symlink():
-            os.rename(entry, target)
-            restored.append(target)
+        if not match or _pid_alive(int(match["pid"])) or entry.is_symlink() or not entry.is_dir():
+            continue
+        target = parent / match["name"]
+        with contextlib.suppress(OSError):  # a read-only folder or a racing writer: the next writer retries
+            if not target.is_symlink() and target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            if not target.exists() and not target.is_symlink():
+                os.rename(entry, target)
+                restored.append(target)
+            elif target.is_dir() and not target.is_symlink():
+                shutil.rmtree(entry)  # the swap finished: what lies aside is the replaced folder
     return restored
 
 

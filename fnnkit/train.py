@@ -95,6 +95,7 @@ def published_accuracy(record: TrainRecord) -> float | None:
     recipe = (record.config.iterations, record.config.batch_size, record.config.learning_rate)
     same_recipe = recipe == (default.iterations, default.batch_size, default.learning_rate)
     full = record.dataset.name == PUBLISHED_DATASET and record.dataset.train_size == 60_000
+    full = full and record.dataset.official is not False  # other files under the name mnist are not comparable
     return PUBLISHED_ACCURACY.get(record.spec.name) if same_recipe and full else None
 
 
@@ -294,12 +295,15 @@ def train_and_save(
     config: TrainConfig = TrainConfig(),
     device: torch.device = torch.device("cpu"),
     on_progress: ProgressFn | None = None,
+    *,
+    replace_worse: bool = False,
 ) -> TrainRecord:
-    """fit() then write ``<root>/<dataset>/<variant>/model.{safetensors,json}`` atomically."""
+    """fit() then write ``<root>/<dataset>/<variant>/model.{safetensors,json}`` atomically; a run at chance
+    level or far below the model it would replace keeps that one (``store.refuse_worse``) unless ``replace_worse``."""
     from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
 
     folder = variant_dir(artifacts_root, data.info.name, spec.name)
     ensure_writable_dir(folder)  # fail before minutes of training, not after
     model, record = fit(spec, data, config, device, on_progress)
-    save_trained(folder, model.state_dict(), model_card(record))
+    save_trained(folder, model.state_dict(), model_card(record), replace_worse=replace_worse)
     return record

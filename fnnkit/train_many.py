@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 
 from fnnkit.data import Dataset
-from fnnkit.errors import FnnkitError
+from fnnkit.errors import FnnkitError, WorseModel
 from fnnkit.train import Prepared, TrainConfig, TrainRecord, fit, model_card
 from fnnkit.variants import VariantSpec
 
@@ -70,10 +70,14 @@ def train_and_save_many(
     device: torch.device = torch.device("cpu"),
     on_progress: ManyProgressFn | None = None,
     workers: int | None = None,
+    *,
+    replace_worse: bool = False,
 ) -> list[TrainRecord]:
     """Train ``specs`` and save each as it finishes; records come back in ``specs`` order.
 
     CUDA, one variant, ``workers=1`` or a platform other than Linux train in this process, one after another.
+    A run that would replace a model with a much worse one is not saved (``store.refuse_worse``); the
+    others still are, then one WorseModel names every variant kept, unless ``replace_worse``.
     """
     from fnnkit.store import ensure_writable_dir, save_trained, variant_dir
 
@@ -83,17 +87,28 @@ def train_and_save_many(
     workers = default_workers(len(specs)) if workers is None else max(1, min(workers, len(specs)))
     prepared = Prepared.of(data, device)
     records: dict[str, TrainRecord] = {}
+    kept: list[str] = []  # refusals: one line per variant whose previous model was kept
 
     def save(state_dict: dict, record: TrainRecord) -> None:
-        save_trained(folders[record.spec.name], state_dict, model_card(record))
+        try:
+            save_trained(folders[record.spec.name], state_dict, model_card(record), replace_worse=replace_worse)
+        except WorseModel as exc:
+            kept.append(str(exc))
+            return
         records[record.spec.name] = record
+
+    def results() -> list[TrainRecord]:
+        if kept:
+            saved = ", ".join(s.name for s in specs if s.name in records)
+            raise WorseModel("\n".join(kept) + (f"\n(saved: {saved})" if saved else ""))
+        return [records[spec.name] for spec in specs]
 
     if device.type != "cpu" or workers == 1 or sys.platform != "linux":  # fork is safe with torch on Linux only
         for spec in specs:
             report = None if on_progress is None else (lambda i, loss, acc, n=spec.name: on_progress(n, i, loss, acc))
             model, record = fit(spec, prepared, config, device, report)
             save(model.state_dict(), record)
-        return [records[spec.name] for spec in specs]
+        return results()
 
     context = multiprocessing.get_context("fork")
     progress = context.SimpleQueue()
@@ -122,7 +137,7 @@ def train_and_save_many(
         pool.shutdown(wait=True)
     finally:
         _shared.clear()
-    return [records[spec.name] for spec in specs]
+    return results()
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

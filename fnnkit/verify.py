@@ -65,9 +65,9 @@ def verify(path: str | os.PathLike) -> list[Check]:
         return verify_file(path)
     if is_variant_dir(path):
         return verify_variant(path)
-    from fnnkit.export.triton import check_repository, is_triton_repository
+    from fnnkit.export.triton_check import check_repository, is_triton_repository
 
-    if is_triton_repository(path):  # `fnnkit export --format triton` output: hashes, config vs ONNX interface
+    if is_triton_repository(path):  # `fnnkit export --format triton` output: every entry against what fnnkit writes
         rows = check_repository(path)
         return [Check(f, name, ok, "" if ok else text, text if ok else "") for f, name, ok, text in rows]
     folders = variant_dirs(path)

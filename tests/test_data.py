@@ -274,7 +274,7 @@ def test_auto_without_download_says_so(tmp_path):
 def test_auto_prefers_local_mnist(tmp_path):
     write_mnist_folder(tmp_path / "mnist", gz=True)
     ds = load_dataset("auto", tmp_path, download=False)
-    assert ds.info.name == "mnist" and ds.info.note == ""
+    assert ds.info.name == "mnist" and ds.info.note.startswith("not the official MNIST files")  # synthetic files
 
 
 def test_bundled_sample(sample_data):
@@ -493,8 +493,39 @@ def test_cli_data_list_and_fetch_when_present(tmp_path):
     listed = run_fnnkit("data", "list", "--data-dir", str(tmp_path))
     assert listed.returncode == 0, listed.stderr
     assert "not the official files" in listed.stdout and str(tmp_path / "mnist") in listed.stdout
-    fetched = run_fnnkit("data", "fetch", "mnist", "--data-dir", str(tmp_path))
-    assert fetched.returncode == 0 and "already here" in fetched.stdout, fetched.stderr
+    fetched = run_fnnkit("data", "fetch", "mnist", "--data-dir", str(tmp_path))  # not the official bytes: named
+    assert fetched.returncode == 2 and "not the official files" in fetched.stderr, fetched.stdout + fetched.stderr
+
+
+def test_data_fetch_checks_what_is_already_here(tmp_path, cli):
+    """Files already in the data folder are checked, not just found: damaged or other files are named, with the
+    remedy; nothing of the user's is overwritten."""
+    from tests.clitools import assert_user_error
+
+    written = write_mnist_folder(tmp_path / "mnist", gz=False)
+    assert_user_error(cli("data", "fetch", "mnist", "--data-dir", str(tmp_path)), "not the official files",
+                      "remove those files")  # fmt: skip
+    path = tmp_path / "mnist" / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])  # truncated
+    assert_user_error(cli("data", "fetch", "mnist", "--data-dir", str(tmp_path)), "t10k-images-idx3-ubyte")
+    assert (tmp_path / "mnist" / "train-images-idx3-ubyte").read_bytes() == written["train-images-idx3-ubyte"]
+
+
+def test_training_on_other_files_named_mnist_is_recorded(tmp_path):
+    """Files that are not the official MNIST say so in DatasetInfo (and so in every model card), and the
+    published table is not claimed for them."""
+    import dataclasses
+
+    from fnnkit.train import TrainConfig, TrainRecord, published_accuracy
+    from fnnkit.variants import VARIANTS
+
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    info = load_dataset("mnist", data_dir=tmp_path, download=False).info
+    assert info.official is False and "not the official MNIST files" in info.note
+    full = dataclasses.replace(info, train_size=60_000)
+    record = TrainRecord(VARIANTS["C"], TrainConfig(), full, "cpu")
+    assert published_accuracy(record) is None
+    assert published_accuracy(dataclasses.replace(record, dataset=dataclasses.replace(full, official=True))) == 95.0
 
 
 def test_data_fetch_refuses_unknown_names():

@@ -254,7 +254,9 @@ def test_reexport_reuses_unchanged_files_and_force_rebuilds(variant_copy):
 
 def test_retrained_weights_are_exported_again(variant_copy, sample_data):
     root = variant_copy.parent.parent
-    train_and_save(VARIANTS["C"], sample_data, root, TrainConfig(iterations=50, eval_every=50, seed=1))
+    train_and_save(
+        VARIANTS["C"], sample_data, root, TrainConfig(iterations=50, eval_every=50, seed=1), replace_worse=True
+    )
     (result,) = export_variant(variant_copy, "onnx")
     assert result.status == "exported"
     assert read_export_manifest(variant_copy)["formats"]["onnx"]["source_sha256"] == sha256_file(

@@ -124,7 +124,7 @@ def _png_header_only(width: int, height: int) -> bytes:
         ("cut.jpg", lambda p: p.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40), "cannot be decoded"),
         ("text.png", lambda p: p.write_text("not an image"), "is not a PNG"),
         ("nan.npy", lambda p: np.save(p, np.full((28, 28), np.nan)), "NaN"),
-        ("objects.npy", lambda p: np.save(p, np.array([{}], dtype=object), allow_pickle=True), "not a readable"),
+        ("objects.npy", lambda p: np.save(p, np.array([{}], dtype=object), allow_pickle=True), "expected numbers"),
         ("wide.npy", lambda p: np.save(p, np.zeros((2, 3, 4, 5))), "expected numbers shaped"),
     ],
 )

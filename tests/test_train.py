@@ -216,6 +216,109 @@ def test_cli_divergence_is_one_line(tmp_path, cli):
     assert not list(tmp_path.glob("*/*/model.*"))
 
 
+# --------------------------------------------------------------------------- a failed run never replaces a good model
+
+
+def _copy_trained(trained_root: Path, tmp_path: Path, *names: str) -> Path:
+    import shutil
+
+    for name in names:
+        shutil.copytree(variant_dir(trained_root, "mnist-sample", name), variant_dir(tmp_path, "mnist-sample", name))
+    return tmp_path
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_dead_run_keeps_the_previous_model_unless_asked(trained_root, tmp_path, cli):
+    """lr 5 kills C's ReLUs (10%, chance: finite weights, nothing learned): the trained model stays; on purpose,
+    --replace-worse keeps the new one."""
+    from tests.clitools import assert_user_error
+
+    root = _copy_trained(trained_root, tmp_path, "C")
+    folder = variant_dir(root, "mnist-sample", "C")
+    before = _files(folder)
+    args = ("train", "--variant", "C", "--dataset", "mnist-sample", "--lr", "5", "--iters", "200",
+            "--eval-every", "100", "--artifacts", str(root))  # fmt: skip
+    assert_user_error(cli(*args), "training C ended at chance level", "is kept", "--replace-worse")
+    assert _files(folder) == before
+    code, text = cli(*args, "--replace-worse")
+    assert code == 0, text
+    assert read_model_card(folder)["test_accuracy"] < 15
+
+
+def test_a_run_far_below_the_model_it_replaces_is_not_saved(trained_root, tmp_path, sample_data):
+    """lr 2 leaves C at about 21%: above chance, but 70 points below the trained model."""
+    from fnnkit.errors import WorseModel
+    from fnnkit.train import train_and_save
+
+    root = _copy_trained(trained_root, tmp_path, "C")
+    folder = variant_dir(root, "mnist-sample", "C")
+    before = _files(folder)
+    with pytest.raises(WorseModel, match=r"points below the model it would replace.*is kept"):
+        train_and_save(VARIANTS["C"], sample_data, root, TrainConfig(iterations=200, eval_every=100, learning_rate=2))
+    assert _files(folder) == before
+
+
+def test_parallel_runs_save_the_good_and_name_the_kept(trained_root, tmp_path, sample_data):
+    """Two workers, lr 5: A still learns (saved), C dies (its previous model kept); one error names C."""
+    from fnnkit.errors import WorseModel
+
+    root = _copy_trained(trained_root, tmp_path, "A", "C")
+    kept = _files(variant_dir(root, "mnist-sample", "C"))
+    old_a = sha256_file(variant_dir(root, "mnist-sample", "A") / WEIGHTS_FILE)
+    config = TrainConfig(iterations=200, eval_every=100, learning_rate=5)
+    with pytest.raises(WorseModel, match=r"training C ended at chance level") as err:
+        train_and_save_many([VARIANTS["A"], VARIANTS["C"]], sample_data, root, config, workers=2)
+    assert "saved: A" in str(err.value) and "training A" not in str(err.value)
+    assert _files(variant_dir(root, "mnist-sample", "C")) == kept
+    assert sha256_file(variant_dir(root, "mnist-sample", "A") / WEIGHTS_FILE) != old_a
+
+
+def test_the_same_run_writes_the_same_weights_file(tmp_path, sample_data):
+    """Same seed, same tensors, same bytes: the exports made from the first run are still current after the second."""
+    from fnnkit.export import export_variant
+    from fnnkit.train import train_and_save
+
+    config = TrainConfig(iterations=60, eval_every=60, seed=3)
+    train_and_save(VARIANTS["C"], sample_data, tmp_path, config)
+    folder = variant_dir(tmp_path, "mnist-sample", "C")
+    first = (folder / WEIGHTS_FILE).read_bytes()
+    export_variant(folder, "onnx")
+    train_and_save(VARIANTS["C"], sample_data, tmp_path, config)
+    assert (folder / WEIGHTS_FILE).read_bytes() == first
+    (again,) = export_variant(folder, "onnx")
+    assert again.status == "reused"
+
+
+def test_weights_bytes_do_not_depend_on_the_metadata_order():
+    """safetensors writes its metadata map in hash order (it varies between processes): fnnkit sorts it."""
+    import json
+    import struct
+
+    from safetensors.torch import load
+
+    from fnnkit.store import canonical_safetensors
+
+    tensors = {"b": torch.ones(3), "a": torch.zeros(2, 2)}
+    spans = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+             "b": {"dtype": "F32", "shape": [3], "data_offsets": [16, 28]}}  # fmt: skip
+    data = torch.cat([tensors["a"].flatten(), tensors["b"]]).numpy().tobytes()
+
+    def file(order: list[str]) -> bytes:
+        header = {k: ({"variant": "C", "dataset": "mnist"} if k == "__metadata__" else spans[k]) for k in order}
+        text = json.dumps(header).encode()
+        return struct.pack("<Q", len(text)) + text + data
+
+    one, two = (
+        canonical_safetensors(file(["__metadata__", "a", "b"])),
+        canonical_safetensors(file(["b", "a", "__metadata__"])),
+    )
+    assert one == two and struct.unpack("<Q", one[:8])[0] % 8 == 0
+    assert all(torch.equal(load(one)[k], v) for k, v in tensors.items())
+
+
 # --------------------------------------------------------------------------- the published table
 
 

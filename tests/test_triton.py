@@ -10,7 +10,8 @@ from artifactkit import DATASET
 from clitools import assert_user_error, run_fnnkit
 
 from fnnkit.errors import ConfigError
-from fnnkit.export.triton import CONFIG, TritonSettings, check_repository, parse_config
+from fnnkit.export.triton import CONFIG, TritonSettings
+from fnnkit.export.triton_check import check_repository, parse_config
 from fnnkit.store import read_model_card, sha256_file
 from fnnkit.verify import verify
 
@@ -58,7 +59,8 @@ def test_verify_accepts_the_repository_and_names_a_swapped_model(repository, tmp
     shutil.copytree(repository, copy)
     shutil.copy(copy / MODELS[1] / "1" / "model.onnx", copy / MODELS[0] / "1" / "model.onnx")  # int8 in fp32's place
     bad = [c for c in verify(copy) if not c.ok]
-    assert len(bad) == 1 and "sha256" in bad[0].problem and bad[0].file.name == MODELS[0]
+    assert bad and all(c.file == copy / MODELS[0] / "1" / "model.onnx" for c in bad), bad
+    assert any("sha256" in c.problem for c in bad) and any("QuantizeLinear" in c.problem for c in bad), bad
 
 
 def test_config_that_disagrees_with_the_onnx_interface_is_a_problem(repository, tmp_path):
@@ -67,21 +69,55 @@ def test_config_that_disagrees_with_the_onnx_interface_is_a_problem(repository, 
     config = copy / MODELS[0] / CONFIG
     config.write_text(config.read_text().replace("dims: [ 784 ]", "dims: [ 28, 28 ]", 1))
     (row,) = [r for r in check_repository(copy) if not r[2]]
-    assert "expected input [784]" in row[3]
+    assert row[0] == config and "input" in row[3]
     config.write_text("name: 'x' this is not protobuf text {")
     assert "does not parse as Triton's ModelConfig" in next(r[3] for r in check_repository(copy) if not r[2])
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_a_digit_gets_the_same_answer_alone_and_in_any_batch(repository, served_root, sample_data, name):
+    """Triton batches unrelated requests together: each model's answer for a sample must not depend on its
+    neighbours (the int8 model is the static, calibrated one). The dynamic int8 file shows the test can fail."""
+    import numpy as np
+
+    from fnnkit.data import preprocess
+    from fnnkit.export.triton import BATCH_TOLERANCE
+
+    digits = preprocess(sample_data.test_x[:64]).numpy()
+    rng = np.random.default_rng(0)
+    neighbours = np.concatenate([np.full((2, 784), 255, np.float32), rng.random((16, 784), dtype=np.float32) * 255])
+
+    def worst(path: Path) -> tuple[float, int]:
+        session = _session(path)
+        alone = np.concatenate([session.run(None, {"input": digits[i : i + 1]})[0] for i in range(len(digits))])
+        mixed = session.run(None, {"input": np.concatenate([neighbours, digits])})[0][len(neighbours) :]
+        return float(np.abs(alone - mixed).max()), int((alone.argmax(1) != mixed.argmax(1)).sum())
+
+    delta, flips = worst(repository / name / "1" / "model.onnx")
+    assert delta <= BATCH_TOLERANCE and flips == 0, (delta, flips)
+    if name.endswith("_int8"):
+        dynamic_delta, _ = worst(served_root / DATASET / "C" / "model.int8.onnx")
+        assert dynamic_delta > 100 * BATCH_TOLERANCE, dynamic_delta  # what the dynamic one would have served
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 @pytest.mark.slow  # two repository writes, each a real export check: ~1.8 s
 def test_rewriting_replaces_a_model_folder_whole(repository, served_root):
-    """A second export swaps each model folder in one rename: no staging folders are left behind."""
+    """A second export swaps each model folder in as one unit: no staging folders are left, only the lock files."""
     artifacts = served_root
     result = run_fnnkit(
         "export", "--format", "triton", "--variant", "C", "--dataset", DATASET,
         "--artifacts", str(artifacts), "--out", str(repository),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in repository.iterdir()) == sorted(MODELS)
+    assert sorted(p.name for p in repository.iterdir()) == sorted([*MODELS, *(f".{m}.lock" for m in MODELS)])
 
 
 def test_bad_settings_and_missing_out_are_user_errors(served_root, cli):

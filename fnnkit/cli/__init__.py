@@ -12,9 +12,8 @@ import signal
 import sys
 
 import typer
-from rich.markup import escape
 
-from fnnkit.cli.render import console, err_console
+from fnnkit.cli.render import console, err_console, printable
 from fnnkit.errors import FnnkitError, Interrupted
 
 app = typer.Typer(
@@ -42,7 +41,7 @@ def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
 
 
 def _say(exc: BaseException) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {printable(str(exc), keep_newlines=True)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

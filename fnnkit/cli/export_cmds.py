@@ -12,7 +12,7 @@ from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, VARIANT, device_option, folder_option, number
 from fnnkit.cli.render import console, err_console, export_table, progress_bars
 from fnnkit.cli.triton_export import export_triton
-from fnnkit.errors import ArtifactError, ExportError
+from fnnkit.errors import ArtifactError, ConfigError, ExportError
 
 FORMAT = typer.Option(
     "all",
@@ -63,7 +63,12 @@ def export(
 
     target = device.type
     if format.strip().lower() == "triton":
-        return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET))
+        return export_triton(variant, dataset, artifacts, out, target, check_opset(opset or DEFAULT_OPSET), data_dir)
+    if out is not None:
+        raise ConfigError(
+            f"--out {out} is for --format triton only; the other formats are written beside the weights, "
+            f"under --artifacts ({artifacts}/<dataset>/<variant>/)"
+        )
     formats = resolve_formats(format, target)  # an unknown name fails here, before any work
     specs = resolve_variants(variant)
     opset = check_opset(DEFAULT_OPSET if opset is None else opset)

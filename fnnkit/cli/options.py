@@ -123,11 +123,11 @@ def number(
     if kind not in (int, float):  # a programming error, caught when the module is imported
         raise TypeError(f"number({flag!r}): give kind=int or kind=float when the default is {default!r}")
     if kind is int:
-        expected = f"{'a positive integer' if low == 1 else 'an integer'} from {low:g} to {high:g}"
+        expected = f"{'a positive integer' if low == 1 else 'an integer'} from {shown(low)} to {shown(high)}"
     elif above and low == 0:
-        expected = f"a positive number (finite, <= {high:g})"
+        expected = f"a positive number (finite, <= {shown(high)})"
     else:
-        expected = f"a finite number {'>' if above else '>='} {low:g} and <= {high:g}"
+        expected = f"a finite number {'>' if above else '>='} {shown(low)} and <= {shown(high)}"
 
     def parse(value: Any) -> Any:  # never raises: typer would turn the error into a usage box
         try:
@@ -145,6 +145,13 @@ def number(
 
     names = (flag, short) if short else (flag,)
     return typer.Option(default, *names, help=help, parser=parse, callback=check)
+
+
+def shown(value: float) -> str:
+    """A limit as a person reads it: integers in full (1048576, 9223372036854775807), other numbers short."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 def output_path(flag: str, help: str) -> Any:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, device_option, folder_option, input_paths, number
-from fnnkit.cli.render import console, err_console, predict_table
+from fnnkit.cli.render import console, err_console, predict_table, printable
 
 BAD_INPUT_EXIT = 1  # some files could not be classified: the others' results are still printed
 
@@ -43,18 +42,21 @@ def predict(
     from fnnkit.predict import load_model, load_samples
     from fnnkit.predict import predict as run_predict
     from fnnkit.predict import save_inputs as write_inputs
+    from fnnkit.store import ensure_writable_dir
 
+    if save_inputs is not None:
+        ensure_writable_dir(save_inputs, "--save-inputs")  # before any work: a bad folder is named at once
     model = load_model(
         artifacts, variant, dataset, backend, device=device.type
     )  # a missing model fails before any file is read
     samples = list(load_samples(paths))
     bad = [s for s in samples if s.problem]
     for s in bad:
-        err_console.print(f"[bold red]cannot classify:[/] {escape(s.problem)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]cannot classify:[/] {printable(s.problem)}", highlight=False, soft_wrap=True)
     results = run_predict(model, samples, top)
     if save_inputs is not None:
         written = write_inputs(samples, save_inputs)
-        err_console.print(f"wrote {len(written)} 28x28 input(s) to {save_inputs}", highlight=False)
+        err_console.print(f"wrote {len(written)} 28x28 input(s) to {printable(str(save_inputs))}", highlight=False)
     if as_json:
         for r in results:
             row = {"file": r.name, "top": [{"class": c, "probability": round(p, 6)} for c, p in r.top]}

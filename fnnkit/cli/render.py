@@ -7,6 +7,7 @@ Command modules choose *what* to show; this module decides *how* it looks, so on
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,21 @@ class WholeTables(Console):
 
 console = WholeTables()
 err_console = WholeTables(stderr=True)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # C0, DEL, C1, bidi
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    """``text`` safe to print: rich markup escaped, and control characters (a newline or an escape sequence in a
+    file name, a bidi override) shown as ``\\n`` / ``\\x1b`` / ``\\u202e`` instead of acting on the terminal.
+    ``keep_newlines`` for fnnkit's own multi-line messages."""
+
+    def show(match: re.Match) -> str:
+        char = match.group()
+        if char == "\n" and keep_newlines:
+            return char
+        return repr(char)[1:-1] if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return escape(_CONTROL.sub(show, text))
 
 
 def wrote(paths: Sequence[Path | str], tail: str = "") -> None:
@@ -193,8 +209,10 @@ def verify_table(checks: list, root: Path) -> Table:
             shown = str(c.file.relative_to(base))
         except ValueError:
             shown = str(c.file)
-        result = f"[green]ok[/] [dim]{escape(c.note)}[/]" if c.ok else f"[bold red]problem:[/] {escape(c.problem)}"
-        table.add_row(escape(shown), c.check, result)
+        result = (
+            f"[green]ok[/] [dim]{printable(c.note)}[/]" if c.ok else f"[bold red]problem:[/] {printable(c.problem)}"
+        )
+        table.add_row(printable(shown), c.check, result)
     return table
 
 
@@ -213,8 +231,8 @@ def predict_table(results, model, explain: bool) -> Table:
     for r in results:
         (best, p), rest = r.top[0], r.top[1:]
         runner_up = ", ".join(f"{c} ({q:.1%})" for c, q in rest) or "-"
-        row = [escape(r.name), f"[bold]{escape(best)}[/]", f"{p:.1%}", escape(runner_up)]
-        table.add_row(*row, *(["; ".join(r.steps)] if explain else []))
+        row = [printable(r.name), f"[bold]{printable(best)}[/]", f"{p:.1%}", printable(runner_up)]
+        table.add_row(*row, *([printable("; ".join(r.steps))] if explain else []))
     return table
 
 

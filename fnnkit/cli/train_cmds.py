@@ -38,6 +38,12 @@ def train(
     download: bool = typer.Option(True, "--download/--no-download", help="Allow fetching MNIST when it is not local."),
     artifacts: Path = ARTIFACTS,
     plot: Path | None = output_path("--plot", "Curves PNG \\[default: <artifacts>/<dataset>/training_curves.png]."),
+    replace_worse: bool = typer.Option(
+        False,
+        "--replace-worse",
+        help="Save the new model even when it ends at chance level or more than 10 points of test accuracy below "
+        "the model it replaces (by default that one is kept and the run is reported, not saved).",
+    ),
 ) -> None:
     """Train variants and write artifacts/<dataset>/<variant>/model.{safetensors,json}.
 
@@ -81,7 +87,9 @@ def train(
                 fields["acc"] = f"{accuracy:.2f}%"
             progress.update(tasks[name], completed=iteration, **fields)
 
-        records = train_and_save_many(specs, data, artifacts, config, device, show_training, workers)
+        records = train_and_save_many(
+            specs, data, artifacts, config, device, show_training, workers, replace_worse=replace_worse
+        )
 
     console.print(training_table(records))
     curves = plot_training_curves(records, plot or artifacts / data.info.name / "training_curves.png")

@@ -19,6 +19,7 @@ class DatasetInfo:
     test_size: int
     classes: tuple[str, ...] = DIGITS
     note: str = ""  # e.g. which route served full MNIST, or why `auto` fell back to the sample
+    official: bool | None = None  # content equals the published files' sha256; None: nothing published to check
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from fnnkit.data import mirrors
 from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, TestSet, preprocess
 from fnnkit.data.idx import read_idx, read_split
@@ -119,9 +122,21 @@ def find_idx_folder(source: IdxSource, data_dir: Path) -> dict[str, Path] | None
 
 
 def _load_idx_files(source: IdxSource, files: dict[str, Path], note: str = "") -> Dataset:
+    """The four files as one Dataset; for MNIST, whether their content is the official release is checked
+    on the arrays just read and recorded (``DatasetInfo.official``, and a note every card carries)."""
     (train_x, train_y), (test_x, test_y) = (read_split(files[i], files[lab]) for i, lab in SPLIT_FILES.values())
     folder = files[IDX_FILES[0]].parent
-    info = DatasetInfo(source.name, str(folder), len(train_x), len(test_x), source.classes, note)
+    official = None
+    if source.package_index:  # the official files' sha256 are published (package_index.OFFICIAL)
+        arrays = (train_x, train_y.to(torch.uint8), test_x, test_y.to(torch.uint8))
+        differs = official_mismatch(dict(zip(IDX_FILES, (a.numpy() for a in arrays), strict=True)))
+        official = differs is None
+        if differs:
+            warning = (
+                f"not the official {source.title} files ({differs} differs): the published accuracies do not apply"
+            )
+            note = f"{note}; {warning}" if note else warning
+    info = DatasetInfo(source.name, str(folder), len(train_x), len(test_x), source.classes, note, official)
     return Dataset(train_x, train_y, test_x, test_y, info)
 
 
@@ -321,17 +336,25 @@ def load_test_set(card_or_name: dict | str, data_dir: str | os.PathLike | None =
 # --------------------------------------------------------------------------- status
 
 
-def verify_official(files: dict[str, Path]) -> str:
-    """Whether the files' IDX content (gunzipped) is byte for byte the official MNIST release."""
+def official_mismatch(arrays: dict) -> str | None:
+    """The first of the four MNIST arrays (uint8, by file stem) whose IDX bytes are not the official release's."""
     from fnnkit.data.package_index import OFFICIAL
 
-    for stem, path in files.items():
-        array = read_idx(path)
+    for stem, array in arrays.items():
+        array = np.ascontiguousarray(array, dtype=np.uint8)
         header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
         digest = hashlib.sha256(header)
         digest.update(memoryview(array).cast("B"))
         if digest.hexdigest() != OFFICIAL[stem][2]:
-            return f"not the official files ({path.name} differs)"
+            return stem
+    return None
+
+
+def verify_official(files: dict[str, Path]) -> str:
+    """Whether the files' IDX content (gunzipped) is byte for byte the official MNIST release."""
+    differs = official_mismatch({stem: read_idx(path) for stem, path in files.items()})
+    if differs:
+        return f"not the official files ({files[differs].name} differs)"
     return "verified: sha256 of all four equals the official MNIST files"
 
 

@@ -1,29 +1,40 @@
-"""A Triton Inference Server model repository from verified ONNX exports, and the checks `fnnkit verify` runs on one.
+"""A Triton Inference Server model repository from verified ONNX exports.
 
 Layout (Triton's own): ``<out>/fnnkit_<dataset>_<variant>[_int8]/config.pbtxt``, ``1/model.onnx``,
 ``labels.txt``. The ONNX bytes are the ones ``read_exported`` sha256-checked and vetted; their
 sha256 and the trained weights' sha256 go into the config's ``parameters``, so a repository can
-be traced back to, and checked against, the training that made it. Each model folder is staged
-beside the target and renamed into place, so Triton never sees a config without its model.
+be traced back to, and checked against, the training that made it (``triton_check``, what
+``fnnkit verify`` runs). The ``_int8`` model is the static (calibrated) int8 export: its
+activation ranges are fixed, so a sample gets the same answer whatever else shares its batch
+(dynamic int8 measures each batch's range, and Triton batches unrelated requests together).
+
+Each model folder is written as one unit through the store's commit (``store.commit_files``):
+staged beside the target, swapped in by ``renameat2(RENAME_EXCHANGE)`` (or two renames where the
+filesystem cannot exchange), under a lock beside it (``.<model>.lock``); the next writer repairs
+whatever a killed one left. Triton never sees a config without its model.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from fnnkit.errors import ArtifactError, ConfigError, ExportError
+from fnnkit.errors import ArtifactError, ConfigError
 from fnnkit.export.base import INPUT_NAME, OUTPUT_NAME
 from fnnkit.export.core import is_exported, read_exported
-from fnnkit.export.onnx_files import _check_interface, vet_onnx
-from fnnkit.store import atomic_write_bytes, ensure_writable_dir, read_model_card, sha256_bytes
+from fnnkit.store import commit_files, folder_lock, read_model_card, sha256_bytes
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 CONFIG, LABELS, VERSION = "config.pbtxt", "labels.txt", "1"
 ONNX_IN_REPO = "model.onnx"  # Triton's onnxruntime backend default file name
-FLAVOURS = {"onnx": "", "onnx-int8": "_int8"}  # export format -> model-name suffix
+MODEL_FILES = (CONFIG, LABELS, f"{VERSION}/{ONNX_IN_REPO}")  # everything fnnkit writes in a model folder
+FLAVOURS = {"onnx": "", "onnx-int8-static": "_int8"}  # export format -> model-name suffix
+INT8_SUFFIX = "_int8"
+MODEL_NAME_RE = re.compile(r"^fnnkit_(?P<dataset>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})_(?P<variant>[A-Z])(?P<int8>_int8)?$")
+BATCH_TOLERANCE = 1e-4  # max |logits alone - logits inside any batch| for both models (FP32's parity bound)
 WEIGHTS_KEY, ONNX_KEY = "fnnkit_weights_sha256", "fnnkit_onnx_sha256"
 TRITON_EXTRA = "pip install 'fnnkit[triton]'  (tritonclient ships Triton's ModelConfig schema)"
 
@@ -48,6 +59,8 @@ class TritonSettings:
             raise ConfigError(f"triton instance count {self.instances} must be in 1..64")
         if self.kind not in ("KIND_CPU", "KIND_GPU"):
             raise ConfigError(f"triton instance kind {self.kind!r} must be KIND_CPU or KIND_GPU")
+        if not all(1 <= b <= 1 << 20 for b in self.preferred_batch_sizes) or not 1 <= self.warmup_batch <= 1 << 20:
+            raise ConfigError("triton preferred and warm-up batch sizes must be in 1..1048576")
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,15 @@ class TritonModel:
 
 def model_name(dataset: str, variant: str, format: str) -> str:
     return f"fnnkit_{dataset}_{variant}{FLAVOURS[format]}"
+
+
+def labels_text(dataset: str) -> str:
+    """labels.txt: the dataset's class names, one a line, in logit order."""
+    from fnnkit.data import DIGITS
+    from fnnkit.data.sources import IDX_SOURCES
+
+    source = IDX_SOURCES.get(dataset)
+    return "\n".join(source.classes if source else DIGITS) + "\n"
 
 
 def config_text(name: str, settings: TritonSettings, weights_sha256: str, onnx_sha256: str, int8: bool) -> str:
@@ -94,114 +116,85 @@ parameters {{ key: "{ONNX_KEY}", value: {{ string_value: "{onnx_sha256}" }} }}
 """
 
 
+def target_names(folder: Path) -> list[str]:
+    """The model folders ``write_repository`` may write for the trained variant in ``folder``."""
+    return [model_name(folder.parent.name, folder.name, fmt) for fmt in FLAVOURS]
+
+
+def check_out(out: Path, names: list[str]) -> Path:
+    """``--out``, checked before any work: a folder (or nothing yet), whose model folders of these names hold
+    only what fnnkit writes there (they are replaced whole, and a user's file must not vanish without a word)."""
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot inspect it ({exc.strerror})") from None
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(f"--out {out} is not a folder; give the Triton model repository's folder")
+    for name in names:
+        foreign = foreign_entries(out / name)
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+            raise ConfigError(
+                f"--out {out}: {name}/ holds what fnnkit did not write there ({shown}); fnnkit replaces a model "
+                "folder whole, so move those elsewhere (or remove the folder) and export again"
+            )
+    return out
+
+
+def foreign_entries(target: Path) -> list[str]:
+    """What is in a model folder besides fnnkit's own files (relative names, folders with a '/')."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(mode):
+        return [target.name]
+    found = []
+    for entry in sorted(os.scandir(target), key=lambda e: e.name):
+        if entry.name == VERSION and entry.is_dir(follow_symlinks=False):
+            found += [f"{VERSION}/{e.name}" for e in os.scandir(entry.path) if e.name != ONNX_IN_REPO]
+            found += [f"{VERSION}/{ONNX_IN_REPO}"] * _not_regular(Path(entry.path) / ONNX_IN_REPO)
+        elif entry.name not in (CONFIG, LABELS) or not entry.is_file(follow_symlinks=False):
+            found.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+    return found
+
+
+def _not_regular(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def write_repository(folder: Path, out: Path, settings: TritonSettings) -> list[TritonModel]:
-    """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, int8 when exported)."""
+    """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, static int8 when
+    exported), each folder written as one unit."""
     card = read_model_card(folder)
     dataset, variant = card["dataset"]["name"], card["variant"]["name"]
-    classes = [str(c) for c in card["dataset"].get("classes") or range(NUM_CLASSES)]
+    labels = labels_text(dataset).encode()
     models = []
     for fmt in FLAVOURS:
         if fmt != "onnx" and not is_exported(folder, fmt, "cpu"):
             continue
         data, _ = read_exported(folder, fmt, "cpu")  # sha256-checked against export.json, vetted
         name, digest = model_name(dataset, variant, fmt), sha256_bytes(data)
-        text = config_text(name, settings, card["weights"]["sha256"], digest, int8=fmt != "onnx")
-        files = {CONFIG: text.encode(), LABELS: ("\n".join(classes) + "\n").encode(), f"{VERSION}/{ONNX_IN_REPO}": data}
-        _commit_folder(out / name, files)
+        text = config_text(name, settings, card["weights"]["sha256"], digest, int8=fmt != "onnx").encode()
+        files = {CONFIG: text, LABELS: labels, f"{VERSION}/{ONNX_IN_REPO}": data}
+        commit_model(out / name, files)
         models.append(TritonModel(name, out / name, digest, fmt))
     return models
 
 
-def _commit_folder(target: Path, files: dict[str, bytes]) -> None:
-    """Stage every file in a sibling folder (each fsynced), then swap it in: no half-written model is ever visible."""
-    ensure_writable_dir(target.parent)
-    stage = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    try:
-        for relative, data in files.items():
-            atomic_write_bytes(stage / relative, data)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(stage, target)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        if old.exists() and not target.exists():
-            os.replace(old, target)  # put the previous model back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- checks for `fnnkit verify`
-
-
-def is_triton_model(folder: Path) -> bool:
-    return (folder / CONFIG).is_file() and (folder / VERSION).is_dir()
-
-
-def parse_config(path: Path):
-    """config.pbtxt parsed with Triton's own ModelConfig protobuf schema (shipped by tritonclient)."""
-    try:
-        from google.protobuf import text_format
-        from tritonclient.grpc import model_config_pb2
-    except ImportError:
-        raise ArtifactError(f"cannot check {path}: Triton's schema is not installed; {TRITON_EXTRA}") from None
-    try:
-        return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
-    except (text_format.ParseError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} does not parse as Triton's ModelConfig: {exc}") from None
-
-
-def check_model(folder: Path) -> list[tuple[str, str]]:
-    """(check, what was confirmed) for one Triton model folder; ArtifactError names the first problem."""
-    config = parse_config(folder / CONFIG)
-    done = [("config parses", f"ModelConfig {config.name!r}, backend {config.backend!r}")]
-    if config.name != folder.name:
-        raise ArtifactError(f"{folder / CONFIG}: name {config.name!r} differs from its folder {folder.name!r}")
-    if config.backend != "onnxruntime" or config.max_batch_size < 1:
-        raise ArtifactError(f"{folder / CONFIG}: needs backend 'onnxruntime' and max_batch_size >= 1 (batch axis)")
-    io = [(t.name, list(t.dims)) for t in config.input], [(t.name, list(t.dims)) for t in config.output]
-    if io != ([(INPUT_NAME, [INPUT_DIM])], [(OUTPUT_NAME, [NUM_CLASSES])]):
-        raise ArtifactError(f"{folder / CONFIG}: tensors {io}, expected input [{INPUT_DIM}] -> logits [{NUM_CLASSES}]")
-    model = folder / VERSION / ONNX_IN_REPO
-    try:
-        data = model.read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"cannot read {model}: {exc.strerror or exc}") from None
-    recorded = config.parameters[ONNX_KEY].string_value if ONNX_KEY in config.parameters else ""
-    if sha256_bytes(data) != recorded:
-        raise ArtifactError(
-            f"{model}: sha256 {sha256_bytes(data)[:16]}... is not the {ONNX_KEY} in {CONFIG}; re-export"
-        )
-    done.append(("sha256", f"{model.name} matches {ONNX_KEY} {recorded[:16]}..."))
-    vet_onnx(data, model)
-    import onnx
-
-    try:
-        _check_interface(onnx.load_model_from_string(data))
-    except ExportError as exc:
-        raise ArtifactError(f"{model}: {exc}") from None
-    done.append(("interface", f"ONNX input [batch, {INPUT_DIM}] -> logits [batch, {NUM_CLASSES}] matches the config"))
-    labels = (folder / LABELS).read_text().splitlines() if (folder / LABELS).is_file() else []
-    if len(labels) != NUM_CLASSES:
-        raise ArtifactError(f"{folder / LABELS}: {len(labels)} labels, expected {NUM_CLASSES}")
-    return done
-
-
-def is_triton_repository(path: Path) -> bool:
-    """A Triton model folder, or a folder whose children include one."""
-    return is_triton_model(path) or any(is_triton_model(p) for p in path.iterdir() if p.is_dir())
-
-
-def check_repository(root: Path) -> list[tuple[Path, str, bool, str]]:
-    """Every model folder under ``root``: (folder, check, ok, note or problem), for `fnnkit verify`."""
-    folders = [root] if is_triton_model(root) else sorted(p for p in root.iterdir() if is_triton_model(p))
-    if not folders:
-        raise ArtifactError(f"{root} holds no Triton model folders (<name>/{CONFIG} and <name>/{VERSION}/)")
-    rows = []
-    for folder in folders:
-        try:
-            rows += [(folder, check, True, note) for check, note in check_model(folder)]
-        except ArtifactError as exc:
-            rows.append((folder, "triton model", False, str(exc)))
-    return rows
+def commit_model(target: Path, files: dict[str, bytes]) -> None:
+    """Replace one model folder whole, under its lock; a user's file inside it stops the write instead."""
+    with folder_lock(target):  # repairs what a killed writer left beside it first
+        foreign = foreign_entries(target)
+        if foreign:
+            raise ArtifactError(
+                f"{target} holds what fnnkit did not write there ({', '.join(foreign[:4])}); move it elsewhere "
+                "and export again"
+            )
+        writers = {rel: (lambda path, d=data: path.write_bytes(d)) for rel, data in files.items()}
+        commit_files(target, writers, carry=False)

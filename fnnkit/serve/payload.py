@@ -37,9 +37,11 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         raise PayloadError(f'body is not valid JSON ({exc}); send {{"pixels": [[...784 numbers...]]}}') from None
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise PayloadError("JSON body needs a 'pixels' field: one sample [784] or [28,28], or a batch [N,784]")
+    _only_numbers(payload["pixels"])
     try:
-        x = np.asarray(payload["pixels"], dtype=np.float32)
-    except (ValueError, TypeError):
+        with np.errstate(over="ignore"):  # 1e300 becomes inf here and is refused just below, by name
+            x = np.asarray(payload["pixels"], dtype=np.float32)
+    except (ValueError, TypeError, OverflowError):
         raise PayloadError("'pixels' must be a rectangular array of numbers (ragged or non-numeric found)") from None
     if x.ndim in (1, 2) and x.shape[-1] == SIDE * SIDE or x.ndim in (2, 3) and x.shape[-2:] == (SIDE, SIDE):
         x = x.reshape(-1, SIDE * SIDE)
@@ -53,6 +55,28 @@ def pixels_from_json(body: bytes) -> np.ndarray:
     if low < 0 or high > 255:
         raise PayloadError(f"'pixels' values span [{low:g}, {high:g}]; expected [0, 1] or [0, 255]")
     return x / 255.0 if high > 1.0 else x
+
+
+def _only_numbers(pixels: object) -> None:
+    """Every leaf a JSON number, at most 3 lists deep: numpy would read ``true`` as 1 and ``"7"`` as 7, and
+    ``null`` / ``"nan"`` must be named as what they are. Walked without recursion."""
+    stack = [(pixels, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, list):
+            if depth > 3:
+                raise PayloadError(
+                    "'pixels' nests deeper than [N,28,28]; expected [784], [28,28], [N,784] or [N,28,28]"
+                )
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, str):
+                what = f"the string {value[:20]!r}"
+            elif value is None or isinstance(value, bool):
+                what = {None: "null", True: "true", False: "false"}[value]
+            else:
+                what = "an object" if isinstance(value, dict) else type(value).__name__
+            raise PayloadError(f"'pixels' holds {what} (non-numeric); send JSON numbers in [0, 1] or [0, 255]")
 
 
 def pixels_from_image(body: bytes) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -66,7 +66,7 @@ def test_kill_9_while_train_saves_keeps_the_previous_model(variant, tmp_path):
         from fnnkit.variants import get_spec
         root = pathlib.Path(sys.argv[3]).parent.parent
         config = TrainConfig(iterations=30, eval_every=30, seed=7)
-        train_and_save(get_spec("C"), load_dataset("mnist-sample"), root, config)
+        train_and_save(get_spec("C"), load_dataset("mnist-sample"), root, config, replace_worse=True)  # 30 steps
         """,
         variant, tmp_path, "model.safetensors",
     )  # fmt: skip
@@ -115,7 +115,7 @@ def test_disk_full_while_saving_is_a_clear_error_and_changes_nothing(variant):
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
         saves = {
             "train": lambda: train_and_save(get_spec("C"), data, folder.parent.parent,
-                                            TrainConfig(iterations=30, eval_every=30, seed=7)),
+                                            TrainConfig(iterations=30, eval_every=30, seed=7), replace_worse=True),
             **{fmt: (lambda fmt=fmt: export_variant(folder, fmt, force=True))
                for fmt in ("onnx", "torchscript", "compiled")},
         }

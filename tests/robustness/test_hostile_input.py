@@ -142,6 +142,24 @@ def test_kill_9_at_every_step_leaves_old_or_new(tmp_path, step, exchange):
     assert (folder / "a.bin").read_text() == (folder / "b.json").read_text() == "next"
 
 
+def test_a_dead_two_rename_swap_is_repaired_whatever_came_first(tmp_path):
+    """Killed between the renames, then a command created the folder empty (train does, to check it is
+    writable), or killed after the second rename: the next commit restores the old files or drops the aside."""
+    folder = tmp_path / "ds" / "C"
+    folder.mkdir(parents=True)
+    _two_files(folder, "old")
+    (folder / "keep.onnx").write_text("unchanged")
+    folder.rename(folder.with_name(f".C.old-{2**22 + 5}-ab12"))  # what the kill left: the folder aside
+    folder.mkdir()  # a later command looked for it
+    with folder_lock(folder):
+        commit_files(folder, {"a.bin": lambda p: p.write_text("next")})
+    assert (folder / "keep.onnx").read_text() == "unchanged" and (folder / "b.json").read_text() == "old"
+    shutil.copytree(folder, folder.with_name(f".C.old-{2**22 + 6}-cd34"))  # killed after the second rename
+    with folder_lock(folder):
+        _two_files(folder, "last")
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".C.lock", "C"]
+
+
 def test_failed_writer_changes_nothing(tmp_path):
     folder = tmp_path / "ds" / "C"
     folder.mkdir(parents=True)
@@ -426,6 +444,7 @@ NUMERIC_ATTACKS = [
 def test_numeric_options_bounded_at_the_boundary(capsys, monkeypatch, tmp_path, command, flag, value):
     code, text = fnnkit_in_process(capsys, monkeypatch, command, flag, value, "--artifacts", str(tmp_path))
     assert code == 2 and "Traceback" not in text and flag in text, text
+    assert "e+" not in text.replace("1e+300", ""), text  # integer limits in full: 1048576, not 1.04858e+06
 
 
 # --------------------------------------------------------------------------- 9. one rule for loaders and verify
