@@ -147,6 +147,7 @@ def test_each_precision_has_its_own_ceiling():
 @pytest.mark.parametrize("precision", ["bf16", "fp16", "int8"])
 def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monkeypatch):
     """On a CPU without the native flag no such backend is offered, and the emulated matmul takes seconds."""
+    from fnnkit.backends import resolve_backends
     from fnnkit.bench import ceiling as ceilings
     from fnnkit.bench.config import BenchConfig
     from fnnkit.bench.runner import availability
@@ -158,7 +159,7 @@ def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monke
     )
     backend = {"bf16": "eager-bf16", "fp16": "eager-fp16", "int8": "onnxruntime-int8"}[precision]
     config = BenchConfig(variants=("A",), backends=("eager", backend), batch_sizes=(1,), devices=("cpu",))
-    ceilings.measure_ceilings(config, usable=availability(config.backends, config.devices))
+    ceilings.measure_ceilings(config, usable=availability(resolve_backends(list(config.backends)), config.devices))
     native = cpu_capabilities().native(precision) is not None
     assert measured == (["fp32", precision] if native else ["fp32"])
 
