@@ -100,6 +100,9 @@ class Backend(ABC):
     export_format: ClassVar[str | None] = None  # the exported file it runs; None: the trained weights
     # a reduced precision is offered only where the hardware has it natively (fnnkit.capabilities)
     hardware_gated: ClassVar[bool] = False
+    # a sample's logits do not depend on the other samples of its batch (within ``tolerance``, same top-1):
+    # False for dynamic int8, whose activation ranges come from the whole batch. Serving refuses such backends.
+    batch_invariant: ClassVar[bool] = True
 
     def available(self, device: str) -> tuple[bool, str]:
         """(True, what it runs on) or (False, why not), without loading anything."""
