@@ -135,7 +135,7 @@ def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int 
     if address is None:
         config.check_fits(num_cpus or usable_cpus())
     runtime = RayRuntime(address, num_cpus)
-    console.print(f"starting Ray {'at ' + address if address else 'on this machine (loopback only)'} ...")
+    console.print(f"starting Ray {'at ' + address if address else 'on this machine'} ...")
     try:
         runtime.start()
         endpoint = runtime.deploy(config, host, port)

@@ -11,6 +11,7 @@ has verified and loaded the model, restarts a worker that dies, and stops them a
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import selectors
@@ -183,6 +184,8 @@ def worker_main(argv: list[str]) -> int:
 
     config, fd = ServeConfig(**json.loads(argv[0])), int(argv[1])
     service = Service(config)
+    gc.collect()
+    gc.freeze()  # the model and imports never become garbage: later collections skip them (shorter pauses)
     sock = socket.socket(fileno=fd)
     print(READY, flush=True)
     devnull = os.open(os.devnull, os.O_WRONLY)

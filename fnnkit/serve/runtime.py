@@ -150,7 +150,6 @@ class RayRuntime:
         isolate_ray_processes(self._private.name)
         kwargs = {"address": self.address} if self.address else {
             "num_cpus": self.num_cpus, "object_store_memory": LOCAL_OBJECT_STORE, "include_dashboard": False,
-            "_node_ip_address": "127.0.0.1", "_temp_dir": None,
         }  # fmt: skip
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
