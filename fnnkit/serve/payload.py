@@ -35,6 +35,10 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         raise PayloadError("JSON body needs a 'pixels' field: one sample [784] or [28,28], or a batch [N,784]")
     try:
         x = np.asarray(payload["pixels"], dtype=np.float32)
+    except OverflowError:  # an integer past float's range (up to 4,300 digits get this far)
+        raise PayloadError(
+            "'pixels' contains values too large for float32; send numbers in [0, 1] or [0, 255]"
+        ) from None
     except (ValueError, TypeError):
         raise PayloadError("'pixels' must be a rectangular array of numbers (ragged or non-numeric found)") from None
     if x.ndim in (1, 2) and x.shape[-1] == SIDE * SIDE or x.ndim in (2, 3) and x.shape[-2:] == (SIDE, SIDE):
