@@ -20,12 +20,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from artifactkit import DATASET
-from clitools import assert_user_error, cli_env, fnnkit_argv, run_fnnkit
+from clitools import assert_user_error, cli_env, run_fnnkit
 from PIL import Image
 
 from fnnkit.backends import BACKENDS
@@ -82,9 +83,11 @@ def get(url: str) -> tuple[int, dict]:
 
 
 def start_serve(*args: str, cwd=None, env=None) -> subprocess.Popen:
+    """The `fnnkit` console script, as a user runs it (``python -m`` would put the working directory on the
+    driver's own sys.path: the user's choice, not fnnkit's; what fnnkit starts must not inherit it)."""
     return subprocess.Popen(
-        fnnkit_argv("serve", *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=env or cli_env(), cwd=cwd,
+        [str(Path(sys.executable).parent / "fnnkit"), "serve", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env=env or cli_env(), cwd=cwd,
     )  # fmt: skip
 
 
@@ -332,9 +335,10 @@ def test_port_in_use_and_foreign_host_are_one_line(served_root):
 
 @pytest.mark.slow  # a real fnnkit serve process: ~3 s
 def test_sigterm_during_startup_stops_cleanly(served_root):
-    process = start_serve("--variant", "C", "--dataset", DATASET, "--artifacts", str(served_root), "--port", "0")
+    port = str(free_port())
+    process = start_serve("--variant", "C", "--dataset", DATASET, "--artifacts", str(served_root), "--port", port)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not descendants(process.pid):
+    while time.monotonic() < deadline and process.poll() is None and not descendants(process.pid):
         time.sleep(0.05)
     workers = descendants(process.pid)
     code, out = stop(process)

@@ -79,6 +79,7 @@ def use_token_file(path: Path) -> None:
         raise ConfigError(
             f"--ray-token-file {path}: expected one line holding the cluster's token (`ray get-auth-token`)"
         )
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # it would take precedence over the file
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(path).resolve())
 
@@ -159,8 +160,8 @@ class RayRuntime:
                 ray.init(log_to_driver=False, ignore_reinit_error=True, **kwargs)
         except SystemExit as exc:  # Ray's own SIGTERM handler during init exits; make it a clean stop
             raise Interrupted(f"interrupted while starting Ray (signal {exc.code})") from None
-        except ServeUnavailable:
-            raise
+        except ServeUnavailable as exc:  # the time bound: Ray retries an unauthenticated handshake silently
+            raise ServeUnavailable(f"{exc}; {AUTH_HINT}" if self.address else str(exc)) from None
         except Exception as exc:  # ConnectionError, RuntimeError, AuthenticationError, ...
             line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             hint = f"; {AUTH_HINT}" if self.address else ""
