@@ -67,19 +67,24 @@ def wait_healthy(url: str, seconds: float, process: subprocess.Popen | None = No
 
 def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return _answer(request)
 
 
 def get(url: str) -> tuple[int, dict]:
+    return _answer(urllib.request.Request(url))
+
+
+def _answer(request: urllib.request.Request) -> tuple[int, dict]:
+    """(status, JSON body); a body that is not JSON (Ray's proxy 404 for an unknown route) as {"text": ...}."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, {"text": raw.decode(errors="replace")}
 
 
 def start_serve(*args: str, cwd=None, env=None) -> subprocess.Popen:

@@ -109,7 +109,13 @@ def check_batch_invariant(backend: str) -> None:
 
 
 def _serve_local(config, host: str, port: int, workers: int) -> None:
+    import importlib.util
+
     from fnnkit.serve.local import LocalEngine
+    from fnnkit.serve.runtime import INSTALL_HINT, ServeUnavailable
+
+    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("starlette") is None:
+        raise ServeUnavailable(INSTALL_HINT)
 
     engine = LocalEngine(config, host, port, workers)
     console.print(f"starting {workers} worker(s) ...")

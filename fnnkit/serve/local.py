@@ -191,7 +191,7 @@ def worker_main(argv: list[str]) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # nothing else goes to the parent's pipe
     uv = uvicorn.Config(
-        _App(service), loop="uvloop", http="httptools", lifespan="off", access_log=False, log_level="warning",
+        _App(service), loop="auto", http="auto", lifespan="off", access_log=False, log_level="warning",
         timeout_graceful_shutdown=int(STOP_GRACE_S), server_header=False,
     )  # fmt: skip
     uvicorn.Server(uv).run(sockets=[sock])

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from fnnkit.errors import ConfigError, FnnkitError, Interrupted
 from fnnkit.serve.app_config import ServeConfig
 
-INSTALL_HINT = "fnnkit serve needs Ray Serve: pip install 'fnnkit[serve]'"
+INSTALL_HINT = "fnnkit serve needs its extra (uvicorn, starlette, Ray Serve): pip install 'fnnkit[serve]'"
 LOCAL_OBJECT_STORE = 128 * 2**20  # the service moves small arrays; Ray's default reserves 30% of RAM
 CONNECT_TIMEOUT_S = 60.0  # joining a cluster: reaching it, and Ray's own handshake
 REACH_TIMEOUT_S = 5.0  # the TCP probe before Ray is asked to connect (Ray itself retries for minutes)
