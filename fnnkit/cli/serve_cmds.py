@@ -147,7 +147,7 @@ def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int 
         endpoint = runtime.deploy(config, host, port)
         for note in runtime.notes:
             err_console.print(f"[yellow]note:[/] {note}", highlight=False)
-        if not healthy(endpoint.url, timeout=10):
+        if runtime.proxy_is_here and not healthy(endpoint.url, timeout=10):
             raise ServeUnavailable(f"{endpoint.url}/healthz does not answer 200: the replicas refuse the model file")
         console.print(
             f"[green]serving[/] {config.app_name} ({config.backend}, {config.replicas} replica(s), batches up to "

@@ -203,6 +203,12 @@ class RayRuntime:
         shown = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host
         return Endpoint(shown, http.port, config.route_prefix)
 
+    @property
+    def proxy_is_here(self) -> bool:
+        """Whether Serve's HTTP proxy runs on this machine (a local Ray, or a head joined at a loopback address)."""
+        target = check_address(self.address) if self.address else None
+        return target is None or target[0] in ("127.0.0.1", "localhost", "::1")
+
     def watch(self) -> None:
         """Return only when the application is gone or unhealthy: someone else deleted it, or Ray went away."""
         from ray import serve
