@@ -72,9 +72,11 @@ def serve(
     if chosen == "local" and address:
         raise ConfigError("--engine local serves on this machine; drop --address, or use --engine ray")
     if chosen == "ray":
-        from fnnkit.serve.runtime import require_ray
+        from fnnkit.serve.runtime import require_ray, use_token_file
 
-        require_ray()  # before anything else: the one line that says how to install it
+        if ray_token_file is not None:  # before Ray is imported: its C++ core reads RAY_AUTH_* once
+            use_token_file(ray_token_file)
+        require_ray()  # the one line that says how to install it
     check_batch_invariant(backend)
     model = load_model(artifacts, variant, dataset, backend)  # verified here first: a bad file never reaches a worker
     config = ServeConfig(
@@ -87,7 +89,7 @@ def serve(
         if chosen == "local":
             _serve_local(config, host, port, workers or usable_cpus())
         else:
-            _serve_ray(config, host, port, address, num_cpus, ray_token_file)
+            _serve_ray(config, host, port, address, num_cpus)
     except _Terminated:
         console.print("stopped by SIGTERM: workers and everything fnnkit started are gone", highlight=False)
     finally:
@@ -132,12 +134,10 @@ def _serve_local(config, host: str, port: int, workers: int) -> None:
         engine.stop()
 
 
-def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None, token: Path | None) -> None:
+def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None) -> None:
     from fnnkit.serve.local import usable_cpus
-    from fnnkit.serve.runtime import RayRuntime, ServeUnavailable, healthy, use_token_file
+    from fnnkit.serve.runtime import RayRuntime, ServeUnavailable, healthy
 
-    if token is not None:
-        use_token_file(token)
     if address is None:
         config.check_fits(num_cpus or usable_cpus())
     runtime = RayRuntime(address, num_cpus)
