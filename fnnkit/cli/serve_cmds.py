@@ -140,13 +140,13 @@ def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int 
 
     if address is None:
         config.check_fits(num_cpus or usable_cpus())
-    runtime = RayRuntime(address, num_cpus)
+    runtime = RayRuntime(
+        address, num_cpus, say=lambda note: err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    )
     console.print(f"starting Ray {'at ' + address if address else 'on this machine'} ...")
     try:
         runtime.start()
         endpoint = runtime.deploy(config, host, port)
-        for note in runtime.notes:
-            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
         if runtime.proxy_is_here and not healthy(endpoint.url, timeout=10):
             raise ServeUnavailable(f"{endpoint.url}/healthz does not answer 200: the replicas refuse the model file")
         console.print(

@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -136,7 +137,7 @@ class RayRuntime:
     num_cpus: int | None = None
     started_ray: bool = False  # fnnkit started this Ray: shutting it down harms no one else
     app: str | None = None  # the application fnnkit deployed (or was deploying)
-    notes: list[str] = field(default_factory=list)  # one-line remarks for the user (an ignored --port)
+    say: Callable[[str], None] = print  # one-line remarks for the user (an ignored --port), shown at once
     _private: tempfile.TemporaryDirectory | None = None
 
     def start(self) -> None:
@@ -182,7 +183,7 @@ class RayRuntime:
         client = _get_global_client()
         http = client.http_config  # cluster-wide: set by whoever started Serve on this cluster first
         if (http.host, http.port) != (host, port):
-            self.notes.append(
+            self.say(
                 f"--host/--port {host}:{port} ignored: Serve on this cluster already listens on "
                 f"{http.host}:{http.port} (its HTTP options are cluster-wide)"
             )
@@ -241,7 +242,7 @@ class RayRuntime:
                     with _bounded(STOP_TIMEOUT_S, f"deleting application {self.app}"):
                         serve.delete(self.app)
                 except Exception as exc:
-                    self.notes.append(f"could not delete application {self.app}: {_last_line(exc)}")
+                    self.say(f"could not delete application {self.app}: {_last_line(exc)}")
             self.app = None
             ray.shutdown()  # a joined cluster: this disconnects; our own: its processes exit
         finally:
