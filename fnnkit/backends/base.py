@@ -143,6 +143,9 @@ class Backend(ABC):
     hardware_gated: ClassVar[bool] = False
     # how its idle threads' waiting is switched: "omp" (OMP_WAIT_POLICY), "onnxruntime" (session spinning), "" none
     wait_switch: ClassVar[str] = "omp"
+    # a sample's logits do not depend on the other samples of its batch (within ``tolerance``, same top-1):
+    # False for dynamic int8, whose activation ranges come from the whole batch. Serving refuses such backends.
+    batch_invariant: ClassVar[bool] = True
 
     def available(self, device: str) -> tuple[bool, str]:
         """(True, what it runs on) or (False, why not), without loading anything."""

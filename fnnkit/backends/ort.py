@@ -180,6 +180,7 @@ class OnnxRuntimeInt8(OnnxRuntime):
     precision = "int8"
     tolerance = INT8
     export_format = "onnx-int8"
+    batch_invariant = False  # activation ranges are measured on the whole batch: neighbours change the answer
     devices = ("cpu",)
     unsupported = "dynamically quantized int8 (MatMulInteger) has no CUDA kernels in onnxruntime; it would run on CPU"
     providers = {"cpu": ("CPUExecutionProvider",)}
@@ -187,6 +188,7 @@ class OnnxRuntimeInt8(OnnxRuntime):
 
 class OnnxRuntimeInt8Static(OnnxRuntimeInt8):
     name = "onnxruntime-int8-static"
+    batch_invariant = True  # calibrated ranges, fixed in the file
     summary = "ONNX Runtime, static QDQ int8, calibrated (model.int8-static.onnx)"
     export_format = "onnx-int8-static"
     unsupported = "static QDQ int8 is offered on CPU (int8 matmul with VNNI/AMX); on CUDA it needs TensorRT"

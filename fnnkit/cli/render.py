@@ -364,6 +364,8 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
     fastest = {
         v: min(r.p50_us for r in rows if r.variant == v and r.batch_size == batch) for v in {r.variant for r in rows}
     }
+    from fnnkit.backends import BACKENDS  # here: `fnnkit --help` imports no torch
+
     previous = None
     for variant, name, by_batch in _backends(rows):
         if previous is not None and variant != previous:
@@ -371,6 +373,9 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
         previous = variant
         group = list(by_batch.values())
         row = by_batch[batch]
+        if name in BACKENDS and not BACKENDS[name].batch_invariant:
+            table.caption = "≠batch: a sample's answer depends on the rest of its batch; fnnkit serve refuses it"
+            name = f"{name} [yellow]≠batch[/]"
         accuracy = "-" if row.accuracy is None else f"{row.accuracy:.2f}"
         diff = "-" if row.max_abs_diff is None else f"{row.max_abs_diff:.1e}"
         spread = f"{row.spread:.0%}" if not row.wide else f"[yellow]{row.spread:.0%}![/]"

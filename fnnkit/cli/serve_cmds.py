@@ -1,97 +1,198 @@
-"""`fnnkit serve`: a verified model behind HTTP on Ray Serve (locally, or on a Ray cluster with --address)."""
+"""`fnnkit serve` (a verified model behind HTTP: uvicorn here, Ray Serve on a cluster) and `fnnkit serve-load`."""
 
 from __future__ import annotations
 
-import os
-import time
+import signal
 from pathlib import Path
 
 import typer
 
 from fnnkit.cli import app
 from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, number
-from fnnkit.cli.render import console
+from fnnkit.cli.render import console, err_console
+from fnnkit.errors import ConfigError, Interrupted
+
+ENGINES = ("auto", "local", "ray")
+
+
+class _Terminated(Interrupted):
+    """SIGTERM: how a service is asked to stop (systemd, Kubernetes): a clean stop, exit 0."""
+
+
+def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Terminated("stopped by SIGTERM")
 
 
 @app.command()
 def serve(
-    variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E: one deployment per model."),
+    variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E: one service per model."),
     dataset: str = TRAINED_DATASET,
-    backend: str = typer.Option("onnxruntime", "--backend", "-b", help="Any CPU backend of `fnnkit bench`."),
-    replicas: int = number(1, "--replicas", "Replicas Ray Serve keeps running.", 1, 256),
-    max_batch: int = number(256, "--max-batch", "Requests merged into one model call.", 1, 4096),
-    batch_wait_ms: float = number(1.0, "--batch-wait-ms", "How long a batch waits to fill, ms.", 0, 1000),
+    backend: str = typer.Option(
+        "onnxruntime",
+        "--backend",
+        "-b",
+        help="A CPU backend of `fnnkit bench` whose answers do not depend on the batch.",
+    ),
+    engine: str = typer.Option(
+        "auto", "--engine", help="local (uvicorn workers) | ray (Ray Serve) | auto: ray with --address, else local."
+    ),
+    workers: int | None = number(
+        None, "--workers", "Local engine: worker processes (default: the CPUs here).", 1, 256, kind=int
+    ),
+    route_prefix: str = typer.Option(
+        "", "--route-prefix", help="Routes live under it \\[default: /fnnkit_<dataset>_<variant>].", show_default=False
+    ),
+    replicas: int = number(1, "--replicas", "Ray engine: replicas Ray Serve keeps running.", 1, 256),
+    max_batch: int = number(256, "--max-batch", "Ray engine: requests merged into one model call.", 1, 4096),
+    batch_wait_ms: float = number(1.0, "--batch-wait-ms", "Ray engine: how long a batch waits to fill, ms.", 0, 1000),
     address: str | None = typer.Option(
-        None, "--address", help="auto | ray://host:10001: join that Ray cluster (default: start Ray here)."
+        None, "--address", help="auto | host:6379 | ray://host:10001: deploy onto that Ray cluster (Ray engine)."
+    ),
+    ray_token_file: Path | None = typer.Option(
+        None, "--ray-token-file", help="The cluster's token, for Ray token authentication (sets RAY_AUTH_MODE=token)."
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP bind address (0.0.0.0 exposes it to the network)."),
     port: int = number(8000, "--port", "HTTP port.", 1, 65535),
-    num_cpus: int | None = number(None, "--num-cpus", "CPUs of a local Ray (default: all).", 1, 4096, kind=int),
+    num_cpus: int | None = number(None, "--num-cpus", "CPUs of a Ray started here (default: all).", 1, 4096, kind=int),
     replica_cpus: float = number(0.5, "--replica-cpus", "Ray CPUs reserved per replica.", 0, 64, above=True),
     artifacts: Path = ARTIFACTS,
 ) -> None:
-    """Serve a verified model: POST /predict (JSON pixels or an image), GET /healthz, GET /metadata.
+    """Serve a verified model: POST <prefix>/predict (JSON pixels or an image), GET <prefix>/healthz, <prefix>/metadata.
 
-    Example: fnnkit serve --variant C --replicas 2 --port 8000
+    Example: fnnkit serve --variant C --port 8000          (this machine: uvicorn workers)
+             fnnkit serve --variant C --address auto       (a running Ray cluster: Ray Serve)
     """
     from fnnkit.predict.run import load_model
     from fnnkit.serve.app_config import ServeConfig
-    from fnnkit.serve.runtime import Endpoint, deploy, require_ray, shutdown, start_ray
+    from fnnkit.serve.local import usable_cpus
 
-    require_ray()  # before anything else: the one line that says how to install it
-    model = load_model(artifacts, variant, dataset, backend)  # verified here first: a bad file never reaches Ray
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    chosen = "ray" if engine == "ray" or (engine == "auto" and address) else "local"
+    if chosen == "local" and address:
+        raise ConfigError("--engine local serves on this machine; drop --address, or use --engine ray")
+    if chosen == "ray":
+        from fnnkit.serve.runtime import require_ray, use_token_file
+
+        if ray_token_file is not None:  # before Ray is imported: its C++ core reads RAY_AUTH_* once
+            use_token_file(ray_token_file)
+        require_ray()  # the one line that says how to install it
+    check_batch_invariant(backend)
+    model = load_model(artifacts, variant, dataset, backend)  # verified here first: a bad file never reaches a worker
     config = ServeConfig(
-        str(model.folder.resolve()), backend, replicas, max_batch, batch_wait_ms, replica_cpus=replica_cpus
-    )
-    if address is None:
-        config.check_fits(num_cpus or os.cpu_count() or 1)
-    endpoint = Endpoint(host, port)
-    console.print(f"starting Ray {'at ' + address if address else 'locally'} ...")
-    start_ray(address, num_cpus)
+        str(model.folder.resolve()), backend, replicas, max_batch, batch_wait_ms, replica_cpus=replica_cpus,
+        route_prefix=route_prefix,
+    )  # fmt: skip
+    del model
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        name = deploy(config, endpoint)
+        if chosen == "local":
+            _serve_local(config, host, port, workers or usable_cpus())
+        else:
+            _serve_ray(config, host, port, address, num_cpus)
+    except _Terminated:
+        console.print("stopped by SIGTERM: workers and everything fnnkit started are gone", highlight=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_batch_invariant(backend: str) -> None:
+    """Serve only backends whose answer to a sample does not depend on the requests batched with it."""
+    from fnnkit.backends import BACKENDS, get_backend
+
+    chosen = get_backend(backend)
+    if not chosen.batch_invariant:
+        fixed = [b.name for b in BACKENDS.values() if b.batch_invariant and b.precision == chosen.precision]
+        instead = f"; use {', '.join(fixed)}" if fixed else ""
+        raise ConfigError(
+            f"--backend {chosen.name} answers a sample differently depending on its batch ({chosen.summary}): "
+            f"a client's answer would depend on who else called at the same moment{instead}"
+        )
+
+
+def _serve_local(config, host: str, port: int, workers: int) -> None:
+    import importlib.util
+
+    from fnnkit.serve.local import LocalEngine
+    from fnnkit.serve.runtime import INSTALL_HINT, ServeUnavailable
+
+    if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("starlette") is None:
+        raise ServeUnavailable(INSTALL_HINT)
+
+    engine = LocalEngine(config, host, port, workers)
+    console.print(f"starting {workers} worker(s) ...")
+    try:
+        engine.start()
+        url = f"http://{host}:{engine.port}{config.route_prefix}"
         console.print(
-            f"[green]serving[/] {name} ({backend}, {replicas} replica(s), batches up to {max_batch}, "
-            f"wait {batch_wait_ms} ms) at [bold]{endpoint.url}[/]: POST /predict, GET /healthz, GET /metadata. "
-            "Ctrl-C stops it.",
+            f"[green]serving[/] {config.app_name} ({config.backend}, {workers} uvicorn worker(s)) at [bold]{url}[/]: "
+            "POST /predict, GET /healthz, GET /metadata. Ctrl-C stops it.",
             highlight=False,
         )
-        while True:
-            time.sleep(3600)
+        engine.supervise()
     finally:
-        shutdown()
+        engine.stop()
+
+
+def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None) -> None:
+    from fnnkit.serve.local import usable_cpus
+    from fnnkit.serve.runtime import RayRuntime, ServeUnavailable, healthy
+
+    if address is None:
+        config.check_fits(num_cpus or usable_cpus())
+    runtime = RayRuntime(
+        address, num_cpus, say=lambda note: err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    )
+    console.print(f"starting Ray {'at ' + address if address else 'on this machine'} ...")
+    try:
+        runtime.start()
+        endpoint = runtime.deploy(config, host, port)
+        if runtime.proxy_is_here and not healthy(endpoint.url, timeout=10):
+            raise ServeUnavailable(f"{endpoint.url}/healthz does not answer 200: the replicas refuse the model file")
+        console.print(
+            f"[green]serving[/] {config.app_name} ({config.backend}, {config.replicas} replica(s), batches up to "
+            f"{config.max_batch}, wait {config.batch_wait_ms} ms) on Ray Serve at [bold]{endpoint.url}[/]: "
+            "POST /predict, GET /healthz, GET /metadata. Ctrl-C stops it.",
+            highlight=False,
+        )
+        runtime.watch()
+    finally:
+        runtime.stop()
 
 
 @app.command("serve-load")
 def serve_load(
-    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="A running `fnnkit serve`."),
-    requests: int = number(2000, "--requests", "Stop after this many requests.", 1, 10_000_000),
-    seconds: float = number(30.0, "--seconds", "...or after this long.", 0.1, 3600),
-    concurrency: int = number(8, "--concurrency", "Clients, each waiting for its answer.", 1, 256),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000/fnnkit_mnist_C", "--url", help="A running `fnnkit serve`: its address and route prefix."
+    ),
+    qps: float = number(2000.0, "--qps", "Poisson arrival rate offered, requests/s.", 0, 1e6, above=True),
+    latency_bound_ms: float = number(
+        10.0, "--latency-bound-ms", "The p99 bound LoadGen checks, ms.", 0, 60_000, above=True
+    ),
+    seconds: float = number(10.0, "--seconds", "LoadGen's minimum duration.", 0.5, 600),
+    find_peak: bool = typer.Option(False, "--find-peak", help="Search the highest rate whose p99 meets the bound."),
+    connections: int = number(32, "--connections", "Keep-alive connections the client keeps open.", 1, 1024),
     batch: int = number(1, "--batch", "Samples per request (MNIST sample test digits).", 1, 4096),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a URL that is not loopback."),
 ) -> None:
-    """A bounded load test of POST /predict: p50/p99 latency and requests/s.
+    """MLPerf LoadGen against POST <url>/predict: Poisson arrivals, p50/p99 from arrival to answer, a p99 verdict.
 
-    Example: fnnkit serve-load --url http://127.0.0.1:8000 --requests 2000 --concurrency 8
+    Example: fnnkit serve-load --url http://127.0.0.1:8000/fnnkit_mnist_C --qps 3000 --latency-bound-ms 10
     """
     from fnnkit.data import load_dataset, preprocess
-    from fnnkit.serve.load import run_load, sample_body
+    from fnnkit.serve.load import LoadTarget, find_peak_rate, run_server_load, sample_body
 
     pixels = preprocess(load_dataset("mnist-sample").test_x[:batch]).numpy()
-    result = run_load(
-        url, sample_body(pixels), requests=requests, seconds=seconds, concurrency=concurrency,
-        allow_remote=allow_remote,
-    )  # fmt: skip
-    s = result.summary()
-    console.print(
-        f"{s['ok']} of {s['sent']} requests answered in {s['seconds']} s ({concurrency} clients, batch {batch}): "
-        f"[bold]{s['requests_per_s']} requests/s[/], p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms"
-        + (f"; failed: {s['failed']}" if s["failed"] else ""),
-        highlight=False,
-    )
-    if s["failed"]:
+    target = LoadTarget.parse(url, sample_body(pixels), allow_remote=allow_remote)
+    if find_peak:
+        result, tried = find_peak_rate(target, latency_bound_ms, seconds, connections, start_qps=qps)
+        for step in tried:
+            console.print(f"  {step.line()}", highlight=False)
+    else:
+        result = run_server_load(target, qps, latency_bound_ms, seconds, connections)
+    console.print(result.line(), highlight=False)
+    if result.failed:
         raise typer.Exit(1)
 
 
-__all__ = ["serve", "serve_load"]
+__all__ = ["check_batch_invariant", "serve", "serve_load"]

@@ -6,11 +6,11 @@ Pure functions of bytes, so they are tested without Ray, and the service's only 
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 
 from fnnkit.predict.normalize import SIDE
+from fnnkit.serve.jsonbody import BodyError, load_bounded
 
 MAX_BODY = 8 * 2**20  # 8 MiB: a 2,000-sample JSON batch or a phone photo
 MAX_SAMPLES = 4096  # per request; larger batches are the client's to split
@@ -25,23 +25,23 @@ class PayloadError(ValueError):
         self.status = status
 
 
-def _reject_constant(name: str) -> float:
-    raise PayloadError(f"'pixels' contains {name}; send finite numbers in [0, 1] or [0, 255]")
-
-
 def pixels_from_json(body: bytes) -> np.ndarray:
     """``{"pixels": ...}`` shaped [784], [28,28], [N,784] or [N,28,28] -> float32 [N, 784] in [0, 1]."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)  # NaN / Infinity are refused while parsing
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(f'body is not valid JSON ({exc}); send {{"pixels": [[...784 numbers...]]}}') from None
+        payload = load_bounded(body)  # depth, huge integers, NaN / Infinity refused before objects are built
+    except BodyError as exc:
+        raise PayloadError(f'{exc}; send {{"pixels": [[...784 numbers...]]}}') from None
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise PayloadError("JSON body needs a 'pixels' field: one sample [784] or [28,28], or a batch [N,784]")
     _only_numbers(payload["pixels"])
     try:
         with np.errstate(over="ignore"):  # 1e300 becomes inf here and is refused just below, by name
             x = np.asarray(payload["pixels"], dtype=np.float32)
-    except (ValueError, TypeError, OverflowError):
+    except OverflowError:  # an integer past float's range (up to 4,300 digits get this far)
+        raise PayloadError(
+            "'pixels' contains values too large for float32; send numbers in [0, 1] or [0, 255]"
+        ) from None
+    except (ValueError, TypeError):
         raise PayloadError("'pixels' must be a rectangular array of numbers (ragged or non-numeric found)") from None
     if x.ndim in (1, 2) and x.shape[-1] == SIDE * SIDE or x.ndim in (2, 3) and x.shape[-2:] == (SIDE, SIDE):
         x = x.reshape(-1, SIDE * SIDE)

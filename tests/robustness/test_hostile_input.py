@@ -498,7 +498,13 @@ def test_no_message_mentions_a_flag_that_does_not_exist():
     sources = "\n".join(p.read_text() for p in (REPO / "fnnkit").rglob("*.py"))
     declared = set(re.findall(r'"(--[a-z][a-z0-9-]*)(?:/--[a-z-]+)?"', sources))
     declared |= {f"--{m}" for m in re.findall(r'"--[a-z-]+/--([a-z][a-z-]*)"', sources)}
-    declared |= {"--help", "--query-gpu", "--model-repository", "--hash"}  # click; nvidia-smi, tritonserver, pip
+    declared |= {
+        "--help",
+        "--query-gpu",
+        "--model-repository",
+        "--hash",
+        "--head",
+    }  # click; nvidia-smi, tritonserver, pip, ray
     mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", sources))
     assert mentioned - declared == set()
 

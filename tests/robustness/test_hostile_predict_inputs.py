@@ -82,13 +82,27 @@ def _nest(root: Path, depth: int) -> Path:
     return folder
 
 
+def _unnest(root: Path, depth: int) -> None:
+    """Remove a ``_nest`` chain bottom-up: shutil.rmtree recurses, and pytest's clean-up of old temp
+    folders would hit RecursionError on it in a later session."""
+    chain = [root / ("d/" * n).rstrip("/") for n in range(depth, 0, -1)]
+    for file in chain[0].iterdir():
+        file.unlink()
+    for folder in chain:
+        os.rmdir(folder)
+
+
 def test_a_folder_nested_1200_deep_is_one_line(tmp_path, served_root, cli):
     deep = tmp_path / "scans"
     deep.mkdir()
     (_nest(deep, 1200) / "x.npy").write_bytes(b"")
-    with pytest.raises(InputError, match="nests folders more than"):
-        list(load_samples([deep]))
-    assert_user_error(cli("predict", str(deep), "--artifacts", str(served_root), "--dataset", DATASET), "nests")
+    try:
+        with pytest.raises(InputError, match="nests folders more than"):
+            list(load_samples([deep]))
+        assert_user_error(cli("predict", str(deep), "--artifacts", str(served_root), "--dataset", DATASET), "nests")
+    finally:
+        _unnest(deep, 1200)
+    assert not any(deep.iterdir())
 
 
 def test_a_few_levels_deep_are_read(tmp_path):
