@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, number
+from fnnkit.cli.options import ARTIFACTS, TRAINED_DATASET, input_path, number
 from fnnkit.cli.render import console, err_console
 from fnnkit.errors import ConfigError, Interrupted
 
@@ -48,8 +48,8 @@ def serve(
     address: str | None = typer.Option(
         None, "--address", help="auto | host:6379 | ray://host:10001: deploy onto that Ray cluster (Ray engine)."
     ),
-    ray_token_file: Path | None = typer.Option(
-        None, "--ray-token-file", help="The cluster's token, for Ray token authentication (sets RAY_AUTH_MODE=token)."
+    ray_token_file: Path | None = input_path(
+        "--ray-token-file", "The cluster's token, for Ray token authentication (sets RAY_AUTH_MODE=token)."
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP bind address (0.0.0.0 exposes it to the network)."),
     port: int = number(8000, "--port", "HTTP port.", 1, 65535),

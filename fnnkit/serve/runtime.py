@@ -82,7 +82,7 @@ def use_token_file(path: Path) -> None:
         )
     os.environ.pop("RAY_AUTH_TOKEN", None)  # it would take precedence over the file
     os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(path).resolve())
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)  # absolute: made so where the CLI parsed it
 
 
 def isolate_ray_processes(private: str) -> None:
