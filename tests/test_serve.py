@@ -177,6 +177,19 @@ def test_local_workers_are_isolated_and_routes_answer(local, served_root):
 
 
 @pytest.mark.slow  # shares the local service
+def test_a_local_service_listens_on_loopback_only(local):
+    """The default engine starts no Ray: every socket the service and its workers listen on is on 127.0.0.1."""
+    _, process, workers = local
+    listening = [
+        c.laddr
+        for pid in (process.pid, *workers)
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+
+
+@pytest.mark.slow  # shares the local service
 def test_local_predict_matches_the_model(local, reference):
     url, _, _ = local
     x, probs = reference
