@@ -3,6 +3,7 @@ real (short) runs of every backend available here, and the CLI's answers to bad 
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import time
@@ -403,3 +404,17 @@ def test_cli_bounds_are_the_models_bounds(capsys, monkeypatch, tmp_path, model, 
     assert code == 2 and f"{flag} must be" in text, text
     code, text = fnnkit(capsys, monkeypatch, *command, flag, str(high), "--artifacts", str(tmp_path / "none"))
     assert code == 2 and f"{flag} must be" not in text and "Traceback" not in text, text
+
+
+@pytest.mark.parametrize("package", ["fnnkit.bench", "fnnkit.bench.scenarios"])
+def test_lazy_package_names_are_what_they_say(package):
+    """A name exported on first use must not be a submodule's name too: once that submodule is imported, the
+    package attribute is the module and the export would silently be the wrong object."""
+    import importlib
+    import pkgutil
+
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert not submodules & set(module.__all__)
+    for name in module.__all__:
+        assert not inspect.ismodule(getattr(module, name)), name

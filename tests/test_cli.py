@@ -194,8 +194,9 @@ def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
 
 @pytest.mark.parametrize(
     "command, default",
-    [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench", "all"), ("predict", "cpu")],
-)
+    [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench latency", "all"), ("bench load", "all"),
+     ("predict", "cpu")],
+)  # fmt: skip
 def test_device_help_says_each_default_and_why(capsys, monkeypatch, command, default):
-    code, text = fnnkit_in_process(capsys, monkeypatch, command, "--help")
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command.split(), "--help")
     assert code == 0 and f"default: {default}:" in re.sub(r"[│\s]+", " ", text), text

@@ -27,10 +27,10 @@ from fnnkit.bench.scenarios import (  # noqa: E402
     ScenarioConfig,
     ScenarioRun,
     find_peak,
-    loadgen,
     run_loadgen,
     run_one,
 )
+from fnnkit.bench.scenarios.loadgen import loadgen  # noqa: E402
 from fnnkit.bench.scenarios.search import CONFIRMED, NO_RATE, STEP_DOWNS, UNCONFIRMED  # noqa: E402
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402

@@ -10,7 +10,8 @@ job: load, time, check accuracy), ``stats`` (timing and trust), ``ceiling`` (the
 ``compare`` (the regression gate), ``prepare`` (fresh-clone set-up).
 
 Names are imported on first use (PEP 562): a command's options read the configs' bounds at import, and
-`fnnkit --help` imports no torch.
+`fnnkit --help` imports no torch. A function named like its module (``measure``) is imported from the
+module (``fnnkit.bench.measure.measure``): the package attribute of that name is the module.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ _WHERE = {  # name -> the module that defines it
     "InProcess": "launch",
     "Launcher": "launch",
     "WorkerProcess": "launch",
-    "measure": "measure",
     "Target": "planner",
     "plan": "planner",
     "prepare_artifacts": "prepare",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from fnnkit.bench.records import Float, Int, Record
+from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.bench.stats import CONTENDED_CORES
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
@@ -59,11 +59,30 @@ def physical_cores() -> int:
         return os.cpu_count() or 1
 
 
-class BenchConfig(Record):
+class Selection(Record):
+    """What every kind of run selects: trained models under ``artifacts`` and the backends to run."""
+
     model_config = ConfigDict(validate_default=True)  # the defaults pass the same validators (paths made absolute)
 
-    variants: tuple[str, ...] = VARIANT_NAMES
     backends: tuple[str, ...] = ()  # empty: every registered backend
+    artifacts: str = "artifacts"  # made absolute at construction: workers and probes run in a private folder
+    dataset: str | None = None  # which trained models to use; None: the best dataset present
+
+    @field_validator("artifacts", "data_dir", check_fields=False)
+    @classmethod
+    def _absolute(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else str(user_path(value, info.field_name, folder=True))  # Python's boundary
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from fnnkit.backends import resolve_backends
+
+        return tuple(b.name for b in resolve_backends(list(value) or ["all"]))
+
+
+class BenchConfig(Selection):
+    variants: tuple[str, ...] = VARIANT_NAMES
     devices: tuple[str, ...] = ("cpu",)
     batch_sizes: tuple[Int, ...] = DEFAULT_BATCH_SIZES
     threads: Int | None = Field(None, ge=1, le=MAX_THREADS)  # None: 1 for batches <= SMALL_BATCH, every core above
@@ -74,23 +93,11 @@ class BenchConfig(Record):
     stability: Float = Field(0.03, gt=0, lt=1)  # stable: medians of the four quarters within 3% of each other
     spread_limit: Float = Field(0.25, gt=0, le=100)  # IQR / median above this: the row is too noisy to trust
     accuracy_tolerance: Float = Field(0.0, ge=0, le=100)  # points of accuracy a recommended backend may lose
-    accuracy: bool = True  # measure test accuracy and max |Δ logits| per backend
-    artifacts: str = "artifacts"  # made absolute at construction: workers run in a private folder
-    dataset: str | None = None  # which trained models to use; None: the best dataset present
-    data_dir: str | None = None  # likewise absolute; None: the default data folder
+    accuracy: Bool = True  # measure test accuracy and max |Δ logits| per backend
+    data_dir: str | None = None  # made absolute; None: the default data folder
     contention_limit: Float = Field(CONTENDED_CORES, gt=0, le=MAX_THREADS)  # busy cores elsewhere: contended above
     cores: Int = Field(default_factory=physical_cores, ge=1, le=MAX_THREADS)
     wait_policy: Literal["auto", "spin", "passive"] = "auto"  # "auto": spin when the machine is quiet
-
-    @field_validator("artifacts")
-    @classmethod
-    def _absolute_root(cls, value: str) -> str:
-        return str(user_path(value, "artifacts", folder=True))  # Python callers' boundary
-
-    @field_validator("data_dir")
-    @classmethod
-    def _absolute_data(cls, value: str | None) -> str | None:
-        return None if value is None else str(user_path(value, "data_dir", folder=True))
 
     @field_validator("variants")
     @classmethod
@@ -98,11 +105,6 @@ class BenchConfig(Record):
         from fnnkit.variants import resolve_variants
 
         return tuple(spec.name for spec in resolve_variants(list(value)))
-
-    @field_validator("backends")
-    @classmethod
-    def _backends(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return backend_names(value)
 
     @field_validator("devices")
     @classmethod
@@ -145,19 +147,13 @@ class BenchConfig(Record):
         return f"auto: 1 for batch <= {SMALL_BATCH}, {self.cores} (all cores) above"
 
 
-class ColdStartConfig(Record):
-    """What a cold-start run asks for: one trained variant, CPU backends, fresh processes per backend."""
-
-    model_config = ConfigDict(validate_default=True)
+class ColdStartConfig(Selection):
+    """One trained variant, CPU backends, fresh processes per backend."""
 
     variant: str = "A"
     backends: tuple[str, ...] = COLDSTART_BACKENDS
     repeats: Int = Field(10, ge=1, le=1000)  # fresh processes per backend: p50/p90 over them
     threads: Int = Field(1, ge=1, le=MAX_THREADS)  # intra-op threads in each process
-    artifacts: str = "artifacts"  # made absolute at construction
-    dataset: str | None = None  # None: the best dataset present
-
-    _absolute_root = field_validator("artifacts")(BenchConfig._absolute_root.__func__)
 
     @field_validator("variant")
     @classmethod
@@ -165,15 +161,3 @@ class ColdStartConfig(Record):
         from fnnkit.variants import get_spec
 
         return get_spec(value).name
-
-    @field_validator("backends")
-    @classmethod
-    def _backends(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return backend_names(value)
-
-
-def backend_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    """Registry names, in registry order, for ``names`` (``all`` or none: every backend)."""
-    from fnnkit.backends import resolve_backends
-
-    return tuple(b.name for b in resolve_backends(list(names) or ["all"]))

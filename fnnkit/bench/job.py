@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from fnnkit.bench.config import BenchConfig
-from fnnkit.bench.records import Float, Int, Record
+from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.bench.results import BenchRow
 from fnnkit.paths import require_absolute
 
@@ -37,7 +37,7 @@ class Job(Record):
     stability: Float
     spread_limit: Float
     contention_limit: Float
-    accuracy: bool = True
+    accuracy: Bool = True
     data_dir: str | None = None
     wait_policy: Literal["spin", "passive"] = "passive"  # chosen for this job (fnnkit.bench.waiting)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from fnnkit.backends import Backend, get_backend
 from fnnkit.bench.results import Skipped
 from fnnkit.errors import ArtifactError, BackendUnavailable
-from fnnkit.store import find_variant_dir, variant_dir
+from fnnkit.store import find_variant_dir, train_command
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,12 @@ def plan(
     skipped: list[Skipped] = []
     for variant in variants:
         try:
-            folder = find_variant_dir(artifacts, variant, dataset)
-        except ArtifactError:  # not trained under any dataset: Backend.missing names the train command
-            folder = variant_dir(artifacts, dataset or "mnist", variant)
+            folder = find_variant_dir(artifacts, variant, dataset)  # with a dataset: Backend.missing checks it
+        except ArtifactError:  # trained under no dataset: every pair of it waits for one command
+            why = f"not trained: {train_command(artifacts, variant)}"
+            skipped += [Skipped(variant=variant, backend=b, device=d, reason=why, missing=True)
+                        for d in devices for b in backends]  # fmt: skip
+            continue
         for device in devices:
             for name in backends:
                 backend = get_backend(name)
@@ -54,7 +57,15 @@ def plan(
 
 
 def nothing_to_run(skipped: list[Skipped], hint: str = "") -> None:
-    """Raise when a plan left nothing to run: an ArtifactError when something is missing, else BackendUnavailable."""
-    reasons = list(dict.fromkeys(f"{s.backend} on {s.device}: {s.reason}" for s in skipped)) or ["nothing selected"]
+    """Raise when a plan left nothing to run: an ArtifactError when something is missing, else BackendUnavailable.
+
+    One line per reason: a missing model or export names its command once, however many pairs wait for it."""
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(s.reason, []).append(f"{s.backend} on {s.device}")
+    reasons = [
+        reason if any(s.missing for s in skipped if s.reason == reason) else f"{', '.join(pairs)}: {reason}"
+        for reason, pairs in by_reason.items()
+    ] or ["nothing selected"]
     error = ArtifactError if any(s.missing for s in skipped) else BackendUnavailable
     raise error("nothing to run here:\n  " + "\n  ".join(reasons) + hint)

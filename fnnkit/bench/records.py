@@ -1,8 +1,9 @@
 """The base of every bench config and result record, the run header, and the one reader and writer.
 
-``Record`` is a frozen pydantic model that refuses unknown keys, NaN and infinity; ``Int`` and
-``Float`` refuse a bool (``Int`` also a float) that JSON or a caller could slip in. Bounds are
-``Field(ge=..., le=...)`` on each model, stated once: the CLI reads its option bounds from them.
+``Record`` is a frozen pydantic model that refuses unknown keys, NaN and infinity; ``Int``,
+``Float`` and ``Bool`` refuse a value of another JSON type (a bool for a number, 1 for a bool)
+that a hand-edited file or a caller could slip in. Bounds are ``Field(ge=..., le=...)`` on each
+model, stated once: the CLI reads its option bounds from them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fnnkit.store import atomic_write_json, read_json
 
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]  # an int is still a float here; a bool or a string is not
+Bool = Annotated[bool, Strict()]  # true or false; not 1 or "yes"
 R = TypeVar("R", bound="Record")
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from fnnkit.bench.records import Float, Int, Record, RunHeader, read_record, save_record
+from fnnkit.bench.records import Bool, Float, Int, Record, RunHeader, read_record, save_record
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 
 SCHEMA = "fnnkit.bench/2"  # 2: nested rows and the run header
@@ -42,10 +42,10 @@ class Latency(Record):
 class Trust(Record):
     """Whether the latency can be believed: stable, narrow, measured on a quiet machine."""
 
-    stable: bool  # the median stopped moving before the time budget ran out
-    wide: bool  # spread above the run's limit
+    stable: Bool  # the median stopped moving before the time budget ran out
+    wide: Bool  # spread above the run's limit
     busy_cores: Float = Field(ge=0)  # cores other processes used meanwhile
-    contended: bool  # busy_cores above the run's limit
+    contended: Bool  # busy_cores above the run's limit
 
     @property
     def steady(self) -> bool:
@@ -67,7 +67,7 @@ class Parity(Record):
     eager_accuracy: Float = Field(ge=0, le=100)
     max_abs_diff: Float = Field(ge=0)
     agreement: Float = Field(ge=0, le=100)  # % of test images with eager's top-1 class
-    agrees: bool  # within the backend's tolerance of eager
+    agrees: Bool  # within the backend's tolerance of eager
 
 
 class Memory(Record):
@@ -81,7 +81,7 @@ class Versus(Record):
 
     speedup_vs_eager: Float | None = Field(None, gt=0)  # eager's p50 / this p50, same variant, device, batch
     ceiling_share: Float | None = Field(None, ge=0)  # gflops / the ceiling at the same threads and precision
-    ceiling_suspect: bool = False  # above its own ceiling: that ceiling is wrong for this row; no share shown
+    ceiling_suspect: Bool = False  # above its own ceiling: that ceiling is wrong for this row; no share shown
 
 
 class BenchRow(Record):
@@ -111,7 +111,7 @@ class Skipped(Record):
     backend: str
     device: str
     reason: str  # why it cannot run here, or the command that makes what it lacks
-    missing: bool = False  # an artifact is missing (not the machine): the reason names the command that makes it
+    missing: Bool = False  # an artifact is missing (not the machine): the reason names the command that makes it
 
 
 class Recommendation(Record):

@@ -90,7 +90,8 @@ def load(
     """
     from fnnkit.backends import resolve_backends
     from fnnkit.bench import BenchConfig
-    from fnnkit.bench.scenarios import loadgen, run_scenarios, save_scenario_run
+    from fnnkit.bench.scenarios import run_scenarios, save_scenario_run
+    from fnnkit.bench.scenarios.loadgen import loadgen
     from fnnkit.store import find_variant_dir
 
     options = {k: v for k, v in locals().items() if k in S.model_fields and k != "scenario"}

@@ -17,7 +17,6 @@ _WHERE = {  # name -> the module that defines it; imported on first use, as in f
     "INSTALL_HINT": "loadgen",
     "LoadgenMissing": "loadgen",
     "LoadgenResult": "loadgen",
-    "loadgen": "loadgen",
     "run_loadgen": "loadgen",
     "NULL": "runner",
     "SCHEMA": "runner",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from fnnkit.bench.records import Float, Int, Record
+from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 
 SCENARIOS = ("single-stream", "multi-stream", "offline", "server")
@@ -33,7 +33,7 @@ class ScenarioConfig(Record):
     min_query_count: Int = Field(500, ge=1, le=10**9)  # early stopping needs ~459 on-time queries for a p99
     time_cap_s: Float = Field(60.0, gt=0, le=86_400)  # per LoadGen run: issuing stops here, the queue drains
     multi_stream_samples: Int = Field(8, ge=1, le=MAX_BATCH)  # samples per query in multi-stream (MLPerf's value)
-    find_peak: bool = False
+    find_peak: Bool = False
     peak_precision: Float = Field(0.05, gt=0, le=0.99)  # stop when the invalid rate is within 5% of the valid one
     max_steps: Int = Field(20, ge=1, le=1000)  # LoadGen runs to find the rate; confirmation runs come on top
     confirm_runs: Int = Field(2, ge=1, le=100)  # extra runs at the rate found; most must be VALID
