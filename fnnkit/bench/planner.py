@@ -37,10 +37,13 @@ def plan(
     for variant in variants:
         try:
             folder = find_variant_dir(artifacts, variant, dataset)  # with a dataset: Backend.missing checks it
-        except ArtifactError:  # trained under no dataset: every pair of it waits for one command
-            why = f"not trained: {train_command(artifacts, variant)}"
-            skipped += [Skipped(variant=variant, backend=b, device=d, reason=why, missing=True)
-                        for d in devices for b in backends]  # fmt: skip
+        except ArtifactError:  # trained under no dataset: every pair that could run here waits for one command
+            train = f"not trained: {train_command(artifacts, variant)}"
+            for device in devices:
+                for name in backends:
+                    ok, why = get_backend(name).available(device)
+                    skipped.append(Skipped(variant=variant, backend=name, device=device, reason=train if ok else why,
+                                           missing=ok))  # fmt: skip
             continue
         for device in devices:
             for name in backends:
