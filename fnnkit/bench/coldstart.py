@@ -38,7 +38,6 @@ from fnnkit.store import find_variant_dir
 MARK = "FNNKIT_COLDSTART "
 PHASES = ("import", "load", "first", "total")
 BASELINES = ("python", "import torch")
-DEFAULT_REPEATS = 10
 SCHEMA = "fnnkit.coldstart/2"  # 2: the run header, skipped rows are the plan's records
 
 # Runs in the fresh process. It must not import fnnkit before timing ``import torch``.
