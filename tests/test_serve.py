@@ -36,6 +36,7 @@ from fnnkit.predict import load_model, probabilities
 from fnnkit.serve.app_config import ServeConfig, check_prefix
 from fnnkit.serve.jsonbody import MAX_DEPTH, BodyError, load_bounded
 from fnnkit.serve.load import LoadTarget, run_server_load, sample_body
+from fnnkit.serve import payload
 from fnnkit.serve.payload import PayloadError, parse
 from fnnkit.store import read_model_card
 
@@ -237,6 +238,33 @@ def test_hostile_bodies_are_one_line_refusals_without_a_server(body, content_typ
     with pytest.raises(PayloadError) as refused:
         parse(body, content_type)
     assert refused.value.status == status and fragment in str(refused.value) and "\n" not in str(refused.value)
+
+
+PIXEL_SHAPES = [
+    5, 0.5, True, None, "7", [], [[]], [[[]]], [[[[]]]], [1, 2.5], [1, True], [1, None], [1, "7"], [1, {}],
+    [[1, 2], 3], [[1, 2], [3, "x"]], [[[1]], [2]], [[[0.1, 2]], [[3, 4]]], [[[[1]]]], [[[1, [2]]]], [[0] * 784] * 3,
+    [[[0] * 28] * 28] * 2, [[[0] * 28] * 28, [[0] * 28] * 27 + [[0] * 27 + [False]]], [[1.5, [1]], [None]],
+]
+
+
+@pytest.mark.parametrize("pixels", PIXEL_SHAPES, ids=[repr(p)[:30] for p in PIXEL_SHAPES])
+def test_the_quick_pixel_check_accepts_only_what_the_walk_accepts(pixels, monkeypatch):
+    """The type-set fast path never passes a body the item-by-item walk refuses, and refusals keep the walk's words."""
+    with_fast = _outcome(pixels)
+    monkeypatch.setattr(payload, "_plainly_numbers", lambda _: False)
+    assert with_fast == _outcome(pixels)
+
+
+def test_valid_pixels_take_the_quick_check():
+    assert all(payload._plainly_numbers(p) for p in ([0.5] * 784, [[0, 1.5] * 392] * 3, [[[0] * 28] * 28] * 2))
+
+
+def _outcome(pixels) -> str:
+    try:
+        payload._only_numbers(pixels)
+    except PayloadError as exc:
+        return str(exc)
+    return "accepted"
 
 
 @pytest.mark.slow  # shares the local service
