@@ -33,10 +33,10 @@ from fnnkit.backends import BACKENDS
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError
 from fnnkit.predict import load_model, probabilities
+from fnnkit.serve import payload
 from fnnkit.serve.app_config import ServeConfig, check_prefix
 from fnnkit.serve.jsonbody import MAX_DEPTH, BodyError, load_bounded
 from fnnkit.serve.load import LoadTarget, run_server_load, sample_body
-from fnnkit.serve import payload
 from fnnkit.serve.payload import PayloadError, parse
 from fnnkit.store import read_model_card
 
@@ -146,7 +146,8 @@ def local(served_root, tmp_path_factory):
         yield url, process, workers
     finally:
         code, out = stop(process)
-    assert code == 0 and "stopped by SIGTERM" in out and "Traceback" not in out, out
+    assert code == 0 and "Traceback" not in out, out
+    assert f"stopped serving fnnkit_{DATASET}_C on SIGTERM: its 2 worker(s) are stopped" in out, out
     assert_gone(workers)
 
 
@@ -241,9 +242,30 @@ def test_hostile_bodies_are_one_line_refusals_without_a_server(body, content_typ
 
 
 PIXEL_SHAPES = [
-    5, 0.5, True, None, "7", [], [[]], [[[]]], [[[[]]]], [1, 2.5], [1, True], [1, None], [1, "7"], [1, {}],
-    [[1, 2], 3], [[1, 2], [3, "x"]], [[[1]], [2]], [[[0.1, 2]], [[3, 4]]], [[[[1]]]], [[[1, [2]]]], [[0] * 784] * 3,
-    [[[0] * 28] * 28] * 2, [[[0] * 28] * 28, [[0] * 28] * 27 + [[0] * 27 + [False]]], [[1.5, [1]], [None]],
+    5,
+    0.5,
+    True,
+    None,
+    "7",
+    [],
+    [[]],
+    [[[]]],
+    [[[[]]]],
+    [1, 2.5],
+    [1, True],
+    [1, None],
+    [1, "7"],
+    [1, {}],
+    [[1, 2], 3],
+    [[1, 2], [3, "x"]],
+    [[[1]], [2]],
+    [[[0.1, 2]], [[3, 4]]],
+    [[[[1]]]],
+    [[[1, [2]]]],
+    [[0] * 784] * 3,
+    [[[0] * 28] * 28] * 2,
+    [[[0] * 28] * 28, [[0] * 28] * 27 + [[0] * 27 + [False]]],
+    [[1.5, [1]], [None]],
 ]
 
 
@@ -357,8 +379,9 @@ def test_a_worker_refusing_a_tampered_file_answers_503_at_once(served_root, tmp_
         assert time.monotonic() - started < 5
         assert get(f"{url}/healthz")[0] == 503
     finally:
-        code, out = stop(process)
-    assert code == 0, out
+        code, out = stop(process, signal.SIGINT)  # Ctrl-C: exit 130 and a line that says what stopped
+    assert code == 130 and "stopped serving" in out and "on SIGINT: its 1 worker(s) are stopped" in out, out
+    assert "files already written" not in out and "Traceback" not in out, out
 
 
 @pytest.mark.slow  # real fnnkit processes: ~3 s each
