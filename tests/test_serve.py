@@ -277,6 +277,20 @@ def test_the_quick_pixel_check_accepts_only_what_the_walk_accepts(pixels, monkey
     assert with_fast == _outcome(pixels)
 
 
+def test_serve_load_results_drive_the_peak_search():
+    """`serve-load --find-peak` hands LoadResult to the shared search: it must answer the search's questions."""
+    from fnnkit.bench.scenarios.search import find_peak
+    from fnnkit.serve.load import LoadResult
+
+    def run(qps: float) -> LoadResult:  # a service that answers up to 300/s within the bound
+        answered = min(qps, 300.0 if qps <= 330 else 200.0)
+        return LoadResult(qps, 100, "VALID" if qps <= 300 else "INVALID", answered, 5.0, 50.0, 10, 10)
+
+    search = find_peak(run, 100, 20, 100_000, 0.05, 10)
+    assert search.peak_qps is not None and 280 <= search.peak_qps <= 300, search
+    assert run(1000).overloaded and not run(320).overloaded and not run(320).contended
+
+
 def test_valid_pixels_take_the_quick_check():
     assert all(payload._plainly_numbers(p) for p in ([0.5] * 784, [[0, 1.5] * 392] * 3, [[[0] * 28] * 28] * 2))
 

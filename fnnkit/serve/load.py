@@ -88,6 +88,16 @@ class LoadResult:
     def valid(self) -> bool:
         return self.validity == "VALID" and not self.failed
 
+    @property
+    def overloaded(self) -> bool:
+        """Far above capacity (under 80% of the offered rate answered): the peak search needs no second vote."""
+        return (self.completed_qps or 0.0) < 0.8 * self.qps
+
+    @property
+    def contended(self) -> bool:
+        """Always False: the service under load shares the machine by design, so busy cores say nothing here."""
+        return False
+
     def line(self) -> str:
         figures = (
             f"{self.completed_qps or 0:,.0f} requests/s answered, p50 {self.p50_ms or float('nan'):.2f} ms, "
