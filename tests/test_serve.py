@@ -280,6 +280,7 @@ def test_the_quick_pixel_check_accepts_only_what_the_walk_accepts(pixels, monkey
 def test_serve_load_results_drive_the_peak_search():
     """`serve-load --find-peak` hands LoadResult to the shared search: it must answer the search's questions."""
     from fnnkit.bench.scenarios.search import find_peak
+    from fnnkit.serve import load
     from fnnkit.serve.load import LoadResult
 
     def run(qps: float) -> LoadResult:  # a service that answers up to 300/s within the bound
@@ -288,6 +289,10 @@ def test_serve_load_results_drive_the_peak_search():
 
     search = find_peak(run, 100, 20, 100_000, 0.05, 10)
     assert search.peak_qps is not None and 280 <= search.peak_qps <= 300, search
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(load, "run_server_load", lambda target, q, *rest: run(q))
+        best, tried = load.find_peak_rate(LoadTarget.parse("http://127.0.0.1:9/x", b"{}"), 100, 1, 1, 100)
+    assert best.valid and best.qps == search.peak_qps and len(tried) == len(search.steps)
     assert run(1000).overloaded and not run(320).overloaded and not run(320).contended
 
 
