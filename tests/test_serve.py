@@ -33,6 +33,7 @@ from fnnkit.backends import BACKENDS
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError
 from fnnkit.predict import load_model, probabilities
+from fnnkit.serve import payload
 from fnnkit.serve.app_config import ServeConfig, check_prefix
 from fnnkit.serve.jsonbody import MAX_DEPTH, BodyError, load_bounded
 from fnnkit.serve.load import LoadTarget, run_server_load, sample_body
@@ -145,7 +146,8 @@ def local(served_root, tmp_path_factory):
         yield url, process, workers
     finally:
         code, out = stop(process)
-    assert code == 0 and "stopped by SIGTERM" in out and "Traceback" not in out, out
+    assert code == 0 and "Traceback" not in out, out
+    assert f"stopped serving fnnkit_{DATASET}_C on SIGTERM: its 2 worker(s) are stopped" in out, out
     assert_gone(workers)
 
 
@@ -239,6 +241,73 @@ def test_hostile_bodies_are_one_line_refusals_without_a_server(body, content_typ
     assert refused.value.status == status and fragment in str(refused.value) and "\n" not in str(refused.value)
 
 
+PIXEL_SHAPES = [
+    5,
+    0.5,
+    True,
+    None,
+    "7",
+    [],
+    [[]],
+    [[[]]],
+    [[[[]]]],
+    [1, 2.5],
+    [1, True],
+    [1, None],
+    [1, "7"],
+    [1, {}],
+    [[1, 2], 3],
+    [[1, 2], [3, "x"]],
+    [[[1]], [2]],
+    [[[0.1, 2]], [[3, 4]]],
+    [[[[1]]]],
+    [[[1, [2]]]],
+    [[0] * 784] * 3,
+    [[[0] * 28] * 28] * 2,
+    [[[0] * 28] * 28, [[0] * 28] * 27 + [[0] * 27 + [False]]],
+    [[1.5, [1]], [None]],
+]
+
+
+@pytest.mark.parametrize("pixels", PIXEL_SHAPES, ids=[repr(p)[:30] for p in PIXEL_SHAPES])
+def test_the_quick_pixel_check_accepts_only_what_the_walk_accepts(pixels, monkeypatch):
+    """The type-set fast path never passes a body the item-by-item walk refuses, and refusals keep the walk's words."""
+    with_fast = _outcome(pixels)
+    monkeypatch.setattr(payload, "_plainly_numbers", lambda _: False)
+    assert with_fast == _outcome(pixels)
+
+
+def test_serve_load_results_drive_the_peak_search():
+    """`serve-load --find-peak` hands LoadResult to the shared search: it must answer the search's questions."""
+    from fnnkit.bench.scenarios.search import find_peak
+    from fnnkit.serve import load
+    from fnnkit.serve.load import LoadResult
+
+    def run(qps: float) -> LoadResult:  # a service that answers up to 300/s within the bound
+        answered = min(qps, 300.0 if qps <= 330 else 200.0)
+        return LoadResult(qps, 100, "VALID" if qps <= 300 else "INVALID", answered, 5.0, 50.0, 10, 10)
+
+    search = find_peak(run, 100, 20, 100_000, 0.05, 10)
+    assert search.peak_qps is not None and 280 <= search.peak_qps <= 300, search
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(load, "run_server_load", lambda target, q, *rest: run(q))
+        best, tried = load.find_peak_rate(LoadTarget.parse("http://127.0.0.1:9/x", b"{}"), 100, 1, 1, 100)
+    assert best.valid and best.qps == search.peak_qps and len(tried) == len(search.steps)
+    assert run(1000).overloaded and not run(320).overloaded and not run(320).contended
+
+
+def test_valid_pixels_take_the_quick_check():
+    assert all(payload._plainly_numbers(p) for p in ([0.5] * 784, [[0, 1.5] * 392] * 3, [[[0] * 28] * 28] * 2))
+
+
+def _outcome(pixels) -> str:
+    try:
+        payload._only_numbers(pixels)
+    except PayloadError as exc:
+        return str(exc)
+    return "accepted"
+
+
 @pytest.mark.slow  # shares the local service
 def test_local_hostile_bodies_get_a_4xx_and_the_service_keeps_serving(local, reference):
     url, _, _ = local
@@ -329,8 +398,9 @@ def test_a_worker_refusing_a_tampered_file_answers_503_at_once(served_root, tmp_
         assert time.monotonic() - started < 5
         assert get(f"{url}/healthz")[0] == 503
     finally:
-        code, out = stop(process)
-    assert code == 0, out
+        code, out = stop(process, signal.SIGINT)  # Ctrl-C: exit 130 and a line that says what stopped
+    assert code == 130 and "stopped serving" in out and "on SIGINT: its 1 worker(s) are stopped" in out, out
+    assert "files already written" not in out and "Traceback" not in out, out
 
 
 @pytest.mark.slow  # real fnnkit processes: ~3 s each

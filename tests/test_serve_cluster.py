@@ -133,49 +133,56 @@ def test_two_models_serve_beside_a_neighbour(cluster):
 
 
 def test_a_route_collision_is_one_line_and_removes_nothing(cluster):
-    for extra in ((), ("--route-prefix", "/neighbour")):
-        process = start_fnnkit("C", cluster["address"], cluster["artifacts"], cluster["env"], cluster["http"], *extra)
+    refused = [
+        start_fnnkit("C", cluster["address"], cluster["artifacts"], cluster["env"], cluster["http"], *extra)
+        for extra in ((), ("--route-prefix", "/neighbour"))
+    ]  # both at once: each is refused on its own
+    for process in refused:
         code, out = process.wait(timeout=150), process.stdout.read()
         assert_user_error((code, out), "is taken on this cluster", "choose another --route-prefix")
-    answers(cluster, "neighbour", f"fnnkit_{DATASET}_C", f"fnnkit_{DATASET}_D")
-
-
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
-def test_stopping_one_model_deletes_only_its_application(cluster, sig, code):
-    """Ctrl-C and SIGTERM: exit 130 / 0, no stack dump; D's route is gone, everything else answers; D comes back."""
-    d = f"fnnkit_{DATASET}_D"
-    got, out = stop(cluster["serving"]["D"], sig)
-    assert got == code and "Traceback" not in out and "Aborted" not in out, out
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and get(f"{cluster['base']}/{d}/healthz")[0] == 200:
-        time.sleep(0.5)
-    assert post(f"{cluster['base']}/{d}/predict", b"{}")[0] == 404
-    answers(cluster, "neighbour", f"fnnkit_{DATASET}_C")
-    cluster["serving"]["D"] = start_fnnkit(
-        "D", cluster["address"], cluster["artifacts"], cluster["env"], cluster["http"]
-    )
-    wait_healthy(f"{cluster['base']}/{d}", 150, cluster["serving"]["D"])
-
-
-def test_an_ignored_port_is_said_in_one_line(cluster):
-    process = start_fnnkit(
-        "E", cluster["address"], cluster["artifacts"], cluster["env"], free_port(), "--route-prefix", "/e"
-    )
-    try:
-        wait_healthy(f"{cluster['base']}/e", 150, process)
-    finally:
-        code, out = stop(process, signal.SIGTERM)
-    assert code == 0 and "ignored: Serve on this cluster already listens on" in out, out
     answers(cluster, "neighbour", f"fnnkit_{DATASET}_C", f"fnnkit_{DATASET}_D")
 
 
 def test_an_unauthenticated_or_unreachable_cluster_is_one_line_in_bounded_time(cluster):
     env = {k: v for k, v in cluster["env"].items() if not k.startswith("RAY_AUTH")}
     env["HOME"] = tempfile.mkdtemp(prefix="fnnkit-home-")  # no ~/.ray/auth_token either
-    for address, fragment in ((cluster["address"], "token authentication"), ("127.0.0.1:9", "cannot reach Ray")):
-        started = time.monotonic()
-        process = start_fnnkit("C", address, cluster["artifacts"], env, cluster["http"])
+    cases = ((cluster["address"], "token authentication"), ("127.0.0.1:9", "cannot reach Ray"))
+    started = time.monotonic()
+    failing = [(start_fnnkit("C", address, cluster["artifacts"], env, cluster["http"]), f) for address, f in cases]
+    for process, fragment in failing:
         code, out = process.wait(timeout=150), process.stdout.read()
         assert_user_error((code, out), fragment)
-        assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 120
+    answers(cluster, "neighbour", f"fnnkit_{DATASET}_C", f"fnnkit_{DATASET}_D")
+
+
+def test_ctrl_c_deletes_only_its_application(cluster):
+    """Ctrl-C on D: exit 130 and one line saying its application is deleted; C and the neighbour answer."""
+    _stopped_alone(cluster, cluster["serving"].pop("D"), f"fnnkit_{DATASET}_D", signal.SIGINT, 130)
+
+
+def test_sigterm_deletes_only_its_application_and_an_ignored_port_is_one_line(cluster):
+    """A third model asks for another --port (one line: Serve's port is cluster-wide), then SIGTERM: exit 0."""
+    process = start_fnnkit(
+        "E", cluster["address"], cluster["artifacts"], cluster["env"], free_port(), "--route-prefix", "/e"
+    )
+    try:
+        wait_healthy(f"{cluster['base']}/e", 150, process)
+        answers(cluster, "neighbour", f"fnnkit_{DATASET}_C", "e")
+    finally:
+        out = _stopped_alone(cluster, process, "e", signal.SIGTERM, 0)
+    assert "ignored: Serve on this cluster already listens on" in out, out
+
+
+def _stopped_alone(cluster: dict, process: subprocess.Popen, app: str, sig: int, code: int) -> str:
+    """Stop one fnnkit model with ``sig``: its route goes, the neighbour and model C still answer."""
+    got, out = stop(process, sig)
+    assert got == code and "Traceback" not in out and "Aborted" not in out, out
+    assert f"stopped serving {app} on {signal.Signals(sig).name}: application {app} is deleted from the cluster" in out
+    assert "files already written" not in out, out
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and get(f"{cluster['base']}/{app}/healthz")[0] == 200:
+        time.sleep(0.5)
+    assert post(f"{cluster['base']}/{app}/predict", b"{}")[0] == 404
     answers(cluster, "neighbour", f"fnnkit_{DATASET}_C")
+    return out

@@ -15,12 +15,16 @@ from fnnkit.errors import ConfigError, Interrupted
 ENGINES = ("auto", "local", "ray")
 
 
-class _Terminated(Interrupted):
-    """SIGTERM: how a service is asked to stop (systemd, Kubernetes): a clean stop, exit 0."""
+class _Stopped(Interrupted):
+    """Ctrl-C or SIGTERM while serving: a service is stopped, not a file half-written; exit 130 / 0."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
-def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise _Terminated("stopped by SIGTERM")
+def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Stopped(signum)
 
 
 @app.command()
@@ -84,16 +88,23 @@ def serve(
         route_prefix=route_prefix,
     )  # fmt: skip
     del model
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    removed: list[str] = []  # what stopping took away, said in the last line
     try:
         if chosen == "local":
-            _serve_local(config, host, port, workers or usable_cpus())
+            _serve_local(config, host, port, workers or usable_cpus(), removed)
         else:
-            _serve_ray(config, host, port, address, num_cpus)
-    except _Terminated:
-        console.print("stopped by SIGTERM: workers and everything fnnkit started are gone", highlight=False)
+            _serve_ray(config, host, port, address, num_cpus, removed)
+    except _Stopped as stop:
+        console.print(
+            f"stopped serving {config.app_name} on {stop}: {'; '.join(removed) or 'nothing had started'}",
+            highlight=False,
+        )
+        if stop.signum == signal.SIGINT:
+            raise typer.Exit(Interrupted.exit_code) from None  # 130, as shells expect after Ctrl-C
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_batch_invariant(backend: str) -> None:
@@ -110,7 +121,7 @@ def check_batch_invariant(backend: str) -> None:
         )
 
 
-def _serve_local(config, host: str, port: int, workers: int) -> None:
+def _serve_local(config, host: str, port: int, workers: int, removed: list[str]) -> None:
     import importlib.util
 
     from fnnkit.serve.local import LocalEngine
@@ -132,9 +143,10 @@ def _serve_local(config, host: str, port: int, workers: int) -> None:
         engine.supervise()
     finally:
         engine.stop()
+        removed.append(f"its {workers} worker(s) are stopped and the port is closed")
 
 
-def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None) -> None:
+def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None, removed: list[str]) -> None:
     from fnnkit.serve.local import usable_cpus
     from fnnkit.serve.runtime import RayRuntime, ServeUnavailable, healthy
 
@@ -157,7 +169,7 @@ def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int 
         )
         runtime.watch()
     finally:
-        runtime.stop()
+        removed.append(runtime.stop())
 
 
 @app.command("serve-load")

@@ -88,6 +88,16 @@ class LoadResult:
     def valid(self) -> bool:
         return self.validity == "VALID" and not self.failed
 
+    @property
+    def overloaded(self) -> bool:
+        """Far above capacity (under 80% of the offered rate answered): the peak search needs no second vote."""
+        return (self.completed_qps or 0.0) < 0.8 * self.qps
+
+    @property
+    def contended(self) -> bool:
+        """Always False: the service under load shares the machine by design, so busy cores say nothing here."""
+        return False
+
     def line(self) -> str:
         figures = (
             f"{self.completed_qps or 0:,.0f} requests/s answered, p50 {self.p50_ms or float('nan'):.2f} ms, "
@@ -324,13 +334,15 @@ def find_peak_rate(
     """The highest Poisson rate LoadGen calls VALID (p99 within the bound, nothing failed), within 5%."""
     from fnnkit.bench.scenarios.search import find_peak
 
-    _, steps = find_peak(
+    search = find_peak(
         lambda q: run_server_load(target, q, latency_bound_ms, seconds, connections),
         start=start_qps, min_qps=20, max_qps=100_000, precision=0.05, max_steps=10,
     )  # fmt: skip
-    tried = [result for _, result in steps]
-    valid = [r for r in tried if r.valid]
-    return (max(valid, key=lambda r: r.qps) if valid else min(tried, key=lambda r: r.qps)), tried
+    tried = [result for _, result in search.steps]
+    confirmed = [r for r in search.at(search.peak_qps) if r.valid] if search.peak_qps is not None else []
+    if confirmed:  # the rate the search confirmed (most of its runs VALID)
+        return max(confirmed, key=lambda r: r.completed_qps or 0.0), tried
+    return min(tried, key=lambda r: r.qps), tried  # nothing confirmed: the lowest rate tried, not VALID
 
 
 def _use_uvloop(client: _Client) -> None:

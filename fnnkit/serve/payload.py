@@ -60,6 +60,8 @@ def pixels_from_json(body: bytes) -> np.ndarray:
 def _only_numbers(pixels: object) -> None:
     """Every leaf a JSON number, at most 3 lists deep: numpy would read ``true`` as 1 and ``"7"`` as 7, and
     ``null`` / ``"nan"`` must be named as what they are. Walked without recursion."""
+    if _plainly_numbers(pixels):  # the common body: a type set per level, ~8x cheaper than the walk below
+        return
     stack = [(pixels, 1)]
     while stack:
         value, depth = stack.pop()
@@ -77,6 +79,24 @@ def _only_numbers(pixels: object) -> None:
             else:
                 what = "an object" if isinstance(value, dict) else type(value).__name__
             raise PayloadError(f"'pixels' holds {what} (non-numeric); send JSON numbers in [0, 1] or [0, 255]")
+
+
+def _plainly_numbers(pixels: object) -> bool:
+    """True when every level is all lists or all ints/floats, at most 3 lists deep; False sends a body to the
+    item-by-item walk, which names what is wrong. True only where that walk would find nothing (tested)."""
+    if not isinstance(pixels, list):
+        return type(pixels) in (int, float)
+    level = [pixels]
+    for _ in range(3):  # level holds the lists at depth 1, 2, 3
+        kinds = set()
+        for items in level:
+            kinds.update(map(type, items))  # bool is its own type: refused like any other non-number
+        if kinds <= {int, float}:
+            return True
+        if kinds != {list}:  # mixed levels, strings, null, true, objects: the walk decides
+            return False
+        level = [item for items in level for item in items]
+    return False  # lists at depth 4: the walk names the nesting
 
 
 def pixels_from_image(body: bytes) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -224,27 +224,36 @@ class RayRuntime:
                 self.app = None  # nothing of ours to delete any more
                 raise ServeUnavailable("the application was deleted from the cluster by someone else; stopping")
 
-    def stop(self) -> None:
-        """Delete our application (never another's); shut Ray down only if fnnkit started it. Bounded."""
+    def stop(self) -> str:
+        """Delete our application (never another's); shut Ray down only if fnnkit started it. Bounded.
+
+        Returns what was removed, in words for the user's last line."""
         handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        removed = "Ray had not started"
         try:
             import ray
 
             if not ray.is_initialized():
-                return
+                return removed
             from ray import serve
 
             if self.started_ray:
                 with contextlib.suppress(Exception), _bounded(STOP_TIMEOUT_S, "shutting down Serve"):
                     serve.shutdown()  # the Ray fnnkit started holds nothing but this application
+                removed = "the Ray it started on this machine is shut down"
             elif self.app:
+                removed = f"application {self.app} is deleted from the cluster; other applications and Ray keep running"
                 try:
                     with _bounded(STOP_TIMEOUT_S, f"deleting application {self.app}"):
                         serve.delete(self.app)
                 except Exception as exc:
                     self.say(f"could not delete application {self.app}: {_last_line(exc)}")
+                    removed = f"application {self.app} could not be deleted (see above); nothing else was touched"
+            else:
+                removed = "nothing of fnnkit's was deployed; the cluster is untouched"
             self.app = None
             ray.shutdown()  # a joined cluster: this disconnects; our own: its processes exit
+            return removed
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
