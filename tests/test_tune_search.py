@@ -1,0 +1,117 @@
+"""The tune search on a judge whose peak-rate surface is known: it must find the known optimum,
+respect the accuracy gate and the budget, and compare its finalists at full length."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from fnnkit.tune.frontier import frontier
+from fnnkit.tune.search import Deployment, Space, Trial, tune
+
+BASE = {"fast": 100_000.0, "mid": 70_000.0, "slow": 20_000.0, "inaccurate": 500_000.0}
+OPTIMUM = Deployment("fast", max_batch=16, max_queue_delay_us=50, workers=2)
+SHORT_S, FULL_S = 10.0, 30.0
+
+
+def known_peak(d: Deployment) -> float:
+    """Unimodal along every knob: best at batch 16, 50 us, 2 workers, for every backend."""
+    batch = 1 - 0.1 * abs(math.log2(d.max_batch) - 4)
+    delay = 1 - 0.1 * abs((0, 25, 50, 100, 200, 500, 1000, 2000).index(d.max_queue_delay_us) - 2)
+    workers = {1: 1.0, 2: 1.3}[d.workers]
+    return BASE[d.backend] * max(batch, 0.05) * max(delay, 0.05) * workers
+
+
+class KnownJudge:
+    def __init__(self, jitter: float = 0.0, seed: int = 0) -> None:
+        self.calls: list[tuple[Deployment, str]] = []
+        self.jitter, self.rng = jitter, random.Random(seed)
+
+    def __call__(self, d: Deployment, fidelity: str) -> Trial:
+        self.calls.append((d, fidelity))
+        noise = 1 + self.rng.uniform(-self.jitter, self.jitter) if fidelity == "short" else 1.0
+        return Trial(d, known_peak(d) * noise, 0.8, SHORT_S if fidelity == "short" else FULL_S, fidelity)
+
+
+def space() -> Space:
+    return Space.for_machine(["slow", "mid", "fast", "inaccurate"], cores=2, latency_bound_ms=1.0)
+
+
+def gate(backend: str) -> str | None:
+    return "accuracy 90.1% < floor 95.5%" if backend == "inaccurate" else None
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.02])
+def test_the_search_finds_the_known_optimum(jitter):
+    result = tune(space(), KnownJudge(jitter), budget_s=1500, gate=gate)
+    assert result.pick is not None and result.pick.deployment == OPTIMUM
+    assert result.pick.fidelity == "full" and result.runner_up.fidelity == "full"
+    assert result.runner_up.deployment.backend == "mid"
+    assert result.margin == pytest.approx(100 / 70 - 1)
+    assert result.covered < result.space.size / 4  # it searched, it did not sweep the grid
+
+
+def test_the_search_beats_or_equals_every_default_batching_run():
+    judge = KnownJudge()
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    defaults = [known_peak(space().start(b)) for b in ("slow", "mid", "fast")]
+    assert result.pick.score >= max(defaults)
+
+
+def test_backends_below_the_floor_are_never_timed():
+    judge = KnownJudge()
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    assert "inaccurate" in result.dropped and "floor" in result.dropped["inaccurate"]
+    assert all(d.backend != "inaccurate" for d, _ in judge.calls)
+
+
+@pytest.mark.parametrize("budget", [0, 35, 60, 100, 150, 250, 400, 800])
+def test_the_budget_is_respected(budget):
+    """The first short run is always made (its cost is what the budget is planned with); after it, nothing
+    starts that the median cost says would overrun."""
+    result = tune(space(), KnownJudge(), budget_s=budget, gate=gate)
+    assert result.spent_s <= max(budget, SHORT_S)
+    if budget < 400:
+        assert result.out_of_budget
+
+
+def test_the_slower_half_is_dropped_after_one_run_each():
+    judge = KnownJudge()
+    tune(Space.for_machine(["slow", "mid", "fast"], cores=2, latency_bound_ms=1.0), judge, 1500, keep_at_least=1)
+    slow_runs = [d for d, _ in judge.calls if d.backend == "slow"]
+    assert len(slow_runs) == 1
+
+
+def test_no_backend_meets_the_bound():
+    def nothing(d: Deployment, fidelity: str) -> Trial:
+        return Trial(d, None, None, SHORT_S, fidelity)
+
+    result = tune(space(), nothing, 500, gate=gate)
+    assert result.pick is None and result.runner_up is None and result.margin is None
+
+
+def test_space_for_machine_caps_knobs():
+    s = Space.for_machine(["x"], cores=4, latency_bound_ms=0.4)
+    assert s.workers == (1, 2, 3, 4) and max(s.queue_delays_us) <= 100
+    assert s.start("x") == Deployment("x", 64, 0, 1)
+    assert Deployment("x", 64, 0, 1) not in s.neighbours(s.start("x"))
+
+
+def test_frontier_keeps_only_undominated_points():
+    t = [
+        Trial(Deployment("a"), 1000.0, 0.5, 1, "short"),
+        Trial(Deployment("b"), 900.0, 0.6, 1, "short"),  # dominated by a (same accuracy, slower, later)
+        Trial(Deployment("c"), 500.0, 0.4, 1, "short"),  # lower p99: kept
+        Trial(Deployment("d"), 400.0, 0.9, 1, "short"),  # more accurate: kept
+        Trial(Deployment("e"), None, None, 1, "short"),  # no peak: not a point
+    ]
+    points = frontier(t, {"a": 97.0, "b": 97.0, "c": 97.0, "d": 97.5, "e": 99.0})
+    assert [p.trial.deployment.backend for p in points] == ["a", "c", "d"]
+
+
+def test_frontier_prefers_the_full_length_measurement():
+    d = Deployment("a")
+    points = frontier([Trial(d, 1000.0, 0.5, 1, "short"), Trial(d, 800.0, 0.6, 3, "full")], {"a": 97.0})
+    assert len(points) == 1 and points[0].peak_qps == 800.0
