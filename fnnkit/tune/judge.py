@@ -55,5 +55,5 @@ class LoadgenJudge:
         started = time.perf_counter()
         found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: None, "")
         seconds = time.perf_counter() - started
-        p99 = found.final.p() if found.peak_qps is not None else None
-        return Trial(deployment, found.peak_qps, p99 / 1e6 if p99 else None, seconds, fidelity)
+        p99 = found.final.p() if found.peak_qps is not None else None  # ms
+        return Trial(deployment, found.peak_qps, p99, seconds, fidelity)
