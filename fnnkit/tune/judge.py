@@ -1,8 +1,10 @@
 """The judge of a tune: a LoadGen server-scenario peak search for one deployment, short or full length.
 
-Short runs rank candidates (2 s runs, one confirmation, 10% precision); full runs are what
-``fnnkit bench load --find-peak`` does by default, so the tune's reported peak is the figure an
-independent bench run re-measures. Predictors are loaded once per backend and reused: the batching
+Short runs rank candidates: 2 s runs, one confirmation, 10% precision, and a search that starts
+at the best peak this backend has shown so far (the offline calibration runs once per backend), so
+a neighbour costs a few runs, not a whole search. Full runs are exactly what ``fnnkit bench load
+--find-peak`` does by default, so the tune's reported peak is the figure an independent bench run
+re-measures. Predictors are loaded once per backend and reused: the batching
 knobs live in the batcher, not in the model.
 """
 
@@ -15,7 +17,9 @@ from typing import Any
 
 from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
-from fnnkit.bench.scenarios.runner import run_one
+from fnnkit.bench.scenarios.loadgen import run_loadgen
+from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
+from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Fidelity, Trial
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 1, "peak_precision": 0.10, "max_steps": 10}
@@ -28,6 +32,7 @@ class LoadgenJudge:
         self.folder, self.inputs, self.base, self.device, self.log_root = folder, inputs, base, device, log_root
         self.predictors: dict[str, Predictor] = {}
         self.runs = 0
+        self.hints: dict[str, float] = {}  # backend -> where its next short search starts
 
     def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
         knobs = {
@@ -53,7 +58,30 @@ class LoadgenJudge:
         self.runs += 1
         logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}"
         started = time.perf_counter()
-        found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: None, "")
+        if fidelity == "full":
+            found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: None, "")
+            peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
+        else:
+            peak, final = self._short(predictor, deployment.backend, config, logs)
         seconds = time.perf_counter() - started
-        p99 = found.final.p() if found.peak_qps is not None else None  # ms
-        return Trial(deployment, found.peak_qps, p99, seconds, fidelity)
+        return Trial(deployment, peak, final.p() if final is not None else None, seconds, fidelity)
+
+    def _short(self, predictor: Predictor, backend: str, config: ScenarioConfig, logs: Path):
+        steps = iter(range(1, 1000))
+
+        def measure(qps: float, settings: ScenarioConfig = config):
+            return run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps)
+
+        if backend not in self.hints:
+            offline = replace(config, scenario="offline", find_peak=False)
+            calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
+            self.hints[backend] = (calibrated or config.qps) * START_SHARE
+        search = find_peak(
+            measure, self.hints[backend], config.min_qps, config.max_qps, config.peak_precision, config.max_steps,
+            config.confirm_runs,
+        )  # fmt: skip
+        if search.peak_qps is None:
+            return None, None
+        self.hints[backend] = max(self.hints[backend], search.peak_qps)
+        final = next(r for q, r in search.steps if q == search.peak_qps and r.valid)
+        return search.peak_qps, final

@@ -8,8 +8,10 @@ worse, so the search narrows in three stages:
    neighbours, is dropped before anything is timed.
 2. **Halving**: every remaining backend gets one short peak search with the default batching;
    the better half (never fewer than ``keep_at_least``) goes on.
-3. **Coordinate moves**: for each kept backend, from its best settings, try one rung up and one
-   rung down each knob's ladder; move while a step beats the best by more than the noise margin.
+3. **Coordinate moves**: for each kept backend, from its best settings, ask of each neighbour
+   (one rung up or down one knob's ladder) only whether it sustains the incumbent's peak plus the
+   noise margin: one short run, which most neighbours fail at once. Only a neighbour that passes
+   gets a peak search of its own, and the search moves there; it stops when no neighbour passes.
 
 The best two deployments are then measured again with full-length runs, so the pick and its
 runner-up are compared at the same fidelity, and the reported peak is not a short run's luck.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 Fidelity = Literal["short", "full"]
 MAX_BATCH_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -56,7 +58,20 @@ class Trial:
         return self.peak_qps or 0.0
 
 
-Judge = Callable[[Deployment, Fidelity], Trial]
+@dataclass(frozen=True)
+class Vote:
+    """Whether a deployment met the bound at one offered rate: the cheap question of the coordinate moves."""
+
+    deployment: Deployment
+    qps: float
+    passed: bool
+    seconds: float
+
+
+class Judge(Protocol):
+    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial: ...
+
+    def sustains(self, deployment: Deployment, qps: float) -> Vote: ...
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class TuneResult:
 
     space: Space
     trials: list[Trial] = field(default_factory=list)
+    votes: list[Vote] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # backend -> why it was never timed
     pick: Trial | None = None
     runner_up: Trial | None = None
@@ -121,12 +137,12 @@ class TuneResult:
 
     @property
     def spent_s(self) -> float:
-        return sum(t.seconds for t in self.trials)
+        return sum(t.seconds for t in self.trials) + sum(v.seconds for v in self.votes)
 
     @property
     def covered(self) -> int:
         """Distinct deployments measured: with ``space.size``, how much of the space the search saw."""
-        return len({t.deployment for t in self.trials})
+        return len({t.deployment for t in self.trials} | {v.deployment for v in self.votes})
 
     @property
     def margin(self) -> float | None:
@@ -154,52 +170,55 @@ def tune(
         else:
             backends.append(backend)
     best: dict[str, Trial] = {}
-    seen: dict[Deployment, Trial] = {}
+    seen: set[Deployment] = set()
 
-    def affordable(fidelity: Fidelity, reserve: float) -> bool:
-        short = [t.seconds for t in result.trials if t.fidelity == "short"]
-        cost = (sorted(short)[len(short) // 2] if short else 0.0) * (FULL_COST if fidelity == "full" else 1)
-        return result.spent_s + cost + reserve <= budget_s
+    def median_cost(kind: list) -> float:
+        costs = sorted(x.seconds for x in kind)
+        return costs[len(costs) // 2] if costs else 0.0
 
-    def reserve() -> float:
-        """Budget kept for the two full-length runs at the end."""
-        short = [t.seconds for t in result.trials if t.fidelity == "short"]
-        return 2 * FULL_COST * (sorted(short)[len(short) // 2] if short else 0.0)
-
-    def measure(deployment: Deployment) -> Trial | None:
-        if deployment in seen:
-            return seen[deployment]
-        if result.trials and not affordable("short", reserve()):
+    def affordable(cost: float) -> bool:
+        """Whether ``cost`` still fits beside the two full-length runs kept for the end."""
+        reserve = 2 * FULL_COST * median_cost(result.trials)
+        if result.spent_s + cost + reserve > budget_s:
             result.out_of_budget = True
+        return not result.out_of_budget
+
+    def search(deployment: Deployment) -> Trial | None:
+        if result.trials and not affordable(median_cost(result.trials)):
             return None
-        trial = judge(deployment, "short")
+        seen.add(deployment)
+        trial = judge.peak(deployment, "short")
         result.trials.append(trial)
-        seen[deployment] = trial
-        if trial.deployment.backend not in best or trial.score > best[trial.deployment.backend].score:
-            best[trial.deployment.backend] = trial
+        if deployment.backend not in best or trial.score > best[deployment.backend].score:
+            best[deployment.backend] = trial
         return trial
 
     for backend in backends:  # stage 2: one short search each, default batching
-        measure(space.start(backend))
+        search(space.start(backend))
     ranked = sorted(best.values(), key=lambda t: t.score, reverse=True)
     kept = [t.deployment.backend for t in ranked[: max(keep_at_least, (len(ranked) + 1) // 2)] if t.score > 0]
 
     for backend in kept:  # stage 3: coordinate moves from each kept backend's best
-        here = best[backend]
-        while not result.out_of_budget:
-            tried = [t for t in map(measure, space.neighbours(here.deployment)) if t is not None]
-            better = max(tried, key=lambda t: t.score, default=None)
-            if better is None or better.score <= here.score * (1 + NOISE):
-                break
-            here = better
+        here, moved = best[backend], True
+        while moved and not result.out_of_budget:
+            moved = False
+            for neighbour in space.neighbours(here.deployment):
+                if neighbour in seen or not affordable(median_cost(result.votes) or median_cost(result.trials) / 4):
+                    continue
+                seen.add(neighbour)
+                vote = judge.sustains(neighbour, here.score * (1 + NOISE))
+                result.votes.append(vote)
+                if vote.passed and (trial := search(neighbour)) is not None and trial.score > here.score:
+                    here, moved = trial, True
+                    break
 
     finalists = sorted((best[b] for b in kept), key=lambda t: t.score, reverse=True)[:2]
     confirmed = []
     for trial in finalists:  # the reserve kept for these is spent here
-        if not affordable("full", 0.0):
+        if result.spent_s + FULL_COST * median_cost(result.trials) > budget_s:
             result.out_of_budget = True
             break
-        full = judge(trial.deployment, "full")
+        full = judge.peak(trial.deployment, "full")
         result.trials.append(full)
         confirmed.append(full)
     ranked = sorted(confirmed, key=lambda t: t.score, reverse=True)
