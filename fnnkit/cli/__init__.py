@@ -67,6 +67,7 @@ from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
     predict_cmds,
     serve_cmds,
     train_cmds,
+    tune_cmds,
     verify_cmds,
 )
 

@@ -20,7 +20,7 @@ from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import run_loadgen
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.search import find_peak
-from fnnkit.tune.search import Deployment, Fidelity, Trial
+from fnnkit.tune.search import Deployment, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 1, "peak_precision": 0.10, "max_steps": 10}
 
@@ -32,6 +32,7 @@ class LoadgenJudge:
         self.folder, self.inputs, self.base, self.device, self.log_root = folder, inputs, base, device, log_root
         self.predictors: dict[str, Predictor] = {}
         self.runs = 0
+        self.others_cores = 0.0  # the most cores other processes kept busy during any run: the tune's load
         self.hints: dict[str, float] = {}  # backend -> where its next short search starts
 
     def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
@@ -51,7 +52,7 @@ class LoadgenJudge:
             self.predictors[backend] = predictor
         return self.predictors[backend]
 
-    def __call__(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
+    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
         config = self.config(deployment, fidelity)
         predictor = self.predictor(deployment.backend)
         predictor.warmup(deployment.max_batch)
@@ -59,18 +60,35 @@ class LoadgenJudge:
         logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}"
         started = time.perf_counter()
         if fidelity == "full":
-            found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: None, "")
+            found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
         else:
             peak, final = self._short(predictor, deployment.backend, config, logs)
         seconds = time.perf_counter() - started
         return Trial(deployment, peak, final.p() if final is not None else None, seconds, fidelity)
 
+    def sustains(self, deployment: Deployment, qps: float) -> Vote:
+        """One short LoadGen run at ``qps`` (a failure while other processes were busy is run once more)."""
+        config = self.config(deployment, "short")
+        predictor = self.predictor(deployment.backend)
+        predictor.warmup(deployment.max_batch)
+        self.runs += 1
+        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}-vote"
+        started = time.perf_counter()
+        result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-01", qps=qps))
+        if not result.valid and result.contended and not result.overloaded:
+            result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-02", qps=qps))
+        return Vote(deployment, qps, result.valid, time.perf_counter() - started)
+
+    def _saw(self, result: Any) -> Any:
+        self.others_cores = max(self.others_cores, result.others_cores)
+        return result
+
     def _short(self, predictor: Predictor, backend: str, config: ScenarioConfig, logs: Path):
         steps = iter(range(1, 1000))
 
         def measure(qps: float, settings: ScenarioConfig = config):
-            return run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps)
+            return self._saw(run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps))
 
         if backend not in self.hints:
             offline = replace(config, scenario="offline", find_peak=False)
