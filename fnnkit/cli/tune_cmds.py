@@ -28,8 +28,8 @@ def tune(
     budget_s: float = number(300.0, "--budget-s", "Seconds of measuring the search may spend.", 10, 86_400),
     backends: str = typer.Option("all", "--backends", "-b", help="Backends to consider: a comma list or all."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
-    json_path: Path | None = output_path("--json", "The tune record [default: <artifacts>/tune/<name>.json]."),
-    plot: Path | None = output_path("--plot", "PNG of peak rate vs p99 [default: beside the record]."),
+    json_path: Path | None = output_path("--json", "The tune record \\[default: <artifacts>/tune/<name>.json]."),
+    plot: Path | None = output_path("--plot", "PNG of peak rate vs p99 \\[default: beside the record]."),
     artifacts: Path = ARTIFACTS,
     data_dir: Path | None = DATA_DIR,
 ) -> None:

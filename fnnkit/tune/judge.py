@@ -1,6 +1,6 @@
 """The judge of a tune: a LoadGen server-scenario peak search for one deployment, short or full length.
 
-Short runs rank candidates: 2 s runs, one confirmation, 10% precision, and a search that starts
+Short runs rank candidates: 2 s runs, 10% precision, two confirmation runs, and a search that starts
 at the best peak this backend has shown so far (the offline calibration runs once per backend), so
 a neighbour costs a few runs, not a whole search. Full runs are exactly what ``fnnkit bench load
 --find-peak`` does by default, so the tune's reported peak is the figure an independent bench run
@@ -22,7 +22,7 @@ from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Fidelity, Trial, Vote
 
-SHORT = {"min_duration_ms": 2000, "confirm_runs": 1, "peak_precision": 0.10, "max_steps": 10}
+SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
 
 
 class LoadgenJudge:

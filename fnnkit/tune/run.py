@@ -103,7 +103,7 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
         "run_id": time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": environment(),
-        "machine": {"cores": usable_cores(), "flags": sorted(caps.simd_flags), "others_cores_max": round(load, 3)},
+        "machine": {"cores": usable_cores(), "flags": sorted(caps.simd_flags()), "others_cores_max": round(load, 3)},
         "config": asdict(config),
         "variant": card["variant"]["name"],
         "dataset": card["dataset"]["name"],

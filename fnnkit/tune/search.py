@@ -176,15 +176,15 @@ def tune(
         costs = sorted(x.seconds for x in kind)
         return costs[len(costs) // 2] if costs else 0.0
 
-    def affordable(cost: float) -> bool:
-        """Whether ``cost`` still fits beside the two full-length runs kept for the end."""
-        reserve = 2 * FULL_COST * median_cost(result.trials)
+    def affordable(cost: float, finals: int = 2) -> bool:
+        """Whether ``cost`` still fits beside the full-length runs kept for the end."""
+        reserve = finals * FULL_COST * median_cost(result.trials)
         if result.spent_s + cost + reserve > budget_s:
             result.out_of_budget = True
         return not result.out_of_budget
 
-    def search(deployment: Deployment) -> Trial | None:
-        if result.trials and not affordable(median_cost(result.trials)):
+    def search(deployment: Deployment, finals: int = 2) -> Trial | None:
+        if result.trials and not affordable(median_cost(result.trials), finals):
             return None
         seen.add(deployment)
         trial = judge.peak(deployment, "short")
@@ -193,8 +193,9 @@ def tune(
             best[deployment.backend] = trial
         return trial
 
-    for backend in backends:  # stage 2: one short search each, default batching
-        search(space.start(backend))
+    for backend in backends:  # stage 2: one short search each, default batching (only the pick's final is reserved)
+        result.out_of_budget = False
+        search(space.start(backend), finals=1)
     ranked = sorted(best.values(), key=lambda t: t.score, reverse=True)
     kept = [t.deployment.backend for t in ranked[: max(keep_at_least, (len(ranked) + 1) // 2)] if t.score > 0]
 
