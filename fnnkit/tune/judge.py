@@ -1,8 +1,8 @@
 """The judge of a tune: a LoadGen server-scenario peak search for one deployment, short or full length.
 
 Short runs rank candidates: 2 s runs, 10% precision, two confirmation runs, and a search that starts
-at the best peak this backend has shown so far (the offline calibration runs once per backend), so
-a neighbour costs a few runs, not a whole search. Full runs are exactly what ``fnnkit bench load
+at the best peak this backend (or, for its first search, any backend) has shown so far: the
+offline calibration runs once per tune, and a neighbour costs a few runs, not a whole search. Full runs are exactly what ``fnnkit bench load
 --find-peak`` does by default, so the tune's reported peak is the figure an independent bench run
 re-measures. Predictors are loaded once per backend and reused: the batching
 knobs live in the batcher, not in the model.
@@ -90,6 +90,8 @@ class LoadgenJudge:
         def measure(qps: float, settings: ScenarioConfig = config):
             return self._saw(run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps))
 
+        if backend not in self.hints and self.hints:  # same model, same batcher: start at the best peak seen so far
+            self.hints[backend] = max(self.hints.values())
         if backend not in self.hints:
             offline = replace(config, scenario="offline", find_peak=False)
             calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
