@@ -1,11 +1,12 @@
-"""The judge of a tune: a LoadGen server-scenario peak search for one deployment, short or full length.
+"""The judge of a tune: LoadGen server-scenario runs for one deployment — a peak search, or one vote.
 
-Short runs rank candidates: 2 s runs, 10% precision, two confirmation runs, and a search that starts
-at the best peak this backend (or, for its first search, any backend) has shown so far: the
-offline calibration runs once per tune, and a neighbour costs a few runs, not a whole search. Full runs are exactly what ``fnnkit bench load
---find-peak`` does by default, so the tune's reported peak is the figure an independent bench run
-re-measures. Predictors are loaded once per backend and reused: the batching
-knobs live in the batcher, not in the model.
+Short searches rank candidates: 2 s runs, 10% precision, two confirmation runs, starting at the
+best peak this backend (or, for its first search, any backend) has shown so far, so the offline
+calibration runs once per tune and a neighbour costs a few runs, not a whole search. A vote is
+one short run at one rate. Full searches are exactly what ``fnnkit bench --scenario server
+--find-peak`` does by default, so the tune's reported peak is the figure an independent bench
+run re-measures. Predictors are loaded once per backend and reused: the batching knobs live in
+the batcher, not in the model.
 """
 
 from __future__ import annotations
