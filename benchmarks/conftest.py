@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from fnnkit.backends import get_backend
-from fnnkit.bench import BenchConfig, missing_artifacts, parse_batch_sizes, prepare_artifacts
+from fnnkit.bench import BenchConfig, parse_batch_sizes, plan, prepare_artifacts
 from fnnkit.bench.measure import hold_freed_memory
 from fnnkit.data import load_test_set
 from fnnkit.store import find_variant_dir, read_model_card
@@ -75,17 +75,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def bench_config(pytestconfig, tmp_path_factory):
     """The selection, pointing at artifacts that exist: given by --artifacts, or prepared once here."""
-    from dataclasses import replace
-
     given = pytestconfig.getoption("artifacts")
     if given:
         config = _config(pytestconfig, given)  # BenchConfig makes the path absolute
-        missing = missing_artifacts(config)
+        _, skipped = plan(config.artifacts, config.variants, config.dataset, config.backends, config.devices)
+        missing = [s.reason for s in skipped if s.missing]
         if missing:
-            pytest.exit("--artifacts lacks files:\n" + "\n".join(missing), returncode=2)
+            pytest.exit("--artifacts lacks files:\n" + "\n".join(dict.fromkeys(missing)), returncode=2)
         return config
     config = _config(pytestconfig, str(tmp_path_factory.mktemp("bench-artifacts")))
-    prepare_artifacts(replace(config, dataset="mnist-sample"))
+    prepare_artifacts(config.model_copy(update={"dataset": "mnist-sample"}))
     return config
 
 

@@ -1,10 +1,10 @@
-"""The floor for `fnnkit coldstart`: a minimal process of each runtime, timed the same way.
+"""The floor for `fnnkit bench coldstart`: a minimal process of each runtime, timed the same way.
 
 Usage: python scripts/coldstart_minimal.py [artifacts/mnist/A/model.onnx] [--repeats 5]
 
 Each run is a fresh ``python -I`` process that imports numpy and the runtime, opens the ONNX
 file and answers one batch-1 request; the time is from spawning it to reading its line, as
-``fnnkit coldstart`` measures its ``total``. Prints p50 per runtime.
+``fnnkit bench coldstart`` measures its ``total``. Prints p50 per runtime.
 """
 
 from __future__ import annotations

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -95,21 +93,20 @@ def merged_bench(work: Path):
         for c in run.ceilings:
             best = ceilings.get((c.device, c.threads))
             ceilings[(c.device, c.threads)] = c if best is None or c.gflops > best.gflops else best
-    config = dict(runs[0].config)
-    config["backends"] = [b for run in runs for b in run.config["backends"]]
-    rows = [replace(r, speedup_vs_eager=None, ceiling_share=None) for run in runs for r in run.rows]
-    limits = SimpleNamespace(spread_limit=config["spread_limit"], contention_limit=config["contention_limit"])
-    rows = annotate(rows, list(ceilings.values()), limits)
+    config = dict(runs[0].header.config)
+    config["backends"] = [b for run in runs for b in run.header.config["backends"]]
+    rows = annotate([r for run in runs for r in run.rows], list(ceilings.values()))  # versus recomputed over all
     measured = {(r.variant, r.backend, r.device) for r in rows}
     skipped = [s for run in runs for s in run.skipped if (s.variant, s.backend, s.device) not in measured]
-    return replace(
-        runs[0],
-        run_id=runs[0].run_id + "-merged",
-        config=config,
-        ceilings=list(ceilings.values()),
-        rows=rows,
-        skipped=skipped,
-        recommendations=recommend(rows, config.get("accuracy_tolerance", 0.0)),
+    header = runs[0].header.model_copy(update={"run_id": runs[0].run_id + "-merged", "config": config})
+    return runs[0].model_copy(
+        update=dict(
+            header=header,
+            ceilings=list(ceilings.values()),
+            rows=rows,
+            skipped=skipped,
+            recommendations=recommend(rows, config.get("accuracy_tolerance", 0.0)),
+        )
     )
 
 
@@ -118,19 +115,19 @@ def headline(run, bandwidth_tbs: float) -> dict:
     out: dict = {"bandwidth_ceiling_tb_s": bandwidth_tbs, "per_variant": {}}
     for variant in sorted({r.variant for r in run.rows}):
         rows = [r for r in run.rows if r.variant == variant]
-        good = [r for r in rows if r.agrees]
+        good = [r for r in rows if r.parity and r.parity.agrees]
         smallest, largest = min(r.batch_size for r in rows), max(r.batch_size for r in rows)
         entry: dict = {}
-        at_small = sorted((r for r in good if r.batch_size == smallest), key=lambda r: r.p50_us)
+        at_small = sorted((r for r in good if r.batch_size == smallest), key=lambda r: r.latency.p50_us)
         eager = next((r for r in rows if r.backend == "eager" and r.batch_size == smallest), None)
         if at_small:
             best = at_small[0]
             entry[f"batch_{smallest}"] = {
                 "best_backend": best.backend,
-                "best_p50_us": round(best.p50_us, 2),
-                "eager_p50_us": round(eager.p50_us, 2) if eager else None,
-                "speedup_vs_eager": round(eager.p50_us / best.p50_us, 2) if eager else None,
-                "ranking": [(r.backend, round(r.p50_us, 2)) for r in at_small],
+                "best_p50_us": round(best.latency.p50_us, 2),
+                "eager_p50_us": round(eager.latency.p50_us, 2) if eager else None,
+                "speedup_vs_eager": round(eager.latency.p50_us / best.latency.p50_us, 2) if eager else None,
+                "ranking": [(r.backend, round(r.latency.p50_us, 2)) for r in at_small],
             }
         bandwidth = []
         for r in (r for r in good if r.batch_size == largest):
@@ -202,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             write_plot(run, stem.with_suffix(".png"))
         except Exception as exc:  # the numbers matter more than the picture
             print(f"plot failed: {exc}")
-        summary["bench_environment"] = run.environment
-        summary["skipped"] = [asdict(s) for s in run.skipped]
+        summary["bench_environment"] = run.header.environment
+        summary["skipped"] = [s.model_dump() for s in run.skipped]
         summary["headline"] = headline(run, args.bandwidth_tbs)
         for variant, entry in summary["headline"]["per_variant"].items():
             for key, value in entry.items():

@@ -107,7 +107,7 @@ def main() -> int:
             rows = fnnkit_rows(artifacts, args.variants, Path(tmp) / f"round{rnd}.json")
             for (variant, backend, batch), row in rows.items():
                 key = f"{variant} {backend} b{batch}"
-                results[key]["fnnkit"].append(row["p50_us"])
+                results[key]["fnnkit"].append(row["latency"]["p50_us"])
                 results[key]["wait"].append(row.get("wait_policy", ""))
     print(f"{'row':<24}{'hand p50 µs':>14}{'fnnkit p50 µs':>16}{'fnnkit/hand':>13}  fnnkit wait")
     for key, r in results.items():

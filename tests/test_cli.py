@@ -106,7 +106,7 @@ def test_evaluate_without_training_says_how(tmp_path, cli):
 
 # --------------------------------------------------------------------------- every numeric option, one helper
 
-SCENARIO = ("bench", "--scenario", "server", "--variant", "C", "--backend", "eager")
+SCENARIO = ("bench", "load", "--scenario", "server", "--variant", "C", "--backend", "eager")
 NUMERIC_FLAGS = [  # (command and what it needs to get as far as its options, flag, values that are valid here)
     (("predict", "digit.png"), "--top", ()),
     (("serve",), "--replicas", ()),
@@ -121,8 +121,11 @@ NUMERIC_FLAGS = [  # (command and what it needs to get as far as its options, fl
     (("serve-load",), "--seconds", ()),
     (("serve-load",), "--connections", ()),
     (("serve-load",), "--batch", ()),
-    (("coldstart",), "--repeats", ()),
-    (("coldstart",), "--threads", ()),
+    (("bench", "coldstart"), "--repeats", ()),
+    (("bench", "coldstart"), "--threads", ()),
+    (("bench",), "--min-time", ()),
+    (("bench",), "--threads", ()),
+    (("bench",), "--accuracy-tolerance", ("0",)),
     (("export",), "--opset", ()),
     *((SCENARIO, flag, ()) for flag in ("--qps", "--latency-bound-ms", "--max-batch", "--workers")),
     *((SCENARIO, flag, ()) for flag in ("--min-duration-ms", "--min-query-count", "--time-cap-s", "--min-qps")),
@@ -145,14 +148,42 @@ def test_bad_numbers_are_one_line_naming_the_flag(capsys, monkeypatch, tmp_path,
     assert len(text.strip().splitlines()) == 1 and flag in text and "must be" in text, text
 
 
-@pytest.mark.parametrize("flag, value", [("--batch-sizes", "1"), ("--min-time", "0.3"), ("--csv", "rows.csv"),
-                                         ("--compare", "old.json"), ("--in-process", None), ("--fail-threshold", "5"),
-                                         ("--accuracy-tolerance", "0.5")])  # fmt: skip
-def test_plain_bench_options_are_refused_with_a_scenario(capsys, monkeypatch, tmp_path, flag, value):
-    given = (flag,) if value is None else (flag, value)
-    code, text = fnnkit_in_process(capsys, monkeypatch, *SCENARIO, *given, "--artifacts", str(tmp_path))
-    assert code == 2 and len(text.strip().splitlines()) == 1, text
-    assert flag in text and "--scenario" in text, text
+BENCH_OWN = {  # each `fnnkit bench` subcommand's options that no other one has
+    "latency": ("--batch-sizes", "--min-time", "--csv", "--compare", "--fail-threshold", "--accuracy-tolerance",
+                "--in-process", "--wait-policy"),
+    "load": ("--scenario", "--qps", "--latency-bound-ms", "--find-peak", "--max-batch", "--max-queue-delay-us",
+             "--min-duration-ms", "--min-query-count", "--time-cap-s", "--peak-precision", "--confirm-runs"),
+    "coldstart": ("--repeats",),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(BENCH_OWN))
+def test_each_bench_subcommand_shows_and_takes_only_its_own_options(capsys, monkeypatch, tmp_path, command):
+    """`fnnkit bench X --help` lists X's options and none of the others'; another's option is refused by name."""
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", command, "--help")
+    assert code == 0, text
+    shown = set(re.findall(r"--[a-z][a-z-]+", text))
+    others = {flag for name, flags in BENCH_OWN.items() if name != command for flag in flags}
+    assert set(BENCH_OWN[command]) <= shown and not shown & others, (shown & others, text)
+    stranger = sorted(others)[0]
+    code, text = fnnkit_in_process(capsys, monkeypatch, "bench", command, stranger, "1", "--artifacts", str(tmp_path))
+    assert code == 2 and "No such option" in text and stranger in text and "Traceback" not in text, text
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [(("coldstart", "--variant", "A"), "fnnkit bench coldstart"), (("bench", "--scenario", "server"), "bench load")],
+)
+def test_old_spellings_are_one_line_naming_the_new_command(capsys, monkeypatch, old, new):
+    code, text = fnnkit_in_process(capsys, monkeypatch, *old)
+    assert code == 2 and len(text.strip().splitlines()) == 1 and "moved" in text and new in text, text
+
+
+def test_bare_bench_is_the_latency_run(capsys, monkeypatch):
+    """`fnnkit bench [options]` is `fnnkit bench latency [options]`: the README's command stays as it is."""
+    bare = fnnkit_in_process(capsys, monkeypatch, "bench", "--threads", "0")
+    named = fnnkit_in_process(capsys, monkeypatch, "bench", "latency", "--threads", "0")
+    assert bare == named and bare[0] == 2 and "--threads must be" in bare[1], bare
 
 
 @pytest.mark.parametrize("command", [("train",), ("evaluate",), ("export",), ("bench",), ("predict", "digit.png")])
@@ -163,8 +194,9 @@ def test_one_device_vocabulary(capsys, monkeypatch, tmp_path, command):
 
 @pytest.mark.parametrize(
     "command, default",
-    [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench", "all"), ("predict", "cpu")],
-)
+    [("train", "auto"), ("evaluate", "auto"), ("export", "cpu"), ("bench latency", "all"), ("bench load", "all"),
+     ("predict", "cpu")],
+)  # fmt: skip
 def test_device_help_says_each_default_and_why(capsys, monkeypatch, command, default):
-    code, text = fnnkit_in_process(capsys, monkeypatch, command, "--help")
+    code, text = fnnkit_in_process(capsys, monkeypatch, *command.split(), "--help")
     assert code == 0 and f"default: {default}:" in re.sub(r"[│\s]+", " ", text), text

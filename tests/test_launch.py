@@ -9,7 +9,7 @@ from benchrows import row
 
 from fnnkit.bench import BenchConfig, InProcess, Job, Outcome, WorkerProcess, run_bench
 from fnnkit.bench.coldstart import run_once
-from fnnkit.bench.job import read_record, write_record
+from fnnkit.bench.records import read_record, save_record
 from fnnkit.errors import FnnkitError
 from fnnkit.store import WEIGHTS_FILE
 
@@ -21,9 +21,9 @@ def test_job_and_outcome_share_one_json_codec(tmp_path):
     config = BenchConfig(variants=("A",), backends=("eager",), batch_sizes=(1, 128), threads=1, **QUICK)
     job = Job.of(config, tmp_path / "A", "eager", "cpu")
     assert job.batch_threads == ((1, 1), (128, 1)) and job.min_time_s == 0.02 and job.data_dir is None
-    assert read_record(Job, write_record(job, tmp_path / "job.json")) == job
-    outcome = Outcome("ok", rows=[row(), row(batch_size=64)], message="")
-    back = read_record(Outcome, write_record(outcome, tmp_path / "outcome.json"))
+    assert read_record(Job, save_record(job, tmp_path / "job.json"), "job", "fnnkit bench") == job
+    outcome = Outcome(status="ok", rows=[row(), row(batch_size=64)], message="")
+    back = read_record(Outcome, save_record(outcome, tmp_path / "outcome.json"), "outcome", "fnnkit bench")
     assert back == outcome and all(type(r).__name__ == "BenchRow" for r in back.rows)
 
 

@@ -64,14 +64,20 @@ def test_user_path_refuses_what_is_no_path(value, folder, fragment, tmp_path, mo
 # --------------------------------------------------------------------------- the guards below it
 
 
+JOB = dict(
+    backend="eager", device="cpu", batch_threads=((1, 1),), min_time_s=0.1, max_time_s=0.4, warmup_rounds=1,
+    warmup_s=0.01, stability=0.03, spread_limit=0.25, contention_limit=0.25,
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "call",
     [
         lambda: variant_dir("artifacts", DATASET, "A"),
         lambda: find_variant_dir("artifacts", "A"),
         lambda: trained_datasets("artifacts"),
-        lambda: Job("artifacts/mnist/A", "eager", "cpu", ((1, 1),), 0.1, 0.4, 1, 0.01, 0.03),
-        lambda: Job("/abs/mnist/A", "eager", "cpu", ((1, 1),), 0.1, 0.4, 1, 0.01, 0.03, data_dir="data"),
+        lambda: Job(variant_dir="artifacts/mnist/A", **JOB),
+        lambda: Job(variant_dir="/abs/mnist/A", data_dir="data", **JOB),
     ],
     ids=["variant_dir", "find_variant_dir", "trained_datasets", "job-folder", "job-data-dir"],
 )
@@ -98,7 +104,9 @@ def test_every_path_option_goes_through_the_boundary():
 
     group = typer.main.get_group(app)
     commands = {name: cmd for name, cmd in group.commands.items() if not hasattr(cmd, "commands")}
-    commands |= {f"data {n}": c for n, c in group.commands["data"].commands.items()}
+    for sub in ("data", "bench"):
+        commands |= {f"{sub} {n}": c for n, c in group.commands[sub].commands.items()}
+    assert {"bench latency", "bench load", "bench coldstart"} <= set(commands)
     unchecked = []
     for name, command in commands.items():
         signature = inspect.signature(command.callback)
@@ -159,7 +167,19 @@ def test_every_command_works_with_relative_paths(project, cli, digits_png):
     text = ok("bench", "--variant", "A", "--backend", "eager,onnxruntime", "--batch-sizes", "1", "--min-time",
               "0.02", "--device", "cpu", "--json", f"{up}run.json", "--csv", f"{up}run.csv", *flags)  # fmt: skip
     assert "onnxruntime" in text and Path(f"{up}run.json").is_file() and Path(f"{up}run.csv").is_file()
-    ok("coldstart", "--variant", "A", "--backend", "onnxruntime", "--repeats", "1", "--json", f"{up}cold.json", *flags)
+    ok(
+        "bench",
+        "coldstart",
+        "--variant",
+        "A",
+        "--backend",
+        "onnxruntime",
+        "--repeats",
+        "1",
+        "--json",
+        f"{up}cold.json",
+        *flags,
+    )
     ok("train", "--variant", "B", "--dataset", "mnist-sample", "--iters", "20", "--eval-every", "10", *flags)
     assert (real / DATASET / "B" / "model.json").is_file()  # written where the (linked) root really is
 

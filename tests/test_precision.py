@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 from artifactkit import DATASET, copy_variants
+from pydantic import ValidationError
 
 from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
 from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling, repetition_rates, summarize
 from fnnkit.bench.coldstart import measure_cold_starts, quantile
+from fnnkit.bench.config import ColdStartConfig
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError
@@ -147,10 +149,9 @@ def test_each_precision_has_its_own_ceiling():
 @pytest.mark.parametrize("precision", ["bf16", "fp16", "int8"])
 def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monkeypatch):
     """On a CPU without the native flag no such backend is offered, and the emulated matmul takes seconds."""
-    from fnnkit.backends import resolve_backends
+    from fnnkit.backends import get_backend
     from fnnkit.bench import ceiling as ceilings
     from fnnkit.bench.config import BenchConfig
-    from fnnkit.bench.runner import availability
     from fnnkit.capabilities import cpu_capabilities
 
     measured = []
@@ -159,7 +160,8 @@ def test_a_ceiling_is_measured_only_for_a_precision_native_here(precision, monke
     )
     backend = {"bf16": "eager-bf16", "fp16": "eager-fp16", "int8": "onnxruntime-int8"}[precision]
     config = BenchConfig(variants=("A",), backends=("eager", backend), batch_sizes=(1,), devices=("cpu",))
-    ceilings.measure_ceilings(config, usable=availability(resolve_backends(list(config.backends)), config.devices))
+    usable = {(b, d): get_backend(b).available(d) for b in config.backends for d in config.devices}
+    ceilings.measure_ceilings(config, usable=usable)
     native = cpu_capabilities().native(precision) is not None
     assert measured == (["fp32", precision] if native else ["fp32"])
 
@@ -176,13 +178,12 @@ def test_a_ceiling_is_the_median_of_its_repetitions_with_their_spread():
 def test_a_row_above_its_ceiling_is_flagged_not_shown_as_a_share():
     from benchrows import row
 
-    from fnnkit.bench import BenchConfig
     from fnnkit.bench.results import Ceiling
     from fnnkit.bench.runner import annotate
 
     ceilings = [Ceiling("cpu", 1, 2048, 100.0, 100.0, 8, "fp32", 0.1)]
-    rows = annotate([row(gflops=50.0), row(backend="onnxruntime", gflops=120.0)], ceilings, BenchConfig())
-    assert [(r.ceiling_share, r.ceiling_suspect) for r in rows] == [(0.5, False), (1.2, True)]
+    rows = annotate([row(gflops=50.0), row(backend="onnxruntime", gflops=120.0)], ceilings)
+    assert [(r.versus.ceiling_share, r.versus.ceiling_suspect) for r in rows] == [(0.5, False), (1.2, True)]
 
 
 def test_cold_start_refuses_up_front_when_no_backend_asked_for_can_start(tmp_path, monkeypatch):
@@ -190,24 +191,29 @@ def test_cold_start_refuses_up_front_when_no_backend_asked_for_can_start(tmp_pat
     import fnnkit.bench.coldstart as coldstart
 
     monkeypatch.setattr(coldstart, "run_once", lambda *a, **k: pytest.fail("a process was started"))
-    with pytest.raises(BackendUnavailable, match="none of the backends asked for can start cold here.*onnxruntime-trt"):
-        measure_cold_starts(tmp_path, ["onnxruntime-trt"], repeats=1)
+    with pytest.raises(BackendUnavailable, match="(?s)nothing to run here.*onnxruntime-trt on cpu: "):
+        measure_cold_starts(ColdStartConfig(backends=("onnxruntime-trt",), repeats=1, artifacts=str(tmp_path)))
 
 
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
 def test_cold_start_runs_fresh_processes(folder):
     assert quantile([3.0, 1.0, 2.0], 0.5) == 2.0 and quantile(list(range(1, 11)), 0.9) == 9
-    results, skipped = measure_cold_starts(folder, ["eager", "eager-fp16"], repeats=1)
-    by_name = {r.name: r for r in results}
+    config = ColdStartConfig(
+        variant=folder.name, dataset=folder.parent.name, backends=("eager", "eager-fp16"), repeats=1,
+        artifacts=str(folder.parent.parent),
+    )  # fmt: skip
+    run = measure_cold_starts(config)
+    by_name = {r.name: r for r in run.results}
     assert set(by_name) >= {"python", "import torch", "eager"}
     eager = by_name["eager"]
     assert set(eager.p50_s) == {"import", "load", "first", "total"}
     assert eager.p50_s["total"] >= eager.p50_s["import"] + eager.p50_s["load"] + eager.p50_s["first"]
     assert by_name["python"].p50_s["total"] < by_name["import torch"].p50_s["total"]
     if not get_backend("eager-fp16").available("cpu")[0]:
-        assert [name for name, _ in skipped] == ["eager-fp16"]
-    with pytest.raises(ConfigError, match="--repeats"):
-        measure_cold_starts(folder, ["eager"], repeats=0)
+        assert [s.backend for s in run.skipped] == ["eager-fp16"]
+    assert run.header.kind == "coldstart" and run.header.config["repeats"] == 1
+    with pytest.raises(ValidationError, match="repeats"):
+        ColdStartConfig(repeats=0)
 
 
 @pytest.mark.slow  # two fresh fnnkit processes: ~6 s
@@ -217,5 +223,6 @@ def test_cli_refuses_bad_isa_and_repeats_in_one_line(tmp_path):
     result = run_fnnkit("export", "--isa", "sse9", "--variant", "A", "--artifacts", str(tmp_path))
     assert_user_error(result, "unknown isa 'sse9'", "avx2, avx512, native")
     assert_user_error(
-        run_fnnkit("coldstart", "--repeats", "0", "--artifacts", str(tmp_path)), "--repeats must be a positive integer"
+        run_fnnkit("bench", "coldstart", "--repeats", "0", "--artifacts", str(tmp_path)),
+        "--repeats must be a positive integer",
     )

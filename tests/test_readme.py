@@ -64,11 +64,11 @@ ADAPT = {
         lambda c, ctx: c.replace(":8000", f":{ctx['port']}").replace("--requests 2000", "--requests 300"),
     ),
     "fnnkit serve ": Adapt("a free loopback port, not 8000", lambda c, ctx: f"{c} --port {ctx['port']}"),
-    "fnnkit coldstart": Adapt(
+    "fnnkit bench coldstart": Adapt(
         "1 fresh process per backend instead of 10, two backends: the same path, bounded",
         _append("--repeats 1 --backend eager,onnxruntime"),
     ),
-    "fnnkit bench --scenario": Adapt(
+    "fnnkit bench load": Adapt(
         "LoadGen runs of at least 0.5 s instead of 2 s (still 500 queries, so its p99 estimate stands): bounded",
         _append("--min-duration-ms 500"),
     ),
@@ -89,7 +89,7 @@ LEAVES = {
     "fnnkit train": ["artifacts/mnist/training_curves.png"],
     "fnnkit export --format triton": ["triton_repo/*/config.pbtxt"],
     "fnnkit bench --variant": ["artifacts/bench/*.json"],
-    "fnnkit bench --scenario": ["artifacts/bench/scenario-*.json"],
+    "fnnkit bench load": ["artifacts/bench/scenario-*.json"],
 }
 # Examples moved to run right after another one, and why (matched on the command's start).
 RUN_AFTER = {

@@ -22,19 +22,23 @@ import os
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fnnkit.backends import get_backend
-from fnnkit.errors import BackendUnavailable, ConfigError
+from pydantic import Field
+
+from fnnkit.bench.config import ColdStartConfig
+from fnnkit.bench.planner import nothing_to_run, plan
+from fnnkit.bench.records import Float, Int, Record, RunHeader, save_record
+from fnnkit.bench.results import Skipped
+from fnnkit.errors import BackendUnavailable
 from fnnkit.paths import require_absolute
 from fnnkit.spawn import python_argv, start_isolated
-from fnnkit.store import atomic_write_json
+from fnnkit.store import find_variant_dir
 
 MARK = "FNNKIT_COLDSTART "
 PHASES = ("import", "load", "first", "total")
 BASELINES = ("python", "import torch")
-DEFAULT_REPEATS = 10
+SCHEMA = "fnnkit.coldstart/2"  # 2: the run header, skipped rows are the plan's records
 
 # Runs in the fresh process. It must not import fnnkit before timing ``import torch``.
 CHILD = """
@@ -58,14 +62,20 @@ print(mark + json.dumps(out), flush=True)
 """
 
 
-@dataclass(frozen=True)
-class ColdStart:
+class ColdStart(Record):
     """One backend (or baseline): p50 and p90 seconds of each phase over ``repeats`` fresh processes."""
 
     name: str
-    repeats: int
-    p50_s: dict[str, float]
-    p90_s: dict[str, float]
+    repeats: Int = Field(ge=1)
+    p50_s: dict[str, Float]
+    p90_s: dict[str, Float]
+
+
+class ColdStartRun(Record):
+    header: RunHeader
+    folder: str  # the trained variant every backend loaded
+    results: list[ColdStart]
+    skipped: list[Skipped] = []
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -102,48 +112,32 @@ def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout
 def summarize(name: str, runs: list[dict[str, float]]) -> ColdStart:
     phases = [p for p in PHASES if p in runs[0]]
     return ColdStart(
-        name,
-        len(runs),
-        {p: round(quantile([r[p] for r in runs], 0.5), 5) for p in phases},
-        {p: round(quantile([r[p] for r in runs], 0.9), 5) for p in phases},
+        name=name,
+        repeats=len(runs),
+        p50_s={p: round(quantile([r[p] for r in runs], 0.5), 5) for p in phases},
+        p90_s={p: round(quantile([r[p] for r in runs], 0.9), 5) for p in phases},
     )
 
 
-def check_counts(repeats: int, threads: int) -> None:
-    """For Python callers; the CLI has already bounded both numbers at its boundary (`number()`)."""
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-
-
-def measure_cold_starts(
-    folder: Path, backends: list[str], repeats: int = DEFAULT_REPEATS, threads: int = 1, on_run=None
-) -> tuple[list[ColdStart], list[tuple[str, str]]]:
-    """Baselines first, then each backend that can run here; (results, [(backend, why skipped)])."""
-    check_counts(repeats, threads)
+def measure_cold_starts(config: ColdStartConfig, on_run=None) -> ColdStartRun:
+    """Baselines first, then each backend that can start here (``plan``: on the CPU; others skipped with why)."""
+    targets, skipped = plan(config.artifacts, (config.variant,), config.dataset, config.backends, ("cpu",))
+    if config.backends and not targets:  # every backend asked for is skipped: baselines alone answer nothing
+        nothing_to_run(skipped)
+    folder = find_variant_dir(config.artifacts, config.variant, config.dataset)
     notify = on_run or (lambda name, i: None)
-    results, skipped = [], []
-    plan: list[tuple[str, str, str]] = [(b, "python" if b == "python" else "torch", "") for b in BASELINES]
-    for name in backends:
-        backend = get_backend(name)
-        ok, reason = backend.available("cpu")
-        missing = None if not ok else backend.missing(folder, "cpu")
-        if not ok or missing:
-            skipped.append((name, reason if not ok else missing))
-            continue
-        plan.append((name, "backend", name))
-    if backends and len(plan) == len(BASELINES):  # every backend asked for is skipped: baselines alone answer nothing
-        why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
-        raise BackendUnavailable(f"none of the backends asked for can start cold here ({why})")
-    for label, kind, backend in plan:
-        runs = []
-        for i in range(repeats):
+    header = RunHeader.new(SCHEMA, "coldstart", config)
+    runs: list[tuple[str, str, str]] = [(b, "python" if b == "python" else "torch", "") for b in BASELINES]
+    runs += [(t.backend.name, "backend", t.backend.name) for t in targets]
+    results = []
+    for label, kind, backend in runs:
+        times = []
+        for i in range(config.repeats):
             notify(label, i)
-            runs.append(run_once(kind, folder, backend, threads))
-        results.append(summarize(label, runs))
-    return results, skipped
+            times.append(run_once(kind, folder, backend, config.threads))
+        results.append(summarize(label, times))
+    return ColdStartRun(header=header, folder=str(folder), results=results, skipped=skipped)
 
 
-def save_cold_starts(path: str | os.PathLike, results: list[ColdStart], meta: dict) -> Path:
-    return atomic_write_json(path, {"schema": "fnnkit.coldstart/1", **meta, "results": [asdict(r) for r in results]})
+def save_cold_starts(run: ColdStartRun, path: str | os.PathLike) -> Path:
+    return save_record(run, path)

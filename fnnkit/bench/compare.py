@@ -45,11 +45,12 @@ def compare_runs(current: BenchRun, baseline: BenchRun, threshold_pct: float) ->
     changes = []
     for key, row in now.items():
         old = before.get(key)
-        if old is None or old.p50_us <= 0:
+        if old is None:
             continue
-        pct = 100.0 * (row.p50_us - old.p50_us) / old.p50_us
+        was, now_us = old.latency.p50_us, row.latency.p50_us  # > 0: the row's model says so
+        pct = 100.0 * (now_us - was) / was
         changes.append(
-            Change(*key, old.p50_us, row.p50_us, round(pct, 2), pct > threshold_pct, row.steady and old.steady)
+            Change(*key, was, now_us, round(pct, 2), pct > threshold_pct, row.trust.steady and old.trust.steady)
         )
     return Comparison(
         threshold_pct=threshold_pct,
@@ -62,7 +63,7 @@ def compare_runs(current: BenchRun, baseline: BenchRun, threshold_pct: float) ->
 
 def _environment_notes(current: BenchRun, baseline: BenchRun) -> list[str]:
     notes = []
-    a, b = baseline.environment, current.environment
+    a, b = baseline.header.environment, current.header.environment
     for field in ("cpu", "cores", "gpu"):
         if a.get(field) != b.get(field):
             notes.append(f"{field} differs: baseline {a.get(field)!r}, now {b.get(field)!r}")

@@ -1,20 +1,30 @@
-"""What one benchmark run measures and how hard it tries: one frozen config, validated once."""
+"""What one latency run measures and how hard it tries: one frozen pydantic config, validated once.
+
+Every bound is stated here, once: the CLI reads its option bounds from these fields.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-from fnnkit.backends import DEVICES, check_device, resolve_backends
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.bench.stats import CONTENDED_CORES
-from fnnkit.bench.waiting import check_policy
 from fnnkit.env import MAX_BATCH, MAX_THREADS
 from fnnkit.errors import ConfigError
 from fnnkit.paths import user_path
-from fnnkit.variants import VARIANTS, resolve_variants
+from fnnkit.registry import DEVICES
+
+# the registries import torch: their lookups run inside the validators, so a command's options can read
+# these models' bounds at import and `fnnkit --help` stays fast
+VARIANT_NAMES = ("A", "B", "C", "D", "E")  # fnnkit.variants.VARIANTS, checked by a test
+COLDSTART_BACKENDS = ("eager", "torchscript", "aoti", "onnxruntime", "onnxruntime-int8-static", "openvino")
 
 DEFAULT_BATCH_SIZES = (1, 64, 1024, 8192)
 SMALL_BATCH = 64  # auto threads: at or below this a call is microseconds, and waking a second thread costs more
+MAX_ROW_S = 600.0  # a row timed longer than ten minutes is a typo, not a setting
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
@@ -49,55 +59,80 @@ def physical_cores() -> int:
         return os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    variants: tuple[str, ...] = tuple(VARIANTS)
-    backends: tuple[str, ...] = ()  # empty: every registered backend
-    devices: tuple[str, ...] = ("cpu",)
-    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
-    threads: int | None = None  # None: 1 thread for batches <= SMALL_BATCH, every core above
-    min_time_s: float = 0.3  # each row is timed at least this long...
-    max_time_s: float | None = None  # ...and at most this long (default 4 x min_time) while not yet stable
-    warmup_rounds: int = 10  # plus at least warmup_s of calls, whichever is longer
-    warmup_s: float = 0.05
-    stability: float = 0.03  # stable: medians of the four quarters of the samples within 3% of each other
-    spread_limit: float = 0.25  # IQR / median above this: the row is flagged as too noisy to trust
-    accuracy_tolerance: float = 0.0  # points of test accuracy a recommended backend may differ from eager by
-    accuracy: bool = True  # measure test accuracy and max |Δ logits| per backend
-    artifacts: str = "artifacts"  # made absolute at construction: workers run in a private folder
-    dataset: str | None = None  # which trained models to use; None: the best dataset present
-    data_dir: str | None = None  # likewise absolute; None: the default data folder
-    contention_limit: float = CONTENDED_CORES  # cores used by other processes above which a row is flagged as contended
-    cores: int = field(default_factory=physical_cores)
-    wait_policy: str = "auto"  # idle threads: "auto" (spin when the machine is quiet), "spin" or "passive"
+class Selection(Record):
+    """What every kind of run selects: trained models under ``artifacts`` and the backends to run."""
 
-    def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
-        set_("artifacts", str(user_path(self.artifacts, "artifacts", folder=True)))  # Python callers' boundary
-        if self.data_dir is not None:
-            set_("data_dir", str(user_path(self.data_dir, "data_dir", folder=True)))
-        set_("variants", tuple(spec.name for spec in resolve_variants(list(self.variants))))
-        set_("backends", tuple(b.name for b in resolve_backends(list(self.backends) or ["all"])))
-        if not self.devices:
+    model_config = ConfigDict(validate_default=True)  # the defaults pass the same validators (paths made absolute)
+
+    backends: tuple[str, ...] = ()  # empty: every registered backend
+    artifacts: str = "artifacts"  # made absolute at construction: workers and probes run in a private folder
+    dataset: str | None = None  # which trained models to use; None: the best dataset present
+
+    @field_validator("artifacts", "data_dir", check_fields=False)
+    @classmethod
+    def _absolute(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else str(user_path(value, info.field_name, folder=True))  # Python's boundary
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from fnnkit.backends import resolve_backends
+
+        return tuple(b.name for b in resolve_backends(list(value) or ["all"]))
+
+
+class BenchConfig(Selection):
+    variants: tuple[str, ...] = VARIANT_NAMES
+    devices: tuple[str, ...] = ("cpu",)
+    batch_sizes: tuple[Int, ...] = DEFAULT_BATCH_SIZES
+    threads: Int | None = Field(None, ge=1, le=MAX_THREADS)  # None: 1 for batches <= SMALL_BATCH, every core above
+    min_time_s: Float = Field(0.3, gt=0, le=MAX_ROW_S)  # each row is timed at least this long...
+    max_time_s: Float | None = Field(None, gt=0, le=4 * MAX_ROW_S)  # ...at most this long (4 x min) while unstable
+    warmup_rounds: Int = Field(10, ge=1, le=10**6)  # plus at least warmup_s of calls, whichever is longer
+    warmup_s: Float = Field(0.05, gt=0, le=MAX_ROW_S)
+    stability: Float = Field(0.03, gt=0, lt=1)  # stable: medians of the four quarters within 3% of each other
+    spread_limit: Float = Field(0.25, gt=0, le=100)  # IQR / median above this: the row is too noisy to trust
+    accuracy_tolerance: Float = Field(0.0, ge=0, le=100)  # points of accuracy a recommended backend may lose
+    accuracy: Bool = True  # measure test accuracy and max |Δ logits| per backend
+    data_dir: str | None = None  # made absolute; None: the default data folder
+    contention_limit: Float = Field(CONTENDED_CORES, gt=0, le=MAX_THREADS)  # busy cores elsewhere: contended above
+    cores: Int = Field(default_factory=physical_cores, ge=1, le=MAX_THREADS)
+    wait_policy: Literal["auto", "spin", "passive"] = "auto"  # "auto": spin when the machine is quiet
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from fnnkit.variants import resolve_variants
+
+        return tuple(spec.name for spec in resolve_variants(list(value)))
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from fnnkit.backends import check_device
+
+        if not value:
             raise ConfigError(f"--device: give at least one of {', '.join(DEVICES)}")
-        set_("devices", tuple(dict.fromkeys(check_device(d) for d in self.devices)))
-        set_("batch_sizes", validate_batch_sizes(list(self.batch_sizes)))
-        if self.threads is not None and (isinstance(self.threads, bool) or not 1 <= self.threads <= MAX_THREADS):
-            raise ConfigError(f"--threads must be an integer from 1 to {MAX_THREADS}, got {self.threads}")
-        for name in ("min_time_s", "warmup_s", "stability", "spread_limit", "contention_limit"):
-            if not 0 < getattr(self, name) < 1e6:  # NaN and inf fail too: a row that never ends is no setting
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.max_time_s is None:
-            set_("max_time_s", 4 * self.min_time_s)
-        elif self.max_time_s < self.min_time_s:
-            raise ConfigError(f"max_time_s ({self.max_time_s}) must be >= min_time_s ({self.min_time_s})")
-        if self.warmup_rounds < 1:
-            raise ConfigError(f"warmup_rounds must be >= 1, got {self.warmup_rounds}")
-        if not 0 <= self.accuracy_tolerance <= 100:  # NaN fails: it would recommend nothing
-            raise ConfigError(f"--accuracy-tolerance must be from 0 to 100 points, got {self.accuracy_tolerance}")
-        if self.cores < 1:
-            raise ConfigError(f"cores must be >= 1, got {self.cores}")
-        check_policy(self.wait_policy)
+        return tuple(dict.fromkeys(check_device(d) for d in value))
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _batch_sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return validate_batch_sizes(list(value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _time_cap(cls, data: Any) -> Any:
+        floor = data.get("min_time_s", 0.3) if isinstance(data, dict) else None
+        if isinstance(floor, int | float) and not isinstance(floor, bool) and data.get("max_time_s") is None:
+            return {**data, "max_time_s": 4 * floor}  # a bad min_time_s is named by its own field
+        return data
+
+    @model_validator(mode="after")
+    def _cap_after_floor(self) -> BenchConfig:
+        if self.max_time_s < self.min_time_s:
+            raise ValueError(f"max_time_s ({self.max_time_s}) must be >= min_time_s ({self.min_time_s})")
+        return self
 
     def threads_for(self, batch: int) -> int:
         """Threads for a batch size: fixed by --threads, else one for tiny batches and all cores above."""
@@ -111,5 +146,18 @@ class BenchConfig:
             return f"{self.threads} for every batch size (--threads)"
         return f"auto: 1 for batch <= {SMALL_BATCH}, {self.cores} (all cores) above"
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+
+class ColdStartConfig(Selection):
+    """One trained variant, CPU backends, fresh processes per backend."""
+
+    variant: str = "A"
+    backends: tuple[str, ...] = COLDSTART_BACKENDS
+    repeats: Int = Field(10, ge=1, le=1000)  # fresh processes per backend: p50/p90 over them
+    threads: Int = Field(1, ge=1, le=MAX_THREADS)  # intra-op threads in each process
+
+    @field_validator("variant")
+    @classmethod
+    def _variant(cls, value: str) -> str:
+        from fnnkit.variants import get_spec
+
+        return get_spec(value).name

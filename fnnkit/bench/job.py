@@ -1,49 +1,52 @@
-"""What crosses the process boundary: one Job in, one Outcome out, both plain dataclasses.
+"""What crosses the process boundary: one Job in, one Outcome out, both frozen records.
 
-One JSON codec serves both: ``write_record`` writes ``asdict(obj)`` atomically, ``read_record``
-builds ``cls(**data)``; each class turns its own JSON lists back into its types in
-``__post_init__``, so the same constructor serves Python callers and JSON alike.
+The one JSON codec of ``fnnkit.bench.records`` serves both: ``save_record`` writes the model's
+JSON atomically, ``read_record`` validates it back through the same model.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from fnnkit.bench.config import BenchConfig
+from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.bench.results import BenchRow
 from fnnkit.paths import require_absolute
-from fnnkit.store import atomic_write_json, read_json
 
-R = TypeVar("R")
-# BenchConfig fields a worker needs unchanged: copied by name, so a new setting is one line in each class
-FROM_CONFIG = ("min_time_s", "max_time_s", "warmup_rounds", "warmup_s", "stability", "accuracy", "data_dir")
+# BenchConfig fields a worker needs unchanged: copied by name, their bounds stated once, on BenchConfig
+FROM_CONFIG = (
+    "min_time_s", "max_time_s", "warmup_rounds", "warmup_s", "stability", "accuracy", "data_dir", "spread_limit",
+    "contention_limit",
+)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(Record):
     """One backend on one device for one variant: everything a worker needs."""
 
     variant_dir: str
     backend: str
     device: str
-    batch_threads: tuple[tuple[int, int], ...]  # (batch size, threads), ascending batch
-    min_time_s: float
-    max_time_s: float
-    warmup_rounds: int
-    warmup_s: float
-    stability: float
-    accuracy: bool = True
+    batch_threads: tuple[tuple[Int, Int], ...]  # (batch size, threads), ascending batch
+    min_time_s: Float
+    max_time_s: Float
+    warmup_rounds: Int
+    warmup_s: Float
+    stability: Float
+    spread_limit: Float
+    contention_limit: Float
+    accuracy: Bool = True
     data_dir: str | None = None
-    wait_policy: str = "passive"  # "spin" | "passive", chosen for this job (fnnkit.bench.waiting)
+    wait_policy: Literal["spin", "passive"] = "passive"  # chosen for this job (fnnkit.bench.waiting)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "batch_threads", tuple((int(b), int(t)) for b, t in self.batch_threads))
-        require_absolute(self.variant_dir, "Job.variant_dir")  # a worker runs in its own private folder
-        if self.data_dir is not None:
-            require_absolute(self.data_dir, "Job.data_dir")
+    @field_validator("variant_dir", "data_dir")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None:
+            require_absolute(value, "Job folder")  # a worker runs in its own private folder
+        return value
 
     @classmethod
     def of(cls, config: BenchConfig, folder: Path, backend: str, device: str, wait_policy: str = "passive") -> Job:
@@ -58,21 +61,9 @@ class Job:
         )
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """What a job produced: rows, or why the backend could not run here, or the error that stopped it."""
 
-    status: str  # "ok" | "unavailable" | "error"
-    rows: list[BenchRow] = field(default_factory=list)
-    message: str = ""  # why unavailable, or what failed: one line a person can act on
-
-    def __post_init__(self) -> None:
-        self.rows = [row if isinstance(row, BenchRow) else BenchRow(**row) for row in self.rows]
-
-
-def write_record(obj: Job | Outcome, path: str | os.PathLike) -> Path:
-    return atomic_write_json(path, asdict(obj))
-
-
-def read_record(cls: type[R], path: str | os.PathLike) -> R:
-    return cls(**read_json(path, what=f"benchmark {cls.__name__.lower()}"))
+    status: Literal["ok", "unavailable", "error"]
+    rows: list[BenchRow] = []
+    message: str = Field("", max_length=100_000)  # why unavailable, or what failed: a line a person can act on

@@ -13,8 +13,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from fnnkit.bench.job import Job, Outcome, read_record, write_record
+from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.measure import measure
+from fnnkit.bench.records import read_record, save_record
 from fnnkit.bench.waiting import OMP
 from fnnkit.errors import FnnkitError
 from fnnkit.spawn import python_module_argv, run_isolated
@@ -31,7 +32,7 @@ class InProcess:
         try:
             return measure(job)
         except FnnkitError as exc:  # a user-facing failure: its message already says what to do
-            return Outcome("error", message=str(exc))
+            return Outcome(status="error", message=str(exc))
 
 
 class WorkerProcess:
@@ -47,18 +48,18 @@ class WorkerProcess:
         what = f"{job.backend} on {job.device} ({job.variant_dir})"
         with tempfile.TemporaryDirectory(prefix="fnnkit-bench-") as tmp:
             job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
-            write_record(job, job_path)
+            save_record(job, job_path)
             argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
             try:
                 env = {"OMP_WAIT_POLICY": OMP[job.wait_policy]}  # read as OpenMP starts; the user's own wins
                 proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=env, cwd=tmp)
             except subprocess.TimeoutExpired:
-                return Outcome("error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
+                return Outcome(status="error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
             if not out_path.exists():
                 tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-                return Outcome("error", message=f"the worker measuring {what} died (exit {proc.returncode}) "
+                return Outcome(status="error", message=f"the worker measuring {what} died (exit {proc.returncode}) "
                                                 f"without a result:\n{tail}")  # fmt: skip
-            return read_record(Outcome, out_path)
+            return read_record(Outcome, out_path, "benchmark outcome", "fnnkit bench")
 
 
 Launcher = InProcess | WorkerProcess

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import replace
 
 import torch
 
 from fnnkit.backends import Backend, Predictor, get_backend
 from fnnkit.bench.job import Job, Outcome
-from fnnkit.bench.results import BenchRow
+from fnnkit.bench.results import BenchRow, Latency, Memory, Parity, Setup, Trust
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
 from fnnkit.data import load_test_set
 from fnnkit.errors import BackendUnavailable
@@ -61,18 +60,19 @@ def measure(job: Job) -> Outcome:
     set_spinning(job.wait_policy == "spin")  # ONNX Runtime's sessions opened by this job; OpenMP's came from the env
     backend = get_backend(job.backend)
     try:
-        return Outcome("ok", rows=_measure(job, backend))
+        return Outcome(status="ok", rows=_measure(job, backend))
     except BackendUnavailable as exc:
-        return Outcome("unavailable", message=str(exc))
+        return Outcome(status="unavailable", message=str(exc))
 
 
 def _measure(job: Job, backend: Backend) -> list[BenchRow]:
+    """Time every batch size, then check parity once; each row is built once, when all of it is known."""
     eager, card = load_trained(job.variant_dir, "cpu")
     spec = get_spec(card["variant"]["name"])
     inputs, labels = load_test_set(card, job.data_dir)
     _reset_device_memory(job.device)
 
-    rows: list[BenchRow] = []
+    timed: list[tuple[dict, float, str]] = []  # (a row's measured fields, rss added by its Predictor, wait)
     predictor: Predictor | None = None
     for threads, sizes in _by_threads(job.batch_threads):
         rss_before = _rss_mb()
@@ -80,26 +80,26 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
         predictor = backend.load(job.variant_dir, job.device, threads)
         load_s = time.perf_counter() - started
         group = [_time_batch(predictor, backend, job, spec, inputs, batch, load_s) for batch in sizes]
-        waited = wait_used(backend)
-        rows += [replace(row, rss_added_mb=round(_rss_mb() - rss_before, 1), wait_policy=waited) for row in group]
+        added, waited = round(_rss_mb() - rss_before, 1), wait_used(backend)
+        timed += [(fields, added, waited) for fields in group]
 
     parity = None
     if job.accuracy and predictor is not None:
-        parity = parity_of(predictor.predict, inputs, labels, reference(eager, inputs), backend.tolerance)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        p = parity_of(predictor.predict, inputs, labels, reference(eager, inputs), backend.tolerance)
+        parity = Parity(
+            accuracy=p.accuracy, eager_accuracy=p.eager_accuracy, max_abs_diff=p.max_abs_diff,
+            agreement=p.agreement, agrees=p.passed,
+        )  # fmt: skip
+    peak_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
     peak_device = _peak_device_mb(job.device)
     return [
-        replace(
-            row,
-            accuracy=parity.accuracy if parity else None,
-            eager_accuracy=parity.eager_accuracy if parity else None,
-            max_abs_diff=parity.max_abs_diff if parity else None,
-            agreement=parity.agreement if parity else None,
-            agrees=parity.passed if parity else None,
-            peak_rss_mb=round(peak_rss, 1),
-            peak_device_mb=peak_device,
-        )
-        for row in rows
+        BenchRow(
+            **fields,
+            wait_policy=waited,
+            parity=parity,
+            memory=Memory(peak_rss_mb=peak_rss, rss_added_mb=added, peak_device_mb=peak_device),
+        )  # fmt: skip
+        for fields, added, waited in timed
     ]
 
 
@@ -128,8 +128,8 @@ def batch_of(inputs: torch.Tensor, batch: int) -> torch.Tensor:
 
 def _time_batch(
     predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: torch.Tensor, batch: int, load_s: float
-) -> BenchRow:
-    """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size."""
+) -> dict:
+    """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size: a row's measured part."""
     x = batch_of(inputs, batch)
     prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
 
@@ -165,38 +165,39 @@ def _time_batch(
         e2e = LatencyStats.from_ns(e2e_samples).p50_us
 
     throughput = batch / (stats.p50_us / 1e6)
-    return BenchRow(
+    busy = round(load.others_cores, 3)
+    return dict(
         variant=spec.name,
         backend=predictor.backend,
         device=predictor.device,
         precision=backend.precision,
         batch_size=batch,
         threads=predictor.threads,
-        p50_us=stats.p50_us,
-        p90_us=stats.p90_us,
-        p99_us=stats.p99_us,
-        mean_us=stats.mean_us,
-        min_us=stats.min_us,
-        spread=stats.spread,
-        samples=stats.samples,
-        measure_s=round(stats.seconds, 3),
-        stable=stats.stable,
-        others_cores=round(load.others_cores, 3),
         throughput=throughput,
         gflops=throughput * spec.flops_per_sample / 1e9,
-        load_s=round(load_s, 4),
-        first_call_ms=round(first_call_ms, 3),
-        accuracy=None,
-        eager_accuracy=None,
-        max_abs_diff=None,
-        agreement=None,
-        agrees=None,
-        peak_rss_mb=0.0,
-        rss_added_mb=0.0,
-        peak_device_mb=None,
-        e2e_p50_us=e2e,
-        recompiles=predictor.compilations - compiled_before,
-        distribution_us=stats.distribution_us,
+        latency=Latency(
+            p50_us=stats.p50_us,
+            p90_us=stats.p90_us,
+            p99_us=stats.p99_us,
+            mean_us=stats.mean_us,
+            min_us=stats.min_us,
+            spread=stats.spread,
+            samples=stats.samples,
+            seconds=round(stats.seconds, 3),
+            distribution_us=stats.distribution_us,
+            end_to_end_p50_us=e2e,
+        ),  # fmt: skip
+        trust=Trust(
+            stable=stats.stable,
+            wide=stats.spread > job.spread_limit,
+            busy_cores=busy,
+            contended=busy > job.contention_limit,
+        ),  # fmt: skip
+        setup=Setup(
+            load_s=round(load_s, 4),
+            first_call_ms=round(first_call_ms, 3),
+            recompiles=predictor.compilations - compiled_before,
+        ),  # fmt: skip
     )
 
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 import sys
 import traceback
 
-from fnnkit.bench.job import Job, Outcome, read_record, write_record
+from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.launch import InProcess
+from fnnkit.bench.records import read_record, save_record
 
 
 def main(argv: list[str]) -> int:
     job_path, out_path = argv
-    job = read_record(Job, job_path)
+    job = read_record(Job, job_path, "benchmark job", "fnnkit bench")
     try:
         outcome = InProcess().run(job)
     except Exception as exc:  # a bug or a runtime crash: the parent shows it with the traceback's tail
         tail = "".join(traceback.format_exception(exc)[-6:])
-        outcome = Outcome("error", message=f"{type(exc).__name__}: {exc}\n{tail}")
-    write_record(outcome, out_path)
+        outcome = Outcome(status="error", message=f"{type(exc).__name__}: {exc}\n{tail}")
+    save_record(outcome, out_path)
     return 0
 
 

@@ -65,6 +65,7 @@ from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
     data_cmds,
     export_cmds,
     predict_cmds,
+    scenario_cmds,
     serve_cmds,
     train_cmds,
     tune_cmds,

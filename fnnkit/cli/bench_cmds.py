@@ -1,13 +1,16 @@
-"""`fnnkit bench` and `fnnkit backends`: measure every backend, show which one to deploy."""
+"""`fnnkit bench` (its `latency` subcommand, the default) and `fnnkit backends`: which backend to deploy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
+from fnnkit.bench.config import BenchConfig
 from fnnkit.cli import app
 from fnnkit.cli.options import (
     ARTIFACTS,
@@ -15,53 +18,59 @@ from fnnkit.cli.options import (
     DEVICES_OPTION,
     TRAINED_DATASET,
     VARIANT,
+    build,
+    field_number,
     input_path,
     number,
     output_path,
 )
 from fnnkit.cli.plots import write_plot
 from fnnkit.cli.render import backends_table, console, err_console, print_gate, print_run, wrote
-from fnnkit.cli.scenario_cmds import SCENARIO_HELP, bench_scenario
-from fnnkit.env import MAX_THREADS
 from fnnkit.errors import ConfigError
 
 REGRESSION_EXIT = 1  # a slower run is a result, not a usage error (2)
-PLAIN_ONLY = {  # parameter -> flag: what only the plain bench reads; with --scenario it would be silently ignored
-    "batch_sizes": "--batch-sizes",
-    "min_time": "--min-time",
-    "csv_path": "--csv",
-    "compare": "--compare",
-    "fail_threshold": "--fail-threshold",
-    "accuracy_tolerance": "--accuracy-tolerance",
-    "in_process": "--in-process",
-    "wait_policy": "--wait-policy",
-}
+MOVED = {"--scenario": "fnnkit bench load --scenario ..."}  # old spellings: one line naming the new command
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench(
-    ctx: typer.Context,
+class LatencyByDefault(TyperGroup):
+    """``fnnkit bench [options]`` is ``fnnkit bench latency [options]``: the run the README shows stays bare."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            for old, new in MOVED.items():
+                if any(a == old or a.startswith(old + "=") for a in args):
+                    raise ConfigError(f"`fnnkit bench {old}` moved: run `{new}` (see `fnnkit bench load --help`)")
+            args = ["latency", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(
+    cls=LatencyByDefault,
+    help="Measure backends: latency (the default: `fnnkit bench \\[options]` is `fnnkit bench latency \\[options]`), "
+    "load (MLPerf LoadGen) or coldstart.",
+    rich_markup_mode="rich",
+)
+app.add_typer(bench_app, name="bench")
+BACKENDS = typer.Option(["all"], "--backend", "-b", help="Backend name(s), repeatable or comma list, or all.")
+
+
+@bench_app.command()
+def latency(
     variant: str = VARIANT,
-    backend: list[str] = typer.Option(
-        ["all"], "--backend", "-b", help="Backend name(s), repeatable or comma list, or all."
-    ),
+    backend: list[str] = BACKENDS,
     devices: Any = DEVICES_OPTION,  # a tuple of device names, resolved once by the option's callback
     batch_sizes: str = typer.Option("1,64,1024,8192", "--batch-sizes", help="Comma list of positive batch sizes."),
-    threads: int | None = number(
-        None,
+    threads: int | None = field_number(
+        BenchConfig,
+        "threads",
         "--threads",
         "Threads for torch and ONNX Runtime \\[default: 1 up to batch 64, all cores above].",
-        1,
-        MAX_THREADS,
-        kind=int,
-    ),  # fmt: skip
-    min_time: float = number(
-        0.3,
+    ),
+    min_time: float = field_number(
+        BenchConfig,
+        "min_time_s",
         "--min-time",
         "Seconds each row is timed at least; it goes on (up to 4x) until the median is stable.",
-        0,
-        600,
-        above=True,
     ),  # fmt: skip
     json_path: Path | None = output_path("--json", "Result JSON \\[default: <artifacts>/bench/<run-id>.json]."),
     csv_path: Path | None = output_path("--csv", "Also write every row as CSV."),
@@ -75,9 +84,12 @@ def bench(
         10**6,
         above=True,
     ),  # fmt: skip
-    accuracy_tolerance: float = number(
-        0.0, "--accuracy-tolerance", "Points of test accuracy a recommended backend may differ from eager by.", 0, 100
-    ),
+    accuracy_tolerance: float = field_number(
+        BenchConfig,
+        "accuracy_tolerance",
+        "--accuracy-tolerance",
+        "Points of test accuracy a recommended backend may differ from eager by.",
+    ),  # fmt: skip
     prepare: bool = typer.Option(
         False, "--prepare", help="Train on the bundled sample and export whatever is missing first."
     ),
@@ -91,32 +103,17 @@ def bench(
     dataset: str = TRAINED_DATASET,
     data_dir: Path | None = DATA_DIR,
     artifacts: Path = ARTIFACTS,
-    scenario: str | None = typer.Option(None, "--scenario", help=SCENARIO_HELP),
 ) -> None:
     """Accuracy, latency and throughput of every backend; the fastest accurate one per batch size.
 
     Example: fnnkit bench --variant A,E --backend eager,onnxruntime --batch-sizes 1,1024
     """
-    from fnnkit.bench import (
-        BenchConfig,
-        load_run,
-        parse_batch_sizes,
-        prepare_artifacts,
-        run_bench,
-        save_run,
-        write_csv,
-    )
+    from fnnkit.bench import load_run, parse_batch_sizes, run_bench, save_run, write_csv
     from fnnkit.bench.launch import InProcess, WorkerProcess
     from fnnkit.store import ensure_writable_dir
 
-    if scenario is not None or ctx.args:  # LoadGen scenarios live in scenario_cmds; they parse ctx.args
-        _refuse_plain_options(ctx)
-        return bench_scenario(
-            scenario, ctx.args, variant=variant, backends=backend, devices=devices, threads=threads,
-            json_path=json_path, plot_path=plot_path, prepare=prepare, dataset=dataset, data_dir=data_dir,
-            artifacts=artifacts,
-        )  # fmt: skip
-    config = BenchConfig(
+    config = build(
+        BenchConfig,
         variants=tuple(variant.split(",")),
         backends=tuple(backend),
         devices=devices,
@@ -133,8 +130,7 @@ def bench(
         ensure_writable_dir(artifacts / "bench")
     baseline = load_run(compare) if compare else None  # a bad baseline fails before minutes of measuring
     if prepare:
-        for line in prepare_artifacts(config, on_step=lambda step: console.print(f"[dim]prepare:[/] {step}")):
-            console.print(f"  {line}", style="dim")
+        prepare_lines(config)
 
     with Progress(
         TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
@@ -158,21 +154,16 @@ def bench(
         _gate(run, baseline, compare, fail_threshold)
 
 
-def _refuse_plain_options(ctx: typer.Context) -> None:
-    """A plain-bench option typed next to --scenario would be silently ignored: say so instead."""
-    sources = {name: ctx.get_parameter_source(name) for name in PLAIN_ONLY}
-    given = [PLAIN_ONLY[name] for name, source in sources.items() if source and source.name == "COMMANDLINE"]
-    if given:
-        raise ConfigError(
-            f"{', '.join(given)} belong to the plain bench, not --scenario (its own options: --qps, "
-            "--latency-bound-ms, --max-batch, ...); drop them or drop --scenario"
-        )
+def prepare_lines(config: BenchConfig) -> None:
+    """``--prepare``: train and export what ``config`` lacks, one dim line per step."""
+    from fnnkit.bench import prepare_artifacts
+
+    for line in prepare_artifacts(config, on_step=lambda step: console.print(f"[dim]prepare:[/] {step}")):
+        console.print(f"  {line}", style="dim")
 
 
 def _gate(run, baseline, path: Path, threshold: float) -> None:
-    from fnnkit.bench import (
-        compare_runs,
-    )
+    from fnnkit.bench import compare_runs
 
     result = compare_runs(run, baseline, threshold)
     print_gate(result, path, threshold)

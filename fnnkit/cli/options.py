@@ -147,6 +147,43 @@ def number(
     return typer.Option(default, *names, help=help, parser=parse, callback=check)
 
 
+_FLAGS: dict[tuple[str, str], str] = {}  # (model, field) -> the flag that sets it: named by ``build``
+
+
+def field_number(model: Any, name: str, flag: str, help: str, *, default: Any = ..., short: str | None = None) -> Any:
+    """A numeric option whose default, type and bounds are the model field's own (``Field(ge=..., le=...)``):
+    every bound is stated once, on the model, and checked here by ``number()`` before any work starts."""
+    info = model.model_fields[name]
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in info.metadata}  # Gt(gt=0) -> "Gt": 0
+    kinds = [getattr(a, "__origin__", a) for a in getattr(info.annotation, "__args__", (info.annotation,))]
+    kinds = [k for k in kinds if k in (int, float)]  # Int | None -> int
+    low, above = (bounds["Gt"], True) if "Gt" in bounds else (bounds.get("Ge", -math.inf), False)
+    if "Le" not in bounds or low == -math.inf:  # a programming error, caught when the module is imported
+        raise TypeError(f"field_number({model.__name__}.{name}): the field needs a lower and an upper bound")
+    _FLAGS[model.__name__, name] = flag
+    value = info.get_default(call_default_factory=True) if default is ... else default
+    return number(value, flag, help, low, bounds["Le"], above=above, kind=kinds[0], short=short)
+
+
+def build(model: Any, **values: Any) -> Any:
+    """``model(**values)``; a ValidationError becomes the one ConfigError line naming the flag that set the field."""
+    from pydantic import ValidationError
+
+    from fnnkit.errors import FnnkitError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        inner = error.get("ctx", {}).get("error")
+        if isinstance(inner, FnnkitError):  # fnnkit's own line (unknown backend, ...): already names what to do
+            raise inner from None
+        field = str(error["loc"][0]) if error["loc"] else ""
+        flag = _FLAGS.get((model.__name__, field), "--" + field.replace("_", "-")) if field else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{flag + ': ' if flag else ''}{message}") from None
+
+
 def shown(value: float) -> str:
     """A limit as a person reads it: integers in full (1048576, 9223372036854775807), other numbers short."""
     if isinstance(value, int) and not isinstance(value, bool):

@@ -69,7 +69,7 @@ def write_plot(run: BenchRun, path: str | os.PathLike) -> Path:
         _throughput(axes[0][column], rows, variant)
         _latency(axes[1][column], rows, variant)
     fig.suptitle(
-        f"fnnkit bench {run.run_id}\n{run.environment.get('cpu', '')}; threads {run.threads.get('policy', '')}",
+        f"fnnkit bench {run.run_id}\n{run.header.environment.get('cpu', '')}; threads {run.threads.get('policy', '')}",
         fontsize="small",
     )
     return _save(plt, fig, path, dpi=100)
@@ -94,12 +94,12 @@ def _throughput(ax, rows: list[BenchRow], variant: str) -> None:
 def _latency(ax, rows: list[BenchRow], variant: str) -> None:
     """Box = p25..p75, line = median, whiskers = p1..p99: from each row's recorded percentiles."""
     smallest = min((r.batch_size for r in rows), default=1)
-    chosen = [r for r in rows if r.batch_size == smallest and r.distribution_us]
+    chosen = [r for r in rows if r.batch_size == smallest and r.latency.distribution_us]
     stats = [
-        {"label": f"{r.backend}\n{r.device}", "med": r.distribution_us["p50"], "q1": r.distribution_us["p25"],
-         "q3": r.distribution_us["p75"], "whislo": r.distribution_us["p1"], "whishi": r.distribution_us["p99"],
-         "fliers": []}
+        {"label": f"{r.backend}\n{r.device}", "med": d["p50"], "q1": d["p25"], "q3": d["p75"], "whislo": d["p1"],
+         "whishi": d["p99"], "fliers": []}
         for r in chosen
+        for d in [r.latency.distribution_us]
     ]  # fmt: skip
     if stats:
         ax.bxp(stats, showfliers=False)

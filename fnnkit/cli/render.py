@@ -278,19 +278,22 @@ def _rate(value: float) -> str:
 
 def _trust(rows: list) -> str:
     """What, if anything, makes a backend's numbers doubtful, and at which batch sizes."""
-    checks = (("unstable", lambda r: not r.stable), ("wide", lambda r: r.wide), ("contended", lambda r: r.contended))
+    checks = (
+        ("unstable", lambda r: not r.trust.stable), ("wide", lambda r: r.trust.wide),
+        ("contended", lambda r: r.trust.contended),
+    )  # fmt: skip
     problems = []
     for label, failed in checks:
         sizes = [str(r.batch_size) for r in rows if failed(r)]
         if sizes:
             problems.append(f"{label} b{','.join(sizes)}")
-    if any(r.contended for r in rows):
-        problems[-1] += f" ({max(r.others_cores for r in rows):.1f} cores busy elsewhere)"
+    if any(r.trust.contended for r in rows):
+        problems[-1] += f" ({max(r.trust.busy_cores for r in rows):.1f} cores busy elsewhere)"
     return "[yellow]" + "; ".join(problems) + "[/]" if problems else "[green]ok[/]"
 
 
 def print_run(run, config) -> None:
-    env = run.environment
+    env = run.header.environment
     console.print(
         f"[bold]{env['cpu']}[/], {env['cores']} cores; threads {run.threads['policy']}; each backend "
         f"{'in its own process' if run.isolation == 'subprocess' else 'in this process'}"
@@ -305,7 +308,7 @@ def print_run(run, config) -> None:
         if rows:
             show(_latency_table(device, rows, config.batch_sizes[0]))
             show(_throughput_table(device, rows, config.batch_sizes))
-    suspect = sorted({f"{r.backend} b{r.batch_size}" for r in run.rows if r.ceiling_suspect})
+    suspect = sorted({f"{r.backend} b{r.batch_size}" for r in run.rows if r.versus and r.versus.ceiling_suspect})
     if suspect:
         console.print(
             f"[yellow]measurement error:[/] {', '.join(suspect)} ran above the matmul ceiling: that ceiling was "
@@ -355,14 +358,17 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
     table = Table(title=f"{device}: accuracy and latency at batch {batch}", title_style="bold")
     table.add_column("var")
     table.add_column("backend", no_wrap=True)
-    on_device = any(r.e2e_p50_us is not None for r in rows)  # GPU: copies in and out are part of a request
+    on_device = any(
+        r.latency.end_to_end_p50_us is not None for r in rows
+    )  # GPU: copies in and out are part of a request
     extra = ("p50 end-to-end", "peak device MB") if on_device else ()
     for column in ("acc %", "max|Δ|", "setup", "p50", "p90", "p99", "spread", *extra):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("threads wait")
     table.add_column("trust")
     fastest = {
-        v: min(r.p50_us for r in rows if r.variant == v and r.batch_size == batch) for v in {r.variant for r in rows}
+        v: min(r.latency.p50_us for r in rows if r.variant == v and r.batch_size == batch)
+        for v in {r.variant for r in rows}
     }
     from fnnkit.backends import BACKENDS  # here: `fnnkit --help` imports no torch
 
@@ -376,14 +382,15 @@ def _latency_table(device: str, rows: list, batch: int) -> Table:
         if name in BACKENDS and not BACKENDS[name].batch_invariant:
             table.caption = "≠batch: a sample's answer depends on the rest of its batch; fnnkit serve refuses it"
             name = f"{name} [yellow]≠batch[/]"
-        accuracy = "-" if row.accuracy is None else f"{row.accuracy:.2f}"
-        diff = "-" if row.max_abs_diff is None else f"{row.max_abs_diff:.1e}"
-        spread = f"{row.spread:.0%}" if not row.wide else f"[yellow]{row.spread:.0%}![/]"
-        device_cells = (_us(row.e2e_p50_us), f"{row.peak_device_mb or 0:.0f}") if on_device else ()
+        lat, parity = row.latency, row.parity
+        accuracy = "-" if parity is None else f"{parity.accuracy:.2f}"
+        diff = "-" if parity is None else f"{parity.max_abs_diff:.1e}"
+        spread = f"{lat.spread:.0%}" if not row.trust.wide else f"[yellow]{lat.spread:.0%}![/]"
+        device_cells = (_us(lat.end_to_end_p50_us), f"{row.memory.peak_device_mb or 0:.0f}") if on_device else ()
         table.add_row(
-            variant, name, accuracy, diff, _setup(group), _best(_us(row.p50_us), row.p50_us == fastest[variant]),
-            _us(row.p90_us), _us(row.p99_us), spread, *device_cells, row.wait_policy or "-", _trust(group),
-            style="red" if row.agrees is False else None,
+            variant, name, accuracy, diff, _setup(group), _best(_us(lat.p50_us), lat.p50_us == fastest[variant]),
+            _us(lat.p90_us), _us(lat.p99_us), spread, *device_cells, row.wait_policy or "-", _trust(group),
+            style="red" if parity is not None and not parity.agrees else None,
         )  # fmt: skip
     return table
 
@@ -414,25 +421,30 @@ def _throughput_table(device: str, rows: list, batch_sizes: tuple[int, ...]) -> 
             if r is None:
                 cells.append("-")
                 continue
-            text = _rate(r.throughput) + (f" ×{r.speedup_vs_eager:.1f}" if r.speedup_vs_eager else "")
+            speedup = r.versus.speedup_vs_eager if r.versus else None
+            text = _rate(r.throughput) + (f" ×{speedup:.1f}" if speedup else "")
             cells.append(_best(text, r.throughput == fastest[(variant, batch)]))
         last = by_batch.get(largest)
-        share = f"{last.ceiling_share:.0%}" if last and last.ceiling_share is not None else "-"
-        if last and last.ceiling_suspect:  # above 100%: the ceiling is wrong for this row, not a fact about the backend
+        versus = last.versus if last else None
+        share = f"{versus.ceiling_share:.0%}" if versus and versus.ceiling_share is not None else "-"
+        if (
+            versus and versus.ceiling_suspect
+        ):  # above 100%: the ceiling is wrong for this row, not a fact about the backend
             share = "[yellow]? (above ceiling)[/]"
         if last and last.precision != "fp32":
             share = f"[dim]{share} ({last.precision})[/]"  # fewer bits per FLOP: not comparable with fp32
         head = next(iter(by_batch.values()))
+        disagrees = head.parity is not None and not head.parity.agrees
         table.add_row(
-            variant, name, *cells, share, f"{head.peak_rss_mb:.0f}", style="red" if head.agrees is False else None
+            variant, name, *cells, share, f"{head.memory.peak_rss_mb:.0f}", style="red" if disagrees else None
         )
     return table
 
 
 def _setup(group: list) -> str:
     """Load time, plus the slowest first call (where compilers compile for a new shape)."""
-    first = max(r.first_call_ms for r in group)
-    return f"{group[0].load_s:.2f}s+{first / 1000:.2f}s" if first >= 100 else f"{group[0].load_s:.2f}s+{first:.0f}ms"
+    first, load_s = max(r.setup.first_call_ms for r in group), group[0].setup.load_s
+    return f"{load_s:.2f}s+{first / 1000:.2f}s" if first >= 100 else f"{load_s:.2f}s+{first:.0f}ms"
 
 
 def _recommendation_table(run, batch_sizes: tuple[int, ...]) -> Table:
@@ -473,7 +485,7 @@ def print_gate(result, path: Path, threshold: float) -> None:
         console.print(f"[yellow]note:[/] {len(result.only_baseline)} baseline row(s) were not measured this time")
 
 
-# --------------------------------------------------------------------------- bench --scenario
+# --------------------------------------------------------------------------- bench load
 
 
 def scenario_step(backend: str, r, scenario: str) -> None:

@@ -1,18 +1,27 @@
-"""`fnnkit bench --scenario ...`: MLPerf LoadGen scenarios, the peak rate under a p99 bound.
+"""`fnnkit bench load`: MLPerf LoadGen scenarios, the peak rate under a p99 bound.
 
-``fnnkit bench`` parses the options it shares with this command (variant, backend, device,
-threads, json, plot, prepare, dataset, artifacts) and hands the rest here; they are parsed
-by ``_options`` below (numbers through ``number()``), so a typo is still one clear error line.
+Every numeric option takes its default and bounds from ``ScenarioConfig`` (``field_number``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from fnnkit.cli.options import SEED_MAX, number
+from fnnkit.bench.scenarios.config import ScenarioConfig
+from fnnkit.cli.bench_cmds import BACKENDS, bench_app, prepare_lines
+from fnnkit.cli.options import (
+    ARTIFACTS,
+    DATA_DIR,
+    DEVICES_OPTION,
+    TRAINED_DATASET,
+    build,
+    field_number,
+    output_path,
+)
 from fnnkit.cli.plots import write_scenario_plot
 from fnnkit.cli.render import (
     console,
@@ -23,98 +32,82 @@ from fnnkit.cli.render import (
     show,
     wrote,
 )
-from fnnkit.env import MAX_BATCH
 from fnnkit.errors import ConfigError
 
 NO_PEAK_EXIT = 1  # --find-peak measured, but no rate met the bound or none was confirmed: a finding, not a usage error
-SCENARIO_HELP = (
-    "Load scenario through MLPerf LoadGen: single-stream | multi-stream | offline | server. "
-    "Its own options: --qps, --latency-bound-ms, --find-peak, --max-batch, --max-queue-delay-us, --workers, "
-    "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision, --confirm-runs, --min-qps, "
-    "--max-qps "
-    "(see docs/scenarios.md)."
-)
+S = ScenarioConfig
 
 
-def _options(
-    qps: float = number(
-        1000.0, "--qps", "Server: offered queries/s; offline: expected samples/s (sizes the run).", 0, 1e9, above=True
+@bench_app.command()
+def load(
+    scenario: str = typer.Option(
+        "server", "--scenario", help="single-stream | multi-stream | offline | server (see docs/scenarios.md)."
     ),
-    latency_bound_ms: float = number(2.0, "--latency-bound-ms", "p99 latency bound, ms.", 0, 3_600_000, above=True),
+    variant: str = typer.Option("C", "--variant", "-v", help="One variant: A, B, C, D or E."),
+    backend: list[str] = BACKENDS,
+    devices: Any = DEVICES_OPTION,
+    threads: int = field_number(S, "threads", "--threads", "Intra-op threads of torch and ONNX Runtime."),
+    qps: float = field_number(
+        S, "qps", "--qps", "Server: offered queries/s; offline: expected samples/s (sizes the run)."
+    ),
+    latency_bound_ms: float = field_number(S, "latency_bound_ms", "--latency-bound-ms", "p99 latency bound, ms."),
     find_peak: bool = typer.Option(False, "--find-peak", help="Server: search the highest rate LoadGen calls VALID."),
-    max_batch: int = number(64, "--max-batch", "Largest batch the batcher forms.", 1, MAX_BATCH),
-    max_queue_delay_us: float = number(
-        0.0, "--max-queue-delay-us", "Longest wait for a fuller batch, µs (0 measured best).", 0, 10_000_000
+    max_batch: int = field_number(S, "max_batch", "--max-batch", "Largest batch the batcher forms."),
+    max_queue_delay_us: float = field_number(
+        S, "max_queue_delay_us", "--max-queue-delay-us", "Longest wait for a fuller batch, µs (0 measured best)."
     ),
-    workers: int = number(1, "--workers", "Threads calling the model.", 1, 256),
-    seed: int = number(0, "--seed", "LoadGen's seeds: same seed, same arrivals.", 0, SEED_MAX),
-    min_duration_ms: int = number(5000, "--min-duration-ms", "Shortest LoadGen run.", 1, 86_400_000),
-    min_query_count: int = number(500, "--min-query-count", "Fewest queries per LoadGen run.", 1, 10**9),
-    time_cap_s: float = number(60.0, "--time-cap-s", "Hard cap per LoadGen run, s.", 0, 86_400, above=True),
-    min_qps: float = number(20.0, "--min-qps", "--find-peak gives up below this rate.", 0, 1e9, above=True),
-    max_qps: float = number(1e6, "--max-qps", "--find-peak does not offer more than this rate.", 0, 1e9, above=True),
-    peak_precision: float = number(
-        0.05,
+    workers: int = field_number(S, "workers", "--workers", "Threads calling the model."),
+    seed: int = field_number(S, "seed", "--seed", "LoadGen's seeds: same seed, same arrivals."),
+    min_duration_ms: int = field_number(S, "min_duration_ms", "--min-duration-ms", "Shortest LoadGen run."),
+    min_query_count: int = field_number(S, "min_query_count", "--min-query-count", "Fewest queries per LoadGen run."),
+    time_cap_s: float = field_number(S, "time_cap_s", "--time-cap-s", "Hard cap per LoadGen run, s."),
+    min_qps: float = field_number(S, "min_qps", "--min-qps", "--find-peak gives up below this rate."),
+    max_qps: float = field_number(S, "max_qps", "--max-qps", "--find-peak does not offer more than this rate."),
+    peak_precision: float = field_number(
+        S,
+        "peak_precision",
         "--peak-precision",
         "--find-peak stops when failing and passing rates differ by this fraction.",
-        0,
-        0.99,
-        above=True,
     ),
-    confirm_runs: int = number(
-        2, "--confirm-runs", "--find-peak: extra runs at the rate found; most must be VALID to report it.", 1, 100
+    confirm_runs: int = field_number(
+        S,
+        "confirm_runs",
+        "--confirm-runs",
+        "--find-peak: extra runs at the rate found; most must be VALID to report it.",
     ),
-) -> dict:
-    return dict(locals())
-
-
-_parser = typer.Typer(add_completion=False)
-_parser.command()(_options)
-
-
-def parse_scenario_options(args: list[str]) -> dict:
-    """The scenario-only flags from the arguments ``fnnkit bench`` did not recognise."""
-    command = typer.main.get_command(_parser)
-    try:
-        return command.main(args=list(args), standalone_mode=False, prog_name="fnnkit bench --scenario")
-    except typer.TyperException as exc:  # typer's own click: bad value, unknown option, missing value
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        raise ConfigError(f"fnnkit bench --scenario: {message}") from None
-
-
-def bench_scenario(
-    scenario: str,
-    args: list[str],
-    *,
-    variant: str,
-    backends: list[str],
-    devices: tuple[str, ...],
-    threads: int | None,
-    json_path: Path | None,
-    plot_path: Path | None,
-    prepare: bool,
-    dataset: str,
-    data_dir: Path | None,
-    artifacts: Path,
+    json_path: Path | None = output_path("--json", "Result JSON \\[default: <artifacts>/bench/scenario-<time>.json]."),
+    plot_path: Path | None = output_path("--plot", "Also write a PNG: latency against offered load (server)."),
+    prepare: bool = typer.Option(
+        False, "--prepare", help="Train on the bundled sample and export whatever is missing first."
+    ),
+    dataset: str = TRAINED_DATASET,
+    data_dir: Path | None = DATA_DIR,
+    artifacts: Path = ARTIFACTS,
 ) -> None:
-    """Run one scenario for each backend, print the steps and the peak, write JSON (+ PNG) and keep LoadGen's logs."""
+    """MLPerf LoadGen scenarios: requests/s under a p99 bound, with dynamic batching, per backend.
+
+    Example: fnnkit bench load --scenario server --variant C --backend eager,onnxruntime --find-peak
+    """
     from fnnkit.backends import resolve_backends
-    from fnnkit.bench.scenarios import ScenarioConfig, loadgen, run_scenarios, save_scenario_run
+    from fnnkit.bench import BenchConfig
+    from fnnkit.bench.scenarios import run_scenarios, save_scenario_run
+    from fnnkit.bench.scenarios.loadgen import loadgen
     from fnnkit.store import find_variant_dir
 
-    if scenario is None:
-        raise ConfigError(f"fnnkit bench: no such option(s) {' '.join(args)} (scenario options need --scenario)")
-    options = parse_scenario_options(args)  # a mistyped flag or value is the first thing to hear about
+    options = {k: v for k, v in locals().items() if k in S.model_fields and k != "scenario"}
+    config = build(S, scenario=scenario.strip().lower(), **options)
     loadgen()  # not installed: say how to install it before anything else
     if "," in variant or variant.strip().lower() == "all":
-        raise ConfigError(f"--scenario runs one variant at a time; got --variant {variant!r} (e.g. --variant C)")
-    names = [b.name for b in resolve_backends(backends)]
-    config = ScenarioConfig(scenario=scenario.strip().lower(), threads=threads or 1, **options)
+        raise ConfigError(f"fnnkit bench load runs one variant at a time; got --variant {variant!r} (e.g. --variant C)")
+    names = [b.name for b in resolve_backends(backend)]
     if plot_path and config.scenario != "server":
         raise ConfigError("--plot draws latency against offered load: it needs --scenario server")
     trained = None if dataset == "auto" else dataset
     if prepare:
-        _prepare(variant, names, devices, artifacts, trained, data_dir)
+        prepare_lines(build(
+            BenchConfig, variants=(variant,), backends=tuple(names), devices=devices, artifacts=str(artifacts),
+            dataset=trained, data_dir=str(data_dir) if data_dir else None,
+        ))  # fmt: skip
     folder = find_variant_dir(artifacts, variant, trained)
     json_path = json_path or artifacts / "bench" / f"scenario-{time.strftime('%Y%m%d-%H%M%S')}.json"
     log_root = json_path.with_name(json_path.stem + ".loadgen")
@@ -127,7 +120,7 @@ def bench_scenario(
         show(scenario_steps_table(entry, config))
     show(scenario_summary_table(run, config))
     for s in run.skipped:
-        console.print(f"[yellow]skipped[/] {s['backend']} on {s['device']}: {s['reason']}")
+        console.print(f"[yellow]skipped[/] {s.backend} on {s.device}: {s.reason}", highlight=False, soft_wrap=True)
     for entry in [run.overhead, *run.results]:
         if any(r.contended for r in [*entry.calibration, *entry.steps]) and no_peak_line(entry, config) is None:
             console.print(
@@ -144,14 +137,3 @@ def bench_scenario(
         console.print(f"[red]{line}[/]", highlight=False, soft_wrap=True)
     if missing:
         raise typer.Exit(NO_PEAK_EXIT)
-
-
-def _prepare(variant, names, devices, artifacts, dataset, data_dir) -> None:
-    from fnnkit.bench import BenchConfig, prepare_artifacts
-
-    config = BenchConfig(
-        variants=(variant,), backends=tuple(names), devices=devices, artifacts=str(artifacts), dataset=dataset,
-        data_dir=str(data_dir) if data_dir else None,
-    )  # fmt: skip
-    for line in prepare_artifacts(config, on_step=lambda step: console.print(f"[dim]prepare:[/] {step}")):
-        console.print(f"  {line}", style="dim")

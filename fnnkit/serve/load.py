@@ -3,7 +3,7 @@
 LoadGen's server scenario schedules Poisson arrivals at the offered rate, times every request
 from its *scheduled* arrival to its answer (so a client that falls behind shows as latency,
 not as a lower rate), and decides whether the p99 meets the bound: the project's one load
-engine, the same one ``fnnkit bench --scenario server`` uses on a model without HTTP.
+engine, the same one ``fnnkit bench load --scenario server`` uses on a model without HTTP.
 
 The client is one asyncio (uvloop) thread with ``connections`` keep-alive connections: LoadGen's
 issue thread only hands each query to that loop; a free connection writes a prebuilt request

@@ -9,65 +9,76 @@ then crash the comparison after the whole run had been measured.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import pytest
 from benchrows import row as make_row
 from clitools import fnnkit_in_process
 
-from fnnkit.bench import SCHEMA, BenchRun, Ceiling, load_run, save_run
-from fnnkit.bench.results import run_from_dict
+from fnnkit.bench import SCHEMA, BenchRun, Ceiling, RunHeader, load_run, save_run
 
 
 def valid_run() -> dict:
     row = make_row(variant="C")
     ceiling = Ceiling(device="cpu", threads=1, size=1024, gflops=50.0, median_gflops=48.0, samples=5)
-    run = BenchRun(run_id="r", created="2026-01-01T00:00:00+0000", config={}, environment={"cpu": "x"},
-                   threads={"policy": "auto"}, isolation="in-process", ceilings=[ceiling], rows=[row])  # fmt: skip
-    return asdict(run)
+    header = RunHeader(schema=SCHEMA, kind="latency", run_id="r", created="2026-01-01T00:00:00+0000",
+                       environment={"cpu": "x"}, config={})  # fmt: skip
+    run = BenchRun(header=header, threads={"policy": "auto"}, isolation="in-process", ceilings=[ceiling], rows=[row])
+    return run.model_dump(mode="json")
 
 
-def other_schema(run: dict) -> None:
-    run["schema"] = "fnnkit.bench/2"
+def older_schema(run: dict) -> None:
+    """A file of the flat-row format this fnnkit replaced: its schema is at the top level."""
+    del run["header"]
+    run["schema"] = "fnnkit.bench/1"
 
 
 def no_schema(run: dict) -> None:
-    del run["schema"]
+    del run["header"]["schema"]
 
 
 def row_field_missing(run: dict) -> None:
-    del run["rows"][0]["p50_us"]
+    del run["rows"][0]["latency"]["p50_us"]
 
 
 def top_field_missing(run: dict) -> None:
-    del run["environment"]
+    del run["header"]["environment"]
 
 
 def latency_as_text(run: dict) -> None:
-    run["rows"][0]["p50_us"] = "10 µs"
+    run["rows"][0]["latency"]["p50_us"] = "10 µs"
 
 
 def environment_as_text(run: dict) -> None:
-    run["environment"] = "my laptop"
+    run["header"]["environment"] = "my laptop"
 
 
 def flag_as_number(run: dict) -> None:
-    run["rows"][0]["stable"] = 1
+    run["rows"][0]["trust"]["stable"] = 1
 
 
 def rows_not_a_list(run: dict) -> None:
     run["rows"] = {"0": run["rows"][0]}
 
 
+def unknown_field(run: dict) -> None:
+    run["rows"][0]["latency"]["p50_ms"] = 1.0
+
+
+def latency_not_positive(run: dict) -> None:
+    run["rows"][0]["latency"]["p50_us"] = 0.0
+
+
 DEFECTS = {  # edit -> words the one-line error must contain
-    other_schema: "schema 'fnnkit.bench/2'; this fnnkit reads 'fnnkit.bench/1'",
+    older_schema: "schema 'fnnkit.bench/1'; this fnnkit reads 'fnnkit.bench/2'",
     no_schema: "schema None",
-    row_field_missing: "row 0 lacks field(s) p50_us",
-    top_field_missing: "lacks field(s) environment",
-    latency_as_text: "row 0 field 'p50_us' is '10 µs', expected float",
-    environment_as_text: "field 'environment' is 'my laptop', expected dict",
-    flag_as_number: "field 'stable' is 1, expected bool",
-    rows_not_a_list: "field 'rows' must be a list",
+    row_field_missing: "rows.0.latency.p50_us: Field required",
+    top_field_missing: "header.environment: Field required",
+    latency_as_text: "rows.0.latency.p50_us: Input should be a valid number",
+    environment_as_text: "header.environment: Input should be a valid dictionary",
+    flag_as_number: "rows.0.trust.stable: Input should be a valid boolean",
+    rows_not_a_list: "rows: Input should be a valid list",
+    unknown_field: "rows.0.latency.p50_ms: Extra inputs are not permitted",
+    latency_not_positive: "rows.0.latency.p50_us: Input should be greater than 0",
 }
 
 
@@ -79,16 +90,18 @@ def test_bad_baseline_is_one_clear_line_before_measuring(defect, tmp_path, capsy
     baseline.write_text(json.dumps(run))
     code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
                             "--artifacts", str(tmp_path / "empty"))  # fmt: skip
-    assert code == 2 and "Traceback" not in text, text
+    assert code == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1, text
     assert str(baseline) in text and DEFECTS[defect] in text, text
-    assert "missing artifacts" not in text  # refused before looking for anything to measure
+    assert "nothing to run" not in text  # refused before looking for anything to measure
 
 
 def test_a_valid_baseline_passes_the_same_gate(tmp_path, capsys, monkeypatch):
     """The control: an untouched baseline is accepted; the run then stops at the (empty) artifacts."""
-
-    baseline = save_run(run_from_dict(valid_run(), tmp_path / "in-memory"), tmp_path / "baseline.json")
-    assert load_run(baseline).schema == SCHEMA
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(valid_run()))
+    assert load_run(baseline).header.schema_id == SCHEMA
+    save_run(load_run(baseline), tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text()) == valid_run()
     code, text = fnnkit_in_process(capsys, monkeypatch, "bench", "--compare", str(baseline), "--device", "cpu",
                             "--artifacts", str(tmp_path / "empty"))  # fmt: skip
-    assert code == 2 and "missing artifacts" in text and str(baseline) not in text, text
+    assert code == 2 and "nothing to run" in text and str(baseline) not in text, text

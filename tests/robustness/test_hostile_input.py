@@ -406,13 +406,20 @@ def test_export_entry_schema(variant, change):
         read_exported(variant, "onnx")
 
 
-@pytest.mark.parametrize("field,value", [("p50_us", None), ("p50_us", -1), ("batch_size", 10**12), ("threads", "4")])
+@pytest.mark.parametrize("field,value", [("latency.p50_us", None), ("latency.p50_us", -1), ("batch_size", 10**12),
+                                         ("threads", "4"), ("latency.p99_us", 1e309)])  # fmt: skip
 def test_bench_baseline_rows_checked_on_read(tmp_path, field, value):
+    from fnnkit.bench import SCHEMA, RunHeader
     from tests.benchrows import row
 
-    run = BenchRun("id", "now", {}, {"cpu": "x", "versions": {}}, {"policy": "p"}, "in-process", [], [row()])
+    header = RunHeader(schema=SCHEMA, kind="latency", run_id="id", created="now", environment={}, config={})
+    run = BenchRun(header=header, threads={"policy": "p"}, isolation="in-process", ceilings=[], rows=[row()])
     payload = json.loads(save_run(run, tmp_path / "good.json").read_text())
-    payload["rows"][0][field] = value
+    *parents, name = field.split(".")
+    target = payload["rows"][0]
+    for parent in parents:
+        target = target[parent]
+    target[name] = value
     path = tmp_path / "base.json"
     path.write_text(json.dumps(payload))
     with pytest.raises(ArtifactError, match="benchmark file"):

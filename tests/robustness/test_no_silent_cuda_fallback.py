@@ -13,7 +13,7 @@ import torch
 from clitools import fnnkit_in_process
 
 from fnnkit.backends import get_backend, ort_session, read_exported
-from fnnkit.bench import BenchConfig, InProcess, run_bench
+from fnnkit.bench import BenchConfig, InProcess, plan, run_bench
 from fnnkit.errors import BackendUnavailable
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA GPU")
@@ -37,15 +37,18 @@ def test_provider_fallback_to_cpu_is_refused_not_relabelled(variant):
 
 
 def test_bench_on_cuda_reports_no_cuda_rows(variant):
-    """A whole in-process run for cuda: no row measured, every pair listed as skipped with its reason."""
+    """A whole in-process run for cuda: nothing measured; the plan skips every pair with its reason, and with
+    nothing left to run the run stops with every pair's reason in its one message."""
 
     config = BenchConfig(variants=("C",), backends=("onnxruntime", "onnxruntime-trt", "eager"), devices=("cuda",),
                          batch_sizes=(1,), artifacts=str(variant.parent.parent), min_time_s=0.02,
                          accuracy=False)  # fmt: skip
-    run = run_bench(config, launcher=InProcess())
-    assert run.rows == [] and run.ceilings == [] and run.recommendations == []
-    assert {(s.backend, s.device) for s in run.skipped} == {(b, "cuda") for b in config.backends}
-    assert all("CUDA" in s.reason for s in run.skipped)
+    targets, skipped = plan(config.artifacts, config.variants, None, config.backends, config.devices)
+    assert targets == [] and {(s.backend, s.device) for s in skipped} == {(b, "cuda") for b in config.backends}
+    assert all("CUDA" in s.reason and not s.missing for s in skipped)
+    with pytest.raises(BackendUnavailable, match="nothing to run here") as info:
+        run_bench(config, launcher=InProcess())
+    assert all(f"{b} on cuda" in str(info.value) for b in config.backends)
 
 
 def test_cli_refuses_device_cuda(variant, capsys, monkeypatch):

@@ -19,7 +19,8 @@ from clitools import fnnkit_in_process
 
 import fnnkit
 from fnnkit.backends import get_backend
-from fnnkit.bench import BenchConfig, Job, measure
+from fnnkit.bench import BenchConfig, Job
+from fnnkit.bench.measure import measure
 from fnnkit.errors import ArtifactError
 from fnnkit.export import export_variant
 from fnnkit.store import WEIGHTS_FILE, load_trained

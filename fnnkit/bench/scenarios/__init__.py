@@ -8,36 +8,33 @@ drawn by ``fnnkit.cli.plots``).
 
 from __future__ import annotations
 
-from fnnkit.bench.scenarios.config import SCENARIOS, ScenarioConfig
-from fnnkit.bench.scenarios.loadgen import INSTALL_HINT, LoadgenMissing, LoadgenResult, loadgen, run_loadgen
-from fnnkit.bench.scenarios.runner import (
-    NULL,
-    SCHEMA,
-    BackendScenario,
-    ScenarioRun,
-    run_one,
-    run_scenarios,
-    save_scenario_run,
-)
-from fnnkit.bench.scenarios.search import find_peak
-from fnnkit.bench.scenarios.sut import BatchingSUT, NullPredictor
+import importlib
+from typing import Any
 
-__all__ = [
-    "INSTALL_HINT",
-    "NULL",
-    "SCENARIOS",
-    "SCHEMA",
-    "BackendScenario",
-    "BatchingSUT",
-    "LoadgenMissing",
-    "LoadgenResult",
-    "NullPredictor",
-    "ScenarioConfig",
-    "ScenarioRun",
-    "find_peak",
-    "loadgen",
-    "run_loadgen",
-    "run_one",
-    "run_scenarios",
-    "save_scenario_run",
-]
+_WHERE = {  # name -> the module that defines it; imported on first use, as in fnnkit.bench
+    "SCENARIOS": "config",
+    "ScenarioConfig": "config",
+    "INSTALL_HINT": "loadgen",
+    "LoadgenMissing": "loadgen",
+    "LoadgenResult": "loadgen",
+    "run_loadgen": "loadgen",
+    "NULL": "runner",
+    "SCHEMA": "runner",
+    "BackendScenario": "runner",
+    "ScenarioRun": "runner",
+    "run_one": "runner",
+    "run_scenarios": "runner",
+    "save_scenario_run": "runner",
+    "find_peak": "search",
+    "BatchingSUT": "sut",
+    "NullPredictor": "sut",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'fnnkit.bench.scenarios' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fnnkit.bench.scenarios.{_WHERE[name]}"), name)
+
+
+__all__ = sorted(_WHERE)

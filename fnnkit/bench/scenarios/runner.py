@@ -8,42 +8,42 @@ every backend so nobody mistakes a Python bottleneck for a model's.
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fnnkit.backends import Predictor, get_backend
+from pydantic import Field
+
+from fnnkit.backends import Predictor
+from fnnkit.bench.planner import nothing_to_run, plan
+from fnnkit.bench.records import Float, Int, Record, RunHeader, save_record
+from fnnkit.bench.results import Skipped
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import LoadgenResult, check_log_places, run_loadgen
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.bench.scenarios.sut import NullPredictor
 from fnnkit.data import load_test_set
-from fnnkit.env import environment, package_version
-from fnnkit.errors import ArtifactError
+from fnnkit.env import package_version
 from fnnkit.store import read_model_card
 
-SCHEMA = "fnnkit.scenario/2"  # 2: peak_status, failed_above_qps, others_cores per run, confirmation runs
+SCHEMA = "fnnkit.scenario/3"  # 3: the run header; skipped rows are the plan's records
 NULL = "null-sut"  # the row name of the null predictor's run
 START_SHARE = 0.2  # --find-peak starts at this share of the offline throughput
 StepFn = Callable[[str, LoadgenResult], None]  # (backend, result) after every LoadGen run
 
 
-@dataclass
-class BackendScenario:
-    """Everything one backend did in this scenario."""
+class BackendScenario(Record):
+    """Everything one backend did in this scenario, built once when its last LoadGen run is in."""
 
     variant: str
     backend: str
     device: str
     steps: list[LoadgenResult]
-    peak_qps: float | None = None  # --find-peak: the confirmed peak rate; None: no rate met the bound, or unconfirmed
+    peak_qps: Float | None = None  # --find-peak: the confirmed peak rate; None: no rate met the bound, or unconfirmed
     accuracy: LoadgenResult | None = None
-    calibration: list[LoadgenResult] = field(default_factory=list)  # --find-peak: the offline runs it started from
+    calibration: list[LoadgenResult] = []  # --find-peak: the offline runs it started from
     peak_status: str | None = None  # --find-peak: "confirmed" | "no rate met the bound" | "could not confirm a peak"
-    failed_above_qps: float | None = None  # --find-peak: the lowest rate whose vote failed
+    failed_above_qps: Float | None = None  # --find-peak: the lowest rate whose vote failed
 
     @property
     def final(self) -> LoadgenResult:
@@ -63,21 +63,18 @@ class BackendScenario:
         return max((r.others_cores for r in [*self.calibration, *self.steps]), default=0.0)
 
 
-@dataclass
-class ScenarioRun:
-    run_id: str
-    created: str
-    config: dict
-    environment: dict
-    loadgen: dict  # {"version": ...}: LoadGen's rules (early stopping) change between releases
+class ScenarioRun(Record):
+    header: RunHeader
+    loadgen: dict[str, str | None]  # {"version": ...}: LoadGen's rules (early stopping) change between releases
     dataset: str
-    samples: int
+    samples: Int = Field(ge=1)
     overhead: BackendScenario  # the null predictor: the SUT's own ceiling
     results: list[BackendScenario]
-    skipped: list[dict] = field(default_factory=list)  # {"backend", "device", "reason"}
+    skipped: list[Skipped] = []
 
-    def as_dict(self) -> dict:
-        return {"schema": SCHEMA, **asdict(self)}
+    @property
+    def config(self) -> dict:
+        return self.header.config
 
 
 def run_scenarios(
@@ -89,39 +86,28 @@ def run_scenarios(
     data_dir: str | None = None,
     on_step: StepFn | None = None,
 ) -> ScenarioRun:
-    """Run ``config`` for every (backend, device) that can run here; others become skipped rows."""
+    """Run ``config`` for every (backend, device) that can run here; the others are skipped with why (``plan``)."""
     card = read_model_card(folder)
     variant = card["variant"]["name"]
-    plan, skipped = [], []
-    for device in devices:
-        for name in backends:
-            backend = get_backend(name)
-            ok, reason = backend.available(device)
-            if not ok:
-                skipped.append({"backend": backend.name, "device": device, "reason": reason})
-            elif missing := backend.missing(folder, device):
-                raise ArtifactError(f"{backend.name}: {missing}")
-            else:
-                plan.append((backend, device))
-    names = [NULL, *(f"{variant}-{backend.name}-{device}" for backend, device in plan)]
+    targets, skipped = plan(folder.parent.parent, (variant,), folder.parent.name, tuple(backends), devices)
+    if not targets:
+        nothing_to_run(skipped)
+    names = [NULL, *(f"{variant}-{t.backend.name}-{t.device}" for t in targets)]
     check_log_places(log_root, names)  # a file or a link where a log folder goes: refused before measuring
     inputs, labels = load_test_set(card, data_dir)
     notify = on_step or (lambda backend, result: None)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    header = RunHeader.new(SCHEMA, "load", config)
 
     overhead = run_one(NullPredictor(config.threads), inputs, None, config, log_root / NULL, notify, variant)
     results = []
-    for backend, device in plan:
-        predictor = backend.load(folder, device, config.threads)
+    for t in targets:
+        predictor = t.backend.load(folder, t.device, config.threads)
         predictor.warmup(1)
         predictor.warmup(config.max_batch)
-        logs = log_root / f"{variant}-{backend.name}-{device}"
+        logs = log_root / f"{variant}-{t.backend.name}-{t.device}"
         results.append(run_one(predictor, inputs, labels, config, logs, notify, variant))
     return ScenarioRun(
-        run_id=run_id,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        config=config.as_dict(),
-        environment=environment(),
+        header=header,
         loadgen={"version": package_version("mlcommons-loadgen")},
         dataset=card["dataset"]["name"],
         samples=len(inputs),
@@ -154,7 +140,7 @@ def run_one(
         # starts near the top, from the offline throughput of the same batcher instead of at --qps: peaks
         # under a 2 ms bound measured 18-24% of it (docs/scenarios.md), and a rate far above the peak costs
         # the longest runs (the queue LoadGen must drain)
-        offline = replace(config, scenario="offline", find_peak=False)
+        offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
         calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
         start = (calibration[-1].completed_qps or 5 * config.qps) * START_SHARE
         search = find_peak(
@@ -167,15 +153,15 @@ def run_one(
         steps = sized_offline(measure, config.qps)
     else:
         steps = [measure(config.qps)]
-    out = BackendScenario(
-        variant, predictor.backend, predictor.device, steps, peak, calibration=calibration, peak_status=status,
-        failed_above_qps=failed_above,
-    )  # fmt: skip
+    accuracy = None
     if labels is not None:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
-        out.accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
-        notify(predictor.backend, out.accuracy)
-    return out
+        accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
+        notify(predictor.backend, accuracy)
+    return BackendScenario(
+        variant=variant, backend=predictor.backend, device=predictor.device, steps=steps, peak_qps=peak,
+        accuracy=accuracy, calibration=calibration, peak_status=status, failed_above_qps=failed_above,
+    )  # fmt: skip
 
 
 def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list[LoadgenResult]:
@@ -188,6 +174,4 @@ def sized_offline(measure: Callable[[float], LoadgenResult], qps: float) -> list
 
 def save_scenario_run(run: ScenarioRun, path: str | Path) -> Path:
     """The run's JSON, written atomically beside LoadGen's logs."""
-    from fnnkit.store import atomic_write_json
-
-    return atomic_write_json(path, run.as_dict())
+    return save_record(run, path)
