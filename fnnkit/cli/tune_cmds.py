@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, number, output_path
+from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, build, field_number, folder_option, output_path
 from fnnkit.cli.render import console, show, wrote
+from fnnkit.tune.config import TuneConfig as T
 
 NO_PICK_EXIT = 1  # measured, but no deployment met the bound: a finding about the machine, not a usage error
 
@@ -19,29 +20,32 @@ NO_PICK_EXIT = 1  # measured, but no deployment met the bound: a finding about t
 def tune(
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E: one model per tune."),
     dataset: str = TRAINED_DATASET,
-    latency_bound_ms: float = number(
-        2.0, "--latency-bound-ms", "The p99 bound every deployment must meet, ms.", 0.01, 60_000
+    latency_bound_ms: float = field_number(T, "latency_bound_ms", "--latency-bound-ms", "The p99 bound to meet, ms."),
+    min_accuracy: float | None = field_number(
+        T, "min_accuracy", "--min-accuracy", "Backends below this test accuracy (%) are never timed."
     ),
-    min_accuracy: float | None = number(
-        None, "--min-accuracy", "Backends below this test accuracy (%) are never timed.", 0, 100, kind=float
-    ),
-    budget_s: float = number(300.0, "--budget-s", "Seconds of measuring the search may spend.", 10, 86_400),
+    budget_s: float = field_number(T, "budget_s", "--budget-s", "Seconds of measuring the search may spend."),
     backends: str = typer.Option("all", "--backends", "-b", help="Backends to consider: a comma list or all."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
     json_path: Path | None = output_path("--json", "The tune record \\[default: <artifacts>/tune/<name>.json]."),
     plot: Path | None = output_path("--plot", "PNG of peak rate vs p99 \\[default: beside the record]."),
+    write_triton: Path | None = folder_option(
+        None, "--write-triton", "Write the best ONNX Runtime deployment found as a Triton model repository here."
+    ),
     artifacts: Path = ARTIFACTS,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Search backend x batching (max batch, queue delay, workers) for the most requests/s under a p99 bound.
 
-    Example: fnnkit tune --variant C --latency-bound-ms 2 --min-accuracy 95.5 --budget-s 300
+    Example: fnnkit tune --variant C --latency-bound-ms 2 --min-accuracy 95.5 --budget-s 300 --write-triton triton
     """
-    from fnnkit.backends import check_device
     from fnnkit.store import atomic_write_json, ensure_writable_dir, find_variant_dir
-    from fnnkit.tune.run import TuneConfig, run_tune
+    from fnnkit.tune.run import run_tune
 
-    config = TuneConfig(latency_bound_ms, min_accuracy, budget_s, backends, check_device(device))
+    config = build(
+        T, latency_bound_ms=latency_bound_ms, min_accuracy=min_accuracy, budget_s=budget_s, backends=backends,
+        device=device,
+    )  # fmt: skip
     folder = find_variant_dir(artifacts, variant.strip().upper(), dataset)
     name = f"{folder.parent.name}-{folder.name}-{latency_bound_ms:g}ms-{time.strftime('%Y%m%d-%H%M%S')}"
     json_path = json_path or ensure_writable_dir(artifacts / "tune") / f"{name}.json"
@@ -59,7 +63,14 @@ def tune(
     from fnnkit.cli.plots import write_tune_plot
 
     write_tune_plot(record, plot)
-    wrote([json_path, plot], f"; LoadGen's logs in [bold]{log_root}[/]")
+    written = [json_path, plot]
+    if write_triton is not None and record["pick"] is not None:
+        from fnnkit.tune.deploy import write_triton as write_repository
+
+        trial, model = write_repository(record, folder, write_triton)
+        console.print(f"Triton: {model.name} serves {trial['deployment']['backend']} ({_settings(trial)})")
+        written.append(model.folder)
+    wrote(written, f"; LoadGen's logs in [bold]{log_root}[/]")
     if record["pick"] is None:
         raise typer.Exit(NO_PICK_EXIT)
 

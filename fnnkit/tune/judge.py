@@ -12,7 +12,6 @@ the batcher, not in the model.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ class LoadgenJudge:
             "find_peak": True,
             "scenario": "server",
         }
-        return replace(self.base, **knobs, **(SHORT if fidelity == "short" else {}))
+        return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else {})})
 
     def predictor(self, backend: str) -> Predictor:
         if backend not in self.predictors:
@@ -94,7 +93,7 @@ class LoadgenJudge:
         if backend not in self.hints and self.hints:  # same model, same batcher: start at the best peak seen so far
             self.hints[backend] = max(self.hints.values())
         if backend not in self.hints:
-            offline = replace(config, scenario="offline", find_peak=False)
+            offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
             calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
             self.hints[backend] = (calibrated or config.qps) * START_SHARE
         search = find_peak(

@@ -9,44 +9,25 @@ below the floor, is dropped with its reason.
 from __future__ import annotations
 
 import os
-import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fnnkit.backends import resolve_backends
+from fnnkit.bench.records import RunHeader
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.capabilities import cpu_capabilities
 from fnnkit.data import load_test_set
-from fnnkit.env import environment
-from fnnkit.errors import ConfigError
 from fnnkit.store import read_model_card
+from fnnkit.tune.config import TuneConfig
 from fnnkit.tune.frontier import frontier
 from fnnkit.tune.judge import LoadgenJudge
 from fnnkit.tune.search import Space, TuneResult, tune
 
 SCHEMA = "fnnkit.tune/1"
-
-
-@dataclass(frozen=True)
-class TuneConfig:
-    latency_bound_ms: float = 2.0
-    min_accuracy: float | None = None  # percent; None: every backend's accuracy is acceptable
-    budget_s: float = 300.0
-    backends: str = "all"
-    device: str = "cpu"
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0.01 <= self.latency_bound_ms <= 60_000:
-            raise ConfigError(f"--latency-bound-ms must be in 0.01..60000, got {self.latency_bound_ms!r}")
-        if self.min_accuracy is not None and not 0 <= self.min_accuracy <= 100:
-            raise ConfigError(f"--min-accuracy is a percentage in 0..100, got {self.min_accuracy!r}")
-        if not 10 <= self.budget_s <= 86_400:
-            raise ConfigError(f"--budget-s must be in 10..86400 seconds, got {self.budget_s!r}")
 
 
 def usable_cores() -> int:
@@ -99,12 +80,8 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
     caps = cpu_capabilities()
     points = frontier(result.trials, accuracy)
     return {
-        "schema": SCHEMA,
-        "run_id": time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": environment(),
+        **RunHeader.new(SCHEMA, "tune", config).model_dump(mode="json"),
         "machine": {"cores": usable_cores(), "flags": sorted(caps.simd_flags()), "others_cores_max": round(load, 3)},
-        "config": asdict(config),
         "variant": card["variant"]["name"],
         "dataset": card["dataset"]["name"],
         "accuracy": accuracy,
