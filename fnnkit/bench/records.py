@@ -35,7 +35,7 @@ class RunHeader(Record):
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
     schema_id: str = Field(alias="schema", max_length=64)
-    kind: Literal["latency", "load", "coldstart"]
+    kind: Literal["latency", "load", "coldstart", "tune"]
     run_id: str = Field(max_length=64)
     created: str = Field(max_length=64)
     environment: dict[str, Any]  # fnnkit.env.environment(): versions, CPU, GPU

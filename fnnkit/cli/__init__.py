@@ -68,6 +68,7 @@ from fnnkit.cli import (  # noqa: E402,F401  (each registers its commands)
     scenario_cmds,
     serve_cmds,
     train_cmds,
+    tune_cmds,
     verify_cmds,
 )
 

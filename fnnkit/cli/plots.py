@@ -1,4 +1,4 @@
-"""Every figure fnnkit draws: training curves, bench speed and latency, scenario latency vs load.
+"""Every figure fnnkit draws: training curves, bench speed and latency, scenario latency vs load, tune frontiers.
 
 matplotlib is imported inside ``_pyplot`` only, so `fnnkit --help` never pays for it; each PNG
 is written atomically through the store.
@@ -142,3 +142,33 @@ def _plot_backend(ax, entry: BackendScenario, color: str) -> None:
     bad = [(s.target_qps, s.p("99.00")) for s in steps if not s.valid]
     if bad:
         ax.scatter(*zip(*bad, strict=True), marker="x", color=color, zorder=3)
+
+
+def write_tune_plot(record: dict, path: str | os.PathLike) -> Path:
+    """Peak requests/s against p99 for every deployment a tune measured: one colour per backend, the
+    bound as a line, the frontier joined, the pick ringed — the answer at a glance."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    bound = record["config"]["latency_bound_ms"]
+    colors = dict(zip(record["accuracy"], plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, strict=False))
+    for backend, color in colors.items():
+        points = [t for t in record["trials"] if t["deployment"]["backend"] == backend and t["peak_qps"]]
+        if points:
+            ax.scatter(
+                [t["p99_ms"] for t in points], [t["peak_qps"] for t in points], color=color, alpha=0.7,
+                label=f"{backend} ({record['accuracy'][backend]:.2f}%)",
+            )  # fmt: skip
+    front = sorted(record["frontier"], key=lambda p: p["p99_ms"])
+    if front:
+        ax.plot([p["p99_ms"] for p in front], [p["peak_qps"] for p in front], "k--", lw=1, label="frontier")
+    if record["pick"]:
+        pick = record["pick"]
+        ax.scatter([pick["p99_ms"]], [pick["peak_qps"]], s=260, facecolors="none", edgecolors="red", lw=2, label="pick")
+    ax.axvline(bound, color="red", lw=1, ls=":", label=f"p99 bound {bound:g} ms")
+    ax.set_xlabel("p99 latency at the peak, ms")
+    ax.set_ylabel("peak requests/s under the bound")
+    ax.set_title(f"fnnkit tune: {record['dataset']}/{record['variant']}")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(plt, fig, path, dpi=120, bbox_inches="tight")

@@ -168,15 +168,17 @@ def _not_regular(path: Path) -> bool:
         return False
 
 
-def write_repository(folder: Path, out: Path, settings: TritonSettings) -> list[TritonModel]:
+def write_repository(
+    folder: Path, out: Path, settings: TritonSettings, formats: tuple[str, ...] | None = None
+) -> list[TritonModel]:
     """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, static int8 when
-    exported), each folder written as one unit."""
+    exported; exactly ``formats`` when given), each folder written as one unit."""
     card = read_model_card(folder)
     dataset, variant = card["dataset"]["name"], card["variant"]["name"]
     labels = labels_text(dataset).encode()
     models = []
-    for fmt in FLAVOURS:
-        if fmt != "onnx" and not is_exported(folder, fmt, "cpu"):
+    for fmt in formats or FLAVOURS:
+        if formats is None and fmt != "onnx" and not is_exported(folder, fmt, "cpu"):
             continue
         data, _ = read_exported(folder, fmt, "cpu")  # sha256-checked against export.json, vetted
         name, digest = model_name(dataset, variant, fmt), sha256_bytes(data)

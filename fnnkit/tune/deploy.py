@@ -1,0 +1,53 @@
+"""A tune's pick as a deployment: the Triton model repository that serves it, checked before it is written.
+
+Triton serves ONNX files through its onnxruntime backend, so the repository gets the best
+deployment the tune measured on an ONNX Runtime backend (the pick itself when it is one): its max
+batch as ``max_batch_size`` and ``preferred_batch_size``, its queue delay, its workers as the
+instance count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fnnkit.errors import ConfigError
+from fnnkit.export.triton import TritonModel, TritonSettings, config_text, model_name, write_repository
+from fnnkit.export.triton_check import check_model, parse_config
+
+TRITON_FORMATS = {"onnxruntime": "onnx", "onnxruntime-int8-static": "onnx-int8-static"}  # backend -> file it serves
+
+
+def triton_choice(record: dict) -> dict | None:
+    """The best measured deployment Triton can serve: full-length measurements first, then by peak."""
+    served = [t for t in record["trials"] if t["deployment"]["backend"] in TRITON_FORMATS and t["peak_qps"]]
+    return max(served, key=lambda t: (t["fidelity"] == "full", t["peak_qps"]), default=None)
+
+
+def triton_settings(trial: dict) -> TritonSettings:
+    d = trial["deployment"]
+    return TritonSettings(
+        max_batch_size=d["max_batch"],
+        queue_delay_us=d["max_queue_delay_us"],
+        preferred_batch_sizes=(d["max_batch"],),
+        instances=d["workers"],
+        warmup_batch=d["max_batch"],
+    )
+
+
+def write_triton(record: dict, folder: Path, out: Path) -> tuple[dict, TritonModel]:
+    """(the deployment written, its model folder): the config parses with Triton's schema before anything is
+    replaced, and the written folder passes `fnnkit verify`'s checks."""
+    trial = triton_choice(record)
+    if trial is None:
+        raise ConfigError(
+            f"--write-triton: the tune measured no ONNX Runtime deployment that met the bound "
+            f"(Triton serves {', '.join(TRITON_FORMATS)}); include one in --backends"
+        )
+    settings, fmt = triton_settings(trial), TRITON_FORMATS[trial["deployment"]["backend"]]
+    name = model_name(record["dataset"], record["variant"], fmt)
+    parse_config(out / name / "config.pbtxt", config_text(name, settings, "0" * 64, "0" * 64, fmt != "onnx").encode())
+    (model,) = write_repository(folder, out, settings, formats=(fmt,))
+    failed = [f"{path}: {what}" for path, _, ok, what in check_model(model.folder) if not ok]
+    if failed:
+        raise ConfigError(f"the Triton model written in {model.folder} does not check: {'; '.join(failed[:3])}")
+    return trial, model

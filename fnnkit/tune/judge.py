@@ -1,0 +1,107 @@
+"""The judge of a tune: LoadGen server-scenario runs for one deployment — a peak search, or one vote.
+
+Short searches rank candidates: 2 s runs, 10% precision, two confirmation runs, starting at the
+best peak this backend (or, for its first search, any backend) has shown so far, so the offline
+calibration runs once per tune and a neighbour costs a few runs, not a whole search. A vote is
+one short run at one rate. Full searches are exactly what ``fnnkit bench --scenario server
+--find-peak`` does by default, so the tune's reported peak is the figure an independent bench
+run re-measures. Predictors are loaded once per backend and reused: the batching knobs live in
+the batcher, not in the model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fnnkit.backends import Predictor, get_backend
+from fnnkit.bench.scenarios.config import ScenarioConfig
+from fnnkit.bench.scenarios.loadgen import run_loadgen
+from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
+from fnnkit.bench.scenarios.search import find_peak
+from fnnkit.tune.search import Deployment, Fidelity, Trial, Vote
+
+SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
+
+
+class LoadgenJudge:
+    """Measures deployments of one trained variant; every LoadGen log lands under ``log_root``."""
+
+    def __init__(self, folder: Path, inputs: Any, base: ScenarioConfig, device: str, log_root: Path) -> None:
+        self.folder, self.inputs, self.base, self.device, self.log_root = folder, inputs, base, device, log_root
+        self.predictors: dict[str, Predictor] = {}
+        self.runs = 0
+        self.others_cores = 0.0  # the most cores other processes kept busy during any run: the tune's load
+        self.hints: dict[str, float] = {}  # backend -> where its next short search starts
+
+    def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
+        knobs = {
+            "max_batch": deployment.max_batch,
+            "max_queue_delay_us": float(deployment.max_queue_delay_us),
+            "workers": deployment.workers,
+            "find_peak": True,
+            "scenario": "server",
+        }
+        return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else {})})
+
+    def predictor(self, backend: str) -> Predictor:
+        if backend not in self.predictors:
+            predictor = get_backend(backend).load(self.folder, self.device, self.base.threads)
+            predictor.warmup(1)
+            self.predictors[backend] = predictor
+        return self.predictors[backend]
+
+    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
+        config = self.config(deployment, fidelity)
+        predictor = self.predictor(deployment.backend)
+        predictor.warmup(deployment.max_batch)
+        self.runs += 1
+        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}"
+        started = time.perf_counter()
+        if fidelity == "full":
+            found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: self._saw(result), "")
+            peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
+        else:
+            peak, final = self._short(predictor, deployment.backend, config, logs)
+        seconds = time.perf_counter() - started
+        return Trial(deployment, peak, final.p() if final is not None else None, seconds, fidelity)
+
+    def sustains(self, deployment: Deployment, qps: float) -> Vote:
+        """One short LoadGen run at ``qps`` (a failure while other processes were busy is run once more)."""
+        config = self.config(deployment, "short")
+        predictor = self.predictor(deployment.backend)
+        predictor.warmup(deployment.max_batch)
+        self.runs += 1
+        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}-vote"
+        started = time.perf_counter()
+        result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-01", qps=qps))
+        if not result.valid and result.contended and not result.overloaded:
+            result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-02", qps=qps))
+        return Vote(deployment, qps, result.valid, time.perf_counter() - started)
+
+    def _saw(self, result: Any) -> Any:
+        self.others_cores = max(self.others_cores, result.others_cores)
+        return result
+
+    def _short(self, predictor: Predictor, backend: str, config: ScenarioConfig, logs: Path):
+        steps = iter(range(1, 1000))
+
+        def measure(qps: float, settings: ScenarioConfig = config):
+            return self._saw(run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps))
+
+        if backend not in self.hints and self.hints:  # same model, same batcher: start at the best peak seen so far
+            self.hints[backend] = max(self.hints.values())
+        if backend not in self.hints:
+            offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
+            calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
+            self.hints[backend] = (calibrated or config.qps) * START_SHARE
+        search = find_peak(
+            measure, self.hints[backend], config.min_qps, config.max_qps, config.peak_precision, config.max_steps,
+            config.confirm_runs,
+        )  # fmt: skip
+        if search.peak_qps is None:
+            return None, None
+        self.hints[backend] = max(self.hints[backend], search.peak_qps)
+        final = next(r for q, r in search.steps if q == search.peak_qps and r.valid)
+        return search.peak_qps, final

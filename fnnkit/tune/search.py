@@ -1,0 +1,238 @@
+"""Search the deployment space of one model the way a performance engineer would, within a budget.
+
+The space is backend x batching (max batch, max queue delay, workers). A full grid at LoadGen
+speeds (tens of seconds per peak search) does not fit in minutes, and most of it is obviously
+worse, so the search narrows in three stages:
+
+1. **Gate**: a backend below the accuracy floor, or whose answers depend on their batch
+   neighbours, is dropped before anything is timed.
+2. **Halving**: every remaining backend gets one short peak search with the default batching;
+   the better half (never fewer than ``keep_at_least``) goes on.
+3. **Coordinate moves**: for each kept backend, from its best settings, ask of each neighbour
+   (one rung up or down one knob's ladder) only whether it sustains the incumbent's peak plus the
+   noise margin: one short run, which most neighbours fail at once. Only a neighbour that passes
+   gets a peak search of its own, and the search moves there; it stops when no neighbour passes.
+
+The best two deployments are then measured again with full-length runs, so the pick and its
+runner-up are compared at the same fidelity, and the reported peak is not a short run's luck.
+A ``judge`` does the measuring (LoadGen in ``fnnkit tune``, a known curve in the tests); this
+module only decides what to measure next and when the budget is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+Fidelity = Literal["short", "full"]
+MAX_BATCH_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+QUEUE_DELAY_LADDER_US = (0, 25, 50, 100, 200, 500, 1000, 2000)
+DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US, DEFAULT_WORKERS = 64, 0, 1  # `fnnkit bench load`'s defaults
+NOISE = 0.05  # a move must beat the best by more than this share: short runs on a shared CPU spread ~5%
+FULL_COST = 3.0  # a full-length peak search costs about this many short ones (longer runs, more confirmation)
+
+
+@dataclass(frozen=True, order=True)
+class Deployment:
+    """One point of the space: what serves the model and how requests are batched for it."""
+
+    backend: str
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    workers: int = DEFAULT_WORKERS
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the judge measured for one deployment: its peak rate at the bound (None: none confirmed)."""
+
+    deployment: Deployment
+    peak_qps: float | None
+    p99_ms: float | None  # at the peak
+    seconds: float  # what the measurement cost
+    fidelity: Fidelity = "short"
+
+    @property
+    def score(self) -> float:
+        return self.peak_qps or 0.0
+
+
+@dataclass(frozen=True)
+class Vote:
+    """Whether a deployment met the bound at one offered rate: the cheap question of the coordinate moves."""
+
+    deployment: Deployment
+    qps: float
+    passed: bool
+    seconds: float
+
+
+class Judge(Protocol):
+    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial: ...
+
+    def sustains(self, deployment: Deployment, qps: float) -> Vote: ...
+
+
+@dataclass(frozen=True)
+class Space:
+    """The knobs' ladders for one machine and bound; a knob with one rung is not searched."""
+
+    backends: tuple[str, ...]
+    max_batches: tuple[int, ...] = MAX_BATCH_LADDER
+    queue_delays_us: tuple[int, ...] = QUEUE_DELAY_LADDER_US
+    workers: tuple[int, ...] = (1,)
+
+    @classmethod
+    def for_machine(cls, backends: Iterable[str], cores: int, latency_bound_ms: float) -> Space:
+        """Workers up to the cores; queue delays below a quarter of the bound (waiting longer cannot pay)."""
+        quarter_us = latency_bound_ms * 1000 / 4
+        return cls(
+            backends=tuple(backends),
+            queue_delays_us=tuple(d for d in QUEUE_DELAY_LADDER_US if d <= quarter_us),
+            workers=tuple(range(1, max(1, cores) + 1)),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.backends) * len(self.max_batches) * len(self.queue_delays_us) * len(self.workers)
+
+    def neighbours(self, at: Deployment) -> list[Deployment]:
+        """One rung up and one rung down each knob's ladder, from ``at``."""
+        found = []
+        for knob, ladder in (
+            ("max_batch", self.max_batches),
+            ("workers", self.workers),
+            ("max_queue_delay_us", self.queue_delays_us),
+        ):
+            value = getattr(at, knob)
+            rung = ladder.index(value) if value in ladder else _nearest(ladder, value)
+            for step in (-1, 1):
+                if 0 <= rung + step < len(ladder) and ladder[rung + step] != value:
+                    found.append(replace(at, **{knob: ladder[rung + step]}))
+        return found
+
+    def start(self, backend: str) -> Deployment:
+        """The default batching, snapped onto this space's ladders."""
+        return Deployment(
+            backend,
+            _snap(self.max_batches, DEFAULT_MAX_BATCH),
+            _snap(self.queue_delays_us, DEFAULT_QUEUE_DELAY_US),
+            _snap(self.workers, DEFAULT_WORKERS),
+        )
+
+
+@dataclass
+class TuneResult:
+    """Every trial in order, the backends dropped before timing and why, the pick and its runner-up."""
+
+    space: Space
+    trials: list[Trial] = field(default_factory=list)
+    votes: list[Vote] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # backend -> why it was never timed
+    pick: Trial | None = None
+    runner_up: Trial | None = None
+    budget_s: float = 0.0
+    out_of_budget: bool = False
+
+    @property
+    def spent_s(self) -> float:
+        return sum(t.seconds for t in self.trials) + sum(v.seconds for v in self.votes)
+
+    @property
+    def covered(self) -> int:
+        """Distinct deployments measured: with ``space.size``, how much of the space the search saw."""
+        return len({t.deployment for t in self.trials} | {v.deployment for v in self.votes})
+
+    @property
+    def margin(self) -> float | None:
+        """How much the pick beats the runner-up by, as a share of the runner-up's peak."""
+        if self.pick is None or self.runner_up is None or not self.runner_up.score:
+            return None
+        return self.pick.score / self.runner_up.score - 1
+
+
+def tune(
+    space: Space,
+    judge: Judge,
+    budget_s: float,
+    *,
+    gate: Callable[[str], str | None] = lambda backend: None,
+    keep_at_least: int = 2,
+) -> TuneResult:
+    """Gate, halve, move along the ladders, then re-measure the best two at full length."""
+    result = TuneResult(space, budget_s=budget_s)
+    backends = []
+    for backend in space.backends:
+        reason = gate(backend)
+        if reason:
+            result.dropped[backend] = reason
+        else:
+            backends.append(backend)
+    best: dict[str, Trial] = {}
+    seen: set[Deployment] = set()
+
+    def median_cost(kind: list) -> float:
+        costs = sorted(x.seconds for x in kind)
+        return costs[len(costs) // 2] if costs else 0.0
+
+    def affordable(cost: float, finals: int = 2) -> bool:
+        """Whether ``cost`` still fits beside the full-length runs kept for the end."""
+        reserve = finals * FULL_COST * median_cost(result.trials)
+        if result.spent_s + cost + reserve > budget_s:
+            result.out_of_budget = True
+        return not result.out_of_budget
+
+    def search(deployment: Deployment, finals: int = 2) -> Trial | None:
+        if result.trials and not affordable(median_cost(result.trials), finals):
+            return None
+        seen.add(deployment)
+        trial = judge.peak(deployment, "short")
+        result.trials.append(trial)
+        if deployment.backend not in best or trial.score > best[deployment.backend].score:
+            best[deployment.backend] = trial
+        return trial
+
+    for backend in backends:  # stage 2: one short search each, default batching (only the pick's final is reserved)
+        result.out_of_budget = False
+        search(space.start(backend), finals=1)
+    ranked = sorted(best.values(), key=lambda t: t.score, reverse=True)
+    kept = [t.deployment.backend for t in ranked[: max(keep_at_least, (len(ranked) + 1) // 2)] if t.score > 0]
+
+    for backend in kept:  # stage 3: coordinate moves from each kept backend's best
+        here, moved = best[backend], True
+        while moved and not result.out_of_budget:
+            moved = False
+            for neighbour in space.neighbours(here.deployment):
+                if neighbour in seen or not affordable(median_cost(result.votes) or median_cost(result.trials) / 4):
+                    continue
+                seen.add(neighbour)
+                vote = judge.sustains(neighbour, here.score * (1 + NOISE))
+                result.votes.append(vote)
+                if vote.passed and (trial := search(neighbour)) is not None and trial.score > here.score:
+                    here, moved = trial, True
+                    break
+
+    finalists = sorted((best[b] for b in kept), key=lambda t: t.score, reverse=True)[:2]
+    confirmed = []
+    for trial in finalists:  # the reserve kept for these is spent here
+        if result.spent_s + FULL_COST * median_cost(result.trials) > budget_s:
+            result.out_of_budget = True
+            break
+        full = judge.peak(trial.deployment, "full")
+        result.trials.append(full)
+        confirmed.append(full)
+    ranked = sorted(confirmed, key=lambda t: t.score, reverse=True)
+    ranked += [t for t in finalists if t.deployment not in {c.deployment for c in confirmed}]
+    ranked = [t for t in ranked if t.score > 0]
+    result.pick = ranked[0] if ranked else None
+    result.runner_up = ranked[1] if len(ranked) > 1 else None
+    return result
+
+
+def _nearest(ladder: tuple[int, ...], value: int) -> int:
+    return min(range(len(ladder)), key=lambda i: abs(ladder[i] - value))
+
+
+def _snap(ladder: tuple[int, ...], value: int) -> int:
+    return ladder[_nearest(ladder, value)]

@@ -1,0 +1,63 @@
+"""`fnnkit tune` as a user types it: bad options are one line; a real (tiny) tune writes its record and PNG."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from clitools import assert_user_error
+
+from fnnkit.export.triton_check import parse_config
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--min-accuracy", "101"], "--min-accuracy must be"),
+        (["--budget-s", "5"], "--budget-s must be"),
+        (["--latency-bound-ms", "nan"], "--latency-bound-ms must be"),
+        (["--backends", "eager,nosuch"], "nosuch"),
+        (["--device", "tpu"], "tpu"),
+        (["--variant", "Z"], "Z"),
+    ],
+)
+def test_bad_options_are_one_clear_error(served_root, extra, message, cli):
+    assert_user_error(cli("tune", "--artifacts", str(served_root), *extra), message)
+
+
+def test_a_floor_no_backend_meets_times_nothing(served_root, tmp_path, cli):
+    out = tmp_path / "t.json"
+    code, text = cli(
+        "tune", "-v", "C", "--backends", "onnxruntime,openvino", "--min-accuracy", "100", "--json", str(out),
+        "--artifacts", str(served_root),
+    )  # fmt: skip
+    record = json.loads(out.read_text())
+    assert code == 1 and record["pick"] is None and record["trials"] == [] and record["votes"] == []
+    assert all("below --min-accuracy 100%" in why for why in record["dropped"].values()), record["dropped"]
+    assert "not timed: onnxruntime" in text and "no deployment met" in text
+
+
+@pytest.mark.slow  # ~25 s: one short LoadGen peak search (offline calibration + ~10 runs of 2 s)
+def test_a_tiny_tune_writes_record_table_plot_and_triton_repository(served_root, tmp_path, cli):
+    out, triton = tmp_path / "tune.json", tmp_path / "triton"
+    code, text = cli(
+        "tune", "-v", "C", "--backends", "onnxruntime,onnxruntime-int8", "--latency-bound-ms", "20",
+        "--budget-s", "10", "--json", str(out), "--write-triton", str(triton), "--artifacts", str(served_root),
+    )  # fmt: skip
+    record = json.loads(out.read_text())
+    assert "onnxruntime-int8" in record["dropped"]  # dynamic int8: its answers depend on the batch
+    assert [t["deployment"]["backend"] for t in record["trials"]] == ["onnxruntime"]
+    assert code == 0 and record["pick"]["peak_qps"] > 100, text
+    assert record["out_of_budget"] and "budget spent" in text and "pick: onnxruntime" in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "tune.loadgen").is_dir()
+    # the repository: Triton's schema parses the config, and its model runs in ONNX Runtime by the config's names
+    picked = record["pick"]["deployment"]
+    config = parse_config(triton / "fnnkit_mnist-sample_C" / "config.pbtxt")
+    assert config.max_batch_size == picked["max_batch"] and config.instance_group[0].count == picked["workers"]
+    assert config.dynamic_batching.max_queue_delay_microseconds == picked["max_queue_delay_us"]
+    session = ort.InferenceSession(str(triton / "fnnkit_mnist-sample_C" / "1" / "model.onnx"))
+    (logits,) = session.run([config.output[0].name], {config.input[0].name: np.zeros((3, 784), np.float32)})
+    assert logits.shape == (3, 10)

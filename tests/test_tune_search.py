@@ -1,0 +1,93 @@
+"""The tune search on a judge whose peak-rate surface is known: it must find the known optimum,
+respect the accuracy gate and the budget, and compare its finalists at full length."""
+
+from __future__ import annotations
+
+import pytest
+from tunekit import OPTIMUM, SHORT_S, KnownJudge, gate, known_peak, space
+
+from fnnkit.tune.frontier import frontier
+from fnnkit.tune.search import Deployment, Space, Trial, tune
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.02])
+def test_the_search_finds_the_known_optimum(jitter):
+    judge = KnownJudge(jitter)
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    assert result.pick is not None and result.pick.deployment == OPTIMUM
+    assert result.pick.fidelity == "full" and result.runner_up.fidelity == "full"
+    assert result.runner_up.deployment.backend == "mid"
+    assert result.margin == pytest.approx(100 / 70 - 1)
+    assert result.covered < result.space.size / 4  # it searched, it did not sweep the grid
+    searched = [d for d, kind in judge.calls if kind == "short"]
+    # a search per backend to start, then one per move: the optimum is 5 rungs from the default (batch 64 -> 16:
+    # two, workers 1 -> 2: one, delay 0 -> 50 us: two) for each of the 2 kept backends; every other neighbour
+    # that cannot beat the incumbent costs a vote, not a search
+    assert len(searched) <= 3 + 2 * 5
+
+
+def test_the_search_beats_or_equals_every_default_batching_run():
+    judge = KnownJudge()
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    defaults = [known_peak(space().start(b)) for b in ("slow", "mid", "fast")]
+    assert result.pick.score >= max(defaults)
+
+
+def test_backends_below_the_floor_are_never_timed():
+    judge = KnownJudge()
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    assert "inaccurate" in result.dropped and "floor" in result.dropped["inaccurate"]
+    assert all(d.backend != "inaccurate" for d, _ in judge.calls)
+
+
+@pytest.mark.parametrize("budget", [0, 35, 60, 100, 150, 200, 250, 800])
+def test_the_budget_is_respected(budget):
+    """The first short run is always made (its cost is what the budget is planned with); after it, nothing
+    starts that the median cost says would overrun."""
+    result = tune(space(), KnownJudge(), budget_s=budget, gate=gate)
+    assert result.spent_s <= max(budget, SHORT_S)
+    if budget < 150:
+        assert result.out_of_budget
+    if budget >= 250:
+        assert result.pick.deployment == OPTIMUM
+
+
+def test_the_slower_half_is_dropped_after_one_run_each():
+    judge = KnownJudge()
+    tune(Space.for_machine(["slow", "mid", "fast"], cores=2, latency_bound_ms=1.0), judge, 1500, keep_at_least=1)
+    slow_runs = [d for d, _ in judge.calls if d.backend == "slow"]
+    assert len(slow_runs) == 1
+
+
+def test_no_backend_meets_the_bound():
+    class Nothing(KnownJudge):
+        def peak(self, d: Deployment, fidelity: str) -> Trial:
+            return Trial(d, None, None, SHORT_S, fidelity)
+
+    result = tune(space(), Nothing(), 500, gate=gate)
+    assert result.pick is None and result.runner_up is None and result.margin is None
+
+
+def test_space_for_machine_caps_knobs():
+    s = Space.for_machine(["x"], cores=4, latency_bound_ms=0.4)
+    assert s.workers == (1, 2, 3, 4) and max(s.queue_delays_us) <= 100
+    assert s.start("x") == Deployment("x", 64, 0, 1)
+    assert Deployment("x", 64, 0, 1) not in s.neighbours(s.start("x"))
+
+
+def test_frontier_keeps_only_undominated_points():
+    t = [
+        Trial(Deployment("a"), 1000.0, 0.5, 1, "short"),
+        Trial(Deployment("b"), 900.0, 0.6, 1, "short"),  # dominated by a (same accuracy, slower, later)
+        Trial(Deployment("c"), 500.0, 0.4, 1, "short"),  # lower p99: kept
+        Trial(Deployment("d"), 400.0, 0.9, 1, "short"),  # more accurate: kept
+        Trial(Deployment("e"), None, None, 1, "short"),  # no peak: not a point
+    ]
+    points = frontier(t, {"a": 97.0, "b": 97.0, "c": 97.0, "d": 97.5, "e": 99.0})
+    assert [p.trial.deployment.backend for p in points] == ["a", "c", "d"]
+
+
+def test_frontier_prefers_the_full_length_measurement():
+    d = Deployment("a")
+    points = frontier([Trial(d, 1000.0, 0.5, 1, "short"), Trial(d, 800.0, 0.6, 3, "full")], {"a": 97.0})
+    assert len(points) == 1 and points[0].peak_qps == 800.0
