@@ -32,7 +32,7 @@ SCENARIO_HELP = (
     "Its own options: --qps, --latency-bound-ms, --find-peak, --max-batch, --max-queue-delay-us, --workers, "
     "--seed, --min-duration-ms, --min-query-count, --time-cap-s, --peak-precision, --confirm-runs, --min-qps, "
     "--max-qps "
-    "(see docs/scenarios.md)."
+    "(see docs/reference.md)."
 )
 
 

@@ -21,7 +21,7 @@ class ScenarioConfig:
     latency_bound_ms: float = 2.0  # server: the p99 target LoadGen checks
     percentile: float = 0.99
     max_batch: int = 64  # the batcher never calls the model with more samples than this
-    max_queue_delay_us: float = 0.0  # wait for company; 0 measured best (docs/scenarios.md: 0 vs 100 us)
+    max_queue_delay_us: float = 0.0  # wait for company; 0 measured best (docs/results/2026-12-04-cpu: 0 vs 100 us)
     workers: int = 1  # threads calling the predictor; more only help backends that release the GIL
     threads: int = 1  # intra-op threads of torch / ONNX Runtime: batches are small
     seed: int = 0  # LoadGen's qsl / sample-index / schedule seeds: same seed, same arrivals
