@@ -52,7 +52,7 @@ format: $(SETUP)  ## apply ruff formatting and safe fixes
 clean:  ## remove the virtual environment and caches (artifacts/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks
 
-# --- an offline onnxruntime-gpu wheel for the GPU check (docs/gpu.md), and the oldest torch tested ----------
+# --- an offline onnxruntime-gpu wheel for the GPU check (docs/contributing.md), and the oldest torch tested ----------
 ORT_GPU     ?= 1.31.1
 TORCH       ?= 2.11.0
 TORCHVISION ?= 0.26.0

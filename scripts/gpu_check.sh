@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (docs/gpu.md): one run on a CUDA machine proves fnnkit's CUDA paths and measures them.
+# The GPU check (docs/contributing.md): one run on a CUDA machine proves fnnkit's CUDA paths and measures them.
 #
 #   on a CUDA machine, after `make setup`:   PY=.venv/bin/python OUT=gpu-results bash scripts/gpu_check.sh
 #   the same steps on the CPU, anywhere:     DEVICE=cpu PY=.venv/bin/python OUT=/tmp/gpuout bash scripts/gpu_check.sh

@@ -199,7 +199,7 @@ def _inputs(copy: Path) -> None:
 
 
 # `--find-peak` exits NO_PEAK_EXIT (1) when it measured but no rate met the bound, or none was confirmed: a
-# finding about the machine at that moment (busy, or too slow for the bound), documented in docs/scenarios.md.
+# finding about the machine at that moment (busy, or too slow for the bound), documented in docs/design.md.
 # The walkthrough accepts that documented end — the table of every run, then the one line — not a crash.
 NO_PEAK_LINE = re.compile(r": (no rate met p99|could not confirm a peak with p99)")
 

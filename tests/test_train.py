@@ -18,7 +18,7 @@ from fnnkit.train_many import train_and_save_many
 from fnnkit.variants import VARIANTS, build
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-# The tutorial's own code on Fashion-MNIST, variant C, mean over seeds 0-2 (85.90, 85.59, 85.56; docs/data.md).
+# The tutorial's own code on Fashion-MNIST, variant C, mean over seeds 0-2 (85.90, 85.59, 85.56; docs/results/).
 ORIGINAL_RECIPE_C = 85.7
 
 # After 400 iterations (10 epochs) on the 4,000-image sample every variant is far above chance
@@ -345,7 +345,7 @@ def test_training_table_shows_published_accuracy_and_difference(sample_data):
 #   A 91.96 92.01 91.91 92.00 91.98   B 94.77 94.98 95.01 95.20 95.22   C 95.98 95.79 95.68 95.84 95.61
 #   D 96.59 96.44 96.67 96.64 96.75   E 97.04 96.75 96.74 96.68 96.80
 # The largest distance to the published number is A's +1.01 (the tutorial's own code gives A 92.0-92.1,
-# docs/full-mnist.md, i.e. +1.1); 1.5 points covers every seed of both codes with half a point to spare, and still
+# docs/results/, i.e. +1.1); 1.5 points covers every seed of both codes with half a point to spare, and still
 # fails a broken loop (any variant off by a couple of points) or the wrong dataset (the sample gives 89-93).
 PUBLISHED_TOLERANCE = 1.5
 

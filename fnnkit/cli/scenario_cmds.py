@@ -41,7 +41,7 @@ S = ScenarioConfig
 @bench_app.command()
 def load(
     scenario: str = typer.Option(
-        "server", "--scenario", help="single-stream | multi-stream | offline | server (see docs/scenarios.md)."
+        "server", "--scenario", help="single-stream | multi-stream | offline | server (see docs/reference.md)."
     ),
     variant: str = typer.Option("C", "--variant", "-v", help="One variant: A, B, C, D or E."),
     backend: list[str] = BACKENDS,

@@ -33,7 +33,7 @@ STOP_TIMEOUT_S = 60.0  # deleting our application / shutting down our own Ray
 WATCH_EVERY_S = 5.0  # how often a running service checks that its application still exists
 AUTH_HINT = (
     "if the cluster uses token authentication, set RAY_AUTH_MODE=token and the cluster's token "
-    "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) or pass --ray-token-file; see docs/serving.md"
+    "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) or pass --ray-token-file; see docs/guide.md"
 )
 
 

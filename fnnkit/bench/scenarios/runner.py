@@ -138,7 +138,7 @@ def run_one(
     if config.find_peak:
         # p99 need not fall with the rate (at low rates every query wakes an idle worker), so the search
         # starts near the top, from the offline throughput of the same batcher instead of at --qps: peaks
-        # under a 2 ms bound measured 18-24% of it (docs/scenarios.md), and a rate far above the peak costs
+        # under a 2 ms bound measured 18-24% of it (docs/design.md), and a rate far above the peak costs
         # the longest runs (the queue LoadGen must drain)
         offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
         calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
