@@ -5,11 +5,17 @@ final answer; fnnkit needs every step (rate, percentiles, verdict) in the table 
 so it runs the search step by step with LoadGen's PerformanceOnly verdict as the test.
 
 On a shared machine one run can fail because another process took the cores for a moment,
-not because the rate is too high. So a rate's verdict is a vote: a VALID run passes it at
-once, an INVALID one is run again, and a split is settled by a third run (best of three).
-A run that completed under 80% of the offered rate is decided at once: the queue grew all
-run long, which no stall of a moment explains. A run that failed while other processes kept
-the cores busy (``contended``) does not count: it is run again, once per run.
+not because the rate is too high: on a 2-core VM with no other benchmark running, fnnkit's SUT
+with ONNX Runtime at 150k q/s measured INVALID then VALID (p99 5.4 / 1.8 ms) in consecutive runs,
+and an independent LoadGen harness at 120k q/s the same (6.7 / 1.3 ms). A stall of a moment only ever adds latency, so
+a rate the system can sustain shows it in *some* run: a rate's vote passes at its first VALID
+run and fails only when ``VOTE_RUNS`` (3) runs in a row are INVALID. The rule that demanded a
+second VALID run after a failure (best of three) failed rates 30% below the peak and capped
+the search there for good (three rounds: 161.6k / 138.8k / 109.9k). A lucky pass above the
+peak is what the confirmation below catches. A run that completed under 80% of the offered
+rate is decided at once: the queue grew all run long, which no stall of a moment explains.
+A run that failed while other processes kept the cores busy (``contended``) does not count:
+it is run again, once per run.
 Rates move geometrically (double until a rate fails, then bisect, halve while nothing has
 passed); the peak is known within ``precision`` in a few votes. The rate found is then run
 ``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 STEP_DOWNS = 2  # notches below an unconfirmed peak that are tried before giving up
+VOTE_RUNS = 3  # INVALID runs in a row that fail a rate's vote (one VALID run passes it)
 RERUNS_IF_CONTENDED = 1  # a failed run while other processes were busy is run again once (a busy machine stays busy)
 CONFIRMED, NO_RATE, UNCONFIRMED = "confirmed", "no rate met the bound", "could not confirm a peak"
 
@@ -85,13 +92,14 @@ def find_peak(
         return result
 
     def vote(qps: float) -> bool:
-        """Best of three, stopping as soon as the outcome is decided (a pass needs one run, an overload one)."""
-        first = counted_run(qps)
-        if first.valid:
-            return True
-        if first.overloaded or len(search.steps) >= max_steps or not counted_run(qps).valid:
-            return False  # failed twice (or out of budget): the rate is too high
-        return len(search.steps) < max_steps and counted_run(qps).valid
+        """Passes at the first VALID run; fails after VOTE_RUNS INVALID ones, an overloaded one, or the budget."""
+        for _ in range(VOTE_RUNS):
+            result = counted_run(qps)
+            if result.valid:
+                return True
+            if result.overloaded or len(search.steps) >= max_steps:
+                return False
+        return False
 
     valid: float | None = None  # highest rate whose vote passed
     invalid: float | None = None  # lowest rate whose vote failed
