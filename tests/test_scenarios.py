@@ -7,6 +7,7 @@ for a model whose call costs that much, so queueing theory says what LoadGen mus
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from fnnkit.bench.scenarios import (  # noqa: E402
     run_loadgen,
     run_one,
 )
+from fnnkit.bench.scenarios.loadgen import SWITCH_INTERVAL_S  # noqa: E402
 from fnnkit.bench.scenarios.search import CONFIRMED, NO_RATE, STEP_DOWNS, UNCONFIRMED, VOTE_RUNS  # noqa: E402
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402
@@ -226,13 +228,29 @@ def test_p99_grows_with_the_queue_and_loadgen_calls_overload_invalid(test_set, t
     assert (tmp_path / "heavy" / "mlperf_log_detail.txt").is_file()
 
 
+class SwitchRecorder(SleepPredictor):
+    """Records the interpreter's GIL switch interval each time the model runs."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.switch: set[float] = set()
+
+    def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
+        self.switch.add(sys.getswitchinterval())
+        return super().__call__(prepared)
+
+
 def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     """The same 1 ms backend at 1,500/s meets the bound once the batcher may group 32 samples per call."""
     inputs, _ = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=25, max_batch=32, max_queue_delay_us=1000, **VOUCHED)
-    result = run_loadgen(SleepPredictor(0.001), inputs, config, tmp_path / "batched", qps=1500)
+    before = sys.getswitchinterval()
+    predictor = SwitchRecorder(0.001)
+    result = run_loadgen(predictor, inputs, config, tmp_path / "batched", qps=1500)
     assert result.valid, result.reasons
     assert result.mean_batch > 1.5
+    # the GIL changes hands within 0.1 ms during the run (LoadGen's issue thread needs it), and the setting comes back
+    assert any(abs(s - SWITCH_INTERVAL_S) < 1e-9 for s in predictor.switch) and sys.getswitchinterval() == before
 
 
 @pytest.mark.slow  # a LoadGen search down to its floor, every failure voted on twice: ~11 s
