@@ -6,9 +6,10 @@ so it runs the search step by step with LoadGen's PerformanceOnly verdict as the
 
 On a shared machine one run can fail because another process took the cores for a moment,
 not because the rate is too high, and one can pass by luck above the peak: on a 2-core VM with
-no other benchmark running, fnnkit's SUT with ONNX Runtime at 150k q/s measured INVALID then
-VALID (p99 5.4 / 1.8 ms) in consecutive runs, and an independent LoadGen harness at 120k q/s
-the same (6.7 / 1.3 ms). So a rate's verdict is a majority vote of up to ``VOTE_RUNS`` (3) runs,
+no other benchmark running, fnnkit's SUT with ONNX Runtime at 150k q/s measured INVALID and
+VALID (p99 5.4 / 1.8 ms) in runs a few seconds apart, and an independent LoadGen harness at
+120k q/s VALID then INVALID (1.3 / 6.7 ms), and at 160k INVALID then VALID (2.9 / 1.4 ms).
+So a rate's verdict is a majority vote of up to ``VOTE_RUNS`` (3) runs,
 stopping once two agree. Both lopsided rules were measured to fail: "pass on one VALID run"
 let one lucky run at 225k lift the search 35% above the rate it could confirm (it then could
 not confirm any), and "fail on two INVALID runs, pass on one VALID" capped a round 30% below
