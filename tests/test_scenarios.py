@@ -182,6 +182,21 @@ def test_one_hiccup_does_not_move_the_search():
     assert [q for q, _ in search.steps][:6] == [1000, 1000, 2000, 2000, 2000, 4000]  # the split settled by a third run
 
 
+def test_a_first_rate_that_failed_by_chance_is_voted_on_again():
+    """The first rate fails two runs (a moment of the machine), all below pass: the bound is re-tested, not kept."""
+    hiccups = {2000: 2}
+
+    def measure(qps):
+        if hiccups.get(qps):
+            hiccups[qps] -= 1
+            return _Threshold(False)
+        return _Threshold(qps <= 3000)
+
+    search = find_peak(measure, 2000, 10, 1e6, 0.05, 40)
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000, search.steps
+    assert [q for q, _ in search.steps].count(2000) >= 4  # the failed vote, then the passing re-vote
+
+
 def test_one_lucky_run_above_the_peak_does_not_lift_the_search():
     """One VALID run far above the peak (measured: 225k passed once where 186k could not be confirmed) is outvoted."""
     lucky = {4000: 1}  # the first run at 4,000 q/s passes
