@@ -1,12 +1,14 @@
 """fnnkit bench against the same runtime used by hand, with the best thread settings, at large batches.
 
 Usage: python scripts/hand_vs_fnnkit.py [--artifacts artifacts] [--variants A,E] [--rounds 2]
+       [--backends eager,eager-bf16,onnxruntime,onnxruntime-int8,openvino]
 
 For each round (interleaved, so a machine that gets busier hurts both sides alike):
 1. "by hand": a fresh process per (variant, runtime, batch) that loads the file with plain
-   torch / onnxruntime calls, all cores, idle threads spinning (OMP_WAIT_POLICY=ACTIVE;
-   ORT ``allow_spinning`` 1), and reports the median of timed calls;
-2. ``fnnkit bench --backend eager,onnxruntime --batch-sizes 1024,8192`` (wait policy auto).
+   torch / onnxruntime / openvino calls, all cores, idle threads spinning (OMP_WAIT_POLICY=ACTIVE;
+   ORT ``allow_spinning`` 1; OpenVINO LATENCY hint, its own threading), and reports the median
+   of timed calls;
+2. ``fnnkit bench --backend <the same> --batch-sizes 1024,8192`` (wait policy auto).
 Prints the ratio fnnkit p50 / hand p50 per row (1.00 = as fast as by hand) and writes JSON.
 """
 
@@ -22,12 +24,13 @@ import tempfile
 from pathlib import Path
 
 BATCHES = (1024, 8192)
+BACKENDS = "eager,eager-bf16,onnxruntime,onnxruntime-int8,openvino"
 HAND = r"""
 import json, os, sys, time
 import numpy as np
 kind, folder, batch, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 x = np.random.default_rng(0).random((batch, 784), dtype=np.float32)
-if kind == "eager":
+if kind in ("eager", "eager-bf16"):
     import torch
     from safetensors.torch import load_file
     torch.set_num_threads(threads)
@@ -35,8 +38,9 @@ if kind == "eager":
     layers = sorted({k.rsplit(".", 1)[0] for k in state})
     card = json.load(open(os.path.join(folder, "model.json")))
     act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[card["variant"]["activation"]]
-    weights = [(state[l + ".weight"], state[l + ".bias"]) for l in layers]
-    xt = torch.from_numpy(x)
+    dtype = torch.bfloat16 if kind == "eager-bf16" else torch.float32
+    weights = [(state[l + ".weight"].to(dtype), state[l + ".bias"].to(dtype)) for l in layers]
+    xt = torch.from_numpy(x).to(dtype)
     def call():
         with torch.inference_mode():
             h = xt
@@ -45,12 +49,20 @@ if kind == "eager":
                 if i < len(weights) - 1:
                     h = act(h)
             return h
+elif kind == "openvino":
+    import openvino as ov
+    core = ov.Core()
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    request = core.compile_model(os.path.join(folder, "model.onnx"), "CPU", config).create_infer_request()
+    def call():
+        return request.infer({0: x}, share_inputs=True, share_outputs=True)
 else:
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.add_session_config_entry("session.intra_op.allow_spinning", "1")
-    s = ort.InferenceSession(os.path.join(folder, "model.onnx"), so, providers=["CPUExecutionProvider"])
+    name = "model.int8.onnx" if kind == "onnxruntime-int8" else "model.onnx"
+    s = ort.InferenceSession(os.path.join(folder, name), so, providers=["CPUExecutionProvider"])
     name = s.get_inputs()[0].name
     def call():
         return s.run(None, {name: x})
@@ -73,10 +85,10 @@ def hand(kind: str, folder: Path, batch: int, threads: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["p50_us"]
 
 
-def fnnkit_rows(artifacts: Path, variants: str, out: Path) -> dict[tuple[str, str, int], dict]:
+def fnnkit_rows(artifacts: Path, variants: str, backends: str, out: Path) -> dict[tuple[str, str, int], dict]:
     fnnkit = Path(sys.executable).with_name("fnnkit")
     subprocess.run(
-        [str(fnnkit), "bench", "--variant", variants, "--backend", "eager,onnxruntime", "--device", "cpu",
+        [str(fnnkit), "bench", "--variant", variants, "--backend", backends, "--device", "cpu",
          "--batch-sizes", ",".join(map(str, BATCHES)), "--artifacts", str(artifacts), "--json", str(out)],
         check=True, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
@@ -90,6 +102,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--variants", default="A,E")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backends", default=BACKENDS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     artifacts = Path(args.artifacts).resolve()
@@ -99,12 +112,12 @@ def main() -> int:
         for rnd in range(args.rounds):
             for variant in args.variants.split(","):
                 folder = artifacts / args.dataset / variant
-                for backend in ("eager", "onnxruntime"):
+                for backend in args.backends.split(","):
                     for batch in BATCHES:
                         key = f"{variant} {backend} b{batch}"
                         results.setdefault(key, {"hand": [], "fnnkit": [], "wait": []})
                         results[key]["hand"].append(hand(backend, folder, batch, threads))
-            rows = fnnkit_rows(artifacts, args.variants, Path(tmp) / f"round{rnd}.json")
+            rows = fnnkit_rows(artifacts, args.variants, args.backends, Path(tmp) / f"round{rnd}.json")
             for (variant, backend, batch), row in rows.items():
                 key = f"{variant} {backend} b{batch}"
                 results[key]["fnnkit"].append(row["latency"]["p50_us"])

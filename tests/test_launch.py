@@ -80,3 +80,16 @@ def test_a_worker_waits_as_its_job_says_and_its_rows_record_it(trained_root, pol
     outcome = WorkerProcess().run(job)
     assert outcome.status == "ok", outcome.message
     assert [r.wait_policy for r in outcome.rows] == [policy]
+
+
+@pytest.mark.parametrize(
+    "backend, policy, omp",
+    [("eager", "spin", "ACTIVE"), ("eager", "passive", "PASSIVE"), ("onnxruntime", "spin", "PASSIVE"),
+     ("openvino", "spin", "PASSIVE")],
+)  # fmt: skip
+def test_openmp_spins_only_where_it_runs_the_backend(tmp_path, backend, policy, omp):
+    """Torch's pool spinning beside ONNX Runtime's own threads halved ONNX Runtime at batch 8192 on 2 cores."""
+    from fnnkit.bench.launch import omp_policy
+
+    job = Job.of(BenchConfig(variants=("A",), backends=(backend,)), tmp_path, backend, "cpu", wait_policy=policy)
+    assert omp_policy(job) == omp

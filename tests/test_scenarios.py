@@ -7,6 +7,7 @@ for a model whose call costs that much, so queueing theory says what LoadGen mus
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from fnnkit.bench.scenarios import (  # noqa: E402
     run_loadgen,
     run_one,
 )
-from fnnkit.bench.scenarios.loadgen import loadgen  # noqa: E402
+from fnnkit.bench.scenarios.loadgen import SWITCH_INTERVAL_S, loadgen  # noqa: E402
 from fnnkit.bench.scenarios.search import CONFIRMED, NO_RATE, STEP_DOWNS, UNCONFIRMED  # noqa: E402
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402
@@ -129,12 +130,12 @@ class _Threshold:
 
 
 def test_search_brackets_the_threshold_within_precision():
-    search = find_peak(lambda q: _Threshold(q <= 3000), 1000, 10, 1e6, 0.05, 30)
+    search = find_peak(lambda q: _Threshold(q <= 3000), 1000, 10, 1e6, 0.05, 40)
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
     rates = [q for q, _ in search.steps]
-    assert rates[:4] == [1000, 2000, 4000, 4000]  # doubles until a rate fails twice, then bisects
+    assert rates[:6] == [1000, 1000, 2000, 2000, 4000, 4000]  # two agreeing runs decide a vote; then it bisects
     assert search.failed_above is not None and search.peak_qps < search.failed_above <= search.peak_qps * 1.05
-    assert len(search.at(search.peak_qps)) == 3 and all(r.valid for r in search.at(search.peak_qps))
+    assert len(search.at(search.peak_qps)) == 4 and all(r.valid for r in search.at(search.peak_qps))
 
 
 def test_search_reports_no_rate_when_even_the_floor_fails():
@@ -147,9 +148,9 @@ def test_search_reports_no_rate_when_even_the_floor_fails():
 
 
 def test_an_overloaded_rate_is_not_run_twice():
-    search = find_peak(lambda q: _Threshold(q <= 3000, overloaded=q > 3500), 1000, 10, 1e6, 0.05, 30)
+    search = find_peak(lambda q: _Threshold(q <= 3000, overloaded=q > 3500), 1000, 10, 1e6, 0.05, 40)
     rates = [q for q, _ in search.steps]
-    assert rates[:4] == [1000, 2000, 4000, 2828.4271247461902]  # 4,000 completed far too little: decided at once
+    assert rates[:6] == [1000, 1000, 2000, 2000, 4000, 2828.4271247461902]  # 4,000 completed far too little
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
 
 
@@ -162,8 +163,8 @@ def test_a_failure_while_the_machine_was_busy_is_run_again_not_counted():
             return _Threshold(False, contended=True)
         return _Threshold(qps <= 3000)
 
-    search = find_peak(measure, 1000, 10, 1e6, 0.05, 30)
-    assert [q for q, _ in search.steps][:4] == [1000, 2000, 2000, 4000]  # re-run at once, and the quiet run passed
+    search = find_peak(measure, 1000, 10, 1e6, 0.05, 40)
+    assert [q for q, _ in search.steps][:6] == [1000, 1000, 2000, 2000, 2000, 4000]  # re-run at once: it did not count
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
 
 
@@ -173,8 +174,16 @@ def test_a_machine_busy_throughout_ends_the_search_without_a_false_peak():
     assert len(search.steps) <= 30 + 3 * (STEP_DOWNS + 1)
 
 
+def test_a_search_run_mostly_while_the_machine_was_busy_reports_no_peak():
+    """A neighbour held the cores through most runs: whatever rate passed says more about it than about the system."""
+    search = find_peak(lambda q: _Threshold(q <= 1000, contended=True), 1000, 10, 1e6, 0.05, 40)
+    assert search.peak_qps is None and search.status == UNCONFIRMED
+    quiet = find_peak(lambda q: _Threshold(q <= 1000, contended=q > 1500), 1000, 10, 1e6, 0.05, 40)
+    assert quiet.status == CONFIRMED  # a few contended failures above the peak do not void it
+
+
 def test_one_hiccup_does_not_move_the_search():
-    """A single INVALID run at a rate that passes otherwise (another process took the cores once) is outvoted."""
+    """One INVALID run at a rate that passes otherwise (another process took the cores once) is outvoted."""
     hiccups = {2000: 1}  # the first run at 2,000 q/s fails
 
     def measure(qps):
@@ -183,9 +192,39 @@ def test_one_hiccup_does_not_move_the_search():
             return _Threshold(False)
         return _Threshold(qps <= 3000)
 
-    search = find_peak(measure, 1000, 10, 1e6, 0.05, 30)
+    search = find_peak(measure, 1000, 10, 1e6, 0.05, 40)
     assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
-    assert [q for q, _ in search.steps][:5] == [1000, 2000, 2000, 2000, 4000]  # the split vote settled by a third run
+    assert [q for q, _ in search.steps][:6] == [1000, 1000, 2000, 2000, 2000, 4000]  # the split settled by a third run
+
+
+def test_a_first_rate_that_failed_by_chance_is_voted_on_again():
+    """The first rate fails two runs (a moment of the machine), all below pass: the bound is re-tested, not kept."""
+    hiccups = {2000: 2}
+
+    def measure(qps):
+        if hiccups.get(qps):
+            hiccups[qps] -= 1
+            return _Threshold(False)
+        return _Threshold(qps <= 3000)
+
+    search = find_peak(measure, 2000, 10, 1e6, 0.05, 40)
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000, search.steps
+    assert [q for q, _ in search.steps].count(2000) >= 4  # the failed vote, then the passing re-vote
+
+
+def test_one_lucky_run_above_the_peak_does_not_lift_the_search():
+    """One VALID run far above the peak (measured: 225k passed once where 186k could not be confirmed) is outvoted."""
+    lucky = {4000: 1}  # the first run at 4,000 q/s passes
+
+    def measure(qps):
+        if lucky.get(qps):
+            lucky[qps] -= 1
+            return _Threshold(True)
+        return _Threshold(qps <= 3000)
+
+    search = find_peak(measure, 1000, 10, 1e6, 0.05, 40)
+    assert [q for q, _ in search.steps][4:7] == [4000, 4000, 4000]  # the split at 4,000 settled by a third run
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000
 
 
 def test_a_peak_that_does_not_repeat_is_not_reported():
@@ -197,19 +236,19 @@ def test_a_peak_that_does_not_repeat_is_not_reported():
         return _Threshold(seen[qps] == 1)  # every rate passes its first run only
 
     search = find_peak(measure, 1000, 10, 4000, 0.05, 30)
-    assert search.peak_qps is None and search.status == UNCONFIRMED
+    assert search.peak_qps is None
     assert len(search.steps) <= 30 + 3 * (STEP_DOWNS + 1)
 
 
 def test_a_confirmation_failure_steps_down_one_notch():
-    """Rates in 2,700-3,000 pass their first run only; below they always pass: a lower, repeatable rate is reported."""
+    """Rates in 2,700-3,000 pass two runs, then fail; below they always pass: a lower, repeatable rate is reported."""
     seen: dict[float, int] = {}
 
     def measure(qps):
         seen[qps] = seen.get(qps, 0) + 1
-        return _Threshold(qps <= 2700 or (qps <= 3000 and seen[qps] == 1))
+        return _Threshold(qps <= 2700 or (qps <= 3000 and seen[qps] <= 2))
 
-    search = find_peak(measure, 1000, 10, 1e6, 0.05, 30)
+    search = find_peak(measure, 1000, 10, 1e6, 0.05, 40)
     assert search.status == CONFIRMED and search.peak_qps <= 2700, [(q, r.valid) for q, r in search.steps]
     assert search.peak_qps >= 2700 / 1.1**STEP_DOWNS / 1.05
 
@@ -232,13 +271,29 @@ def test_p99_grows_with_the_queue_and_loadgen_calls_overload_invalid(test_set, t
     assert (tmp_path / "heavy" / "mlperf_log_detail.txt").is_file()
 
 
+class SwitchRecorder(SleepPredictor):
+    """Records the interpreter's GIL switch interval each time the model runs."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.switch: set[float] = set()
+
+    def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
+        self.switch.add(sys.getswitchinterval())
+        return super().__call__(prepared)
+
+
 def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     """The same 1 ms backend at 1,500/s meets the bound once the batcher may group 32 samples per call."""
     inputs, _ = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=25, max_batch=32, max_queue_delay_us=1000, **VOUCHED)
-    result = run_loadgen(SleepPredictor(0.001), inputs, config, tmp_path / "batched", qps=1500)
+    before = sys.getswitchinterval()
+    predictor = SwitchRecorder(0.001)
+    result = run_loadgen(predictor, inputs, config, tmp_path / "batched", qps=1500)
     assert result.valid, result.reasons
     assert result.mean_batch > 1.5
+    # the GIL changes hands within 0.1 ms during the run (LoadGen's issue thread needs it), and the setting comes back
+    assert any(abs(s - SWITCH_INTERVAL_S) < 1e-9 for s in predictor.switch) and sys.getswitchinterval() == before
 
 
 @pytest.mark.slow  # a LoadGen search down to its floor, every failure voted on twice: ~11 s

@@ -51,7 +51,7 @@ class WorkerProcess:
             save_record(job, job_path)
             argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
             try:
-                env = {"OMP_WAIT_POLICY": OMP[job.wait_policy]}  # read as OpenMP starts; the user's own wins
+                env = {"OMP_WAIT_POLICY": omp_policy(job)}  # read as OpenMP starts; the user's own wins
                 proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=env, cwd=tmp)
             except subprocess.TimeoutExpired:
                 return Outcome(status="error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
@@ -60,6 +60,20 @@ class WorkerProcess:
                 return Outcome(status="error", message=f"the worker measuring {what} died (exit {proc.returncode}) "
                                                 f"without a result:\n{tail}")  # fmt: skip
             return read_record(Outcome, out_path, "benchmark outcome", "fnnkit bench")
+
+
+def omp_policy(job: Job) -> str:
+    """OpenMP's wait policy for a job's worker: ACTIVE only where OpenMP runs the backend's own calls.
+
+    Torch's OpenMP pool also serves the job's incidental torch work (gathering the input batch),
+    and under ACTIVE its threads keep spinning afterwards: beside ONNX Runtime's own pool on 2
+    cores that halved ONNX Runtime at batch 8192 (8.1 ms against 3.7-4.0 ms, measured). So every
+    backend whose threads are not OpenMP's gets PASSIVE; its own switch carries the spin choice.
+    """
+    from fnnkit.backends import get_backend
+
+    spin_omp = job.wait_policy == "spin" and get_backend(job.backend).wait_switch == "omp"
+    return OMP["spin" if spin_omp else "passive"]
 
 
 Launcher = InProcess | WorkerProcess

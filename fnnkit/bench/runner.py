@@ -81,7 +81,7 @@ def thread_record(config: BenchConfig, launcher: Launcher, waits: list[str] | No
         "says how its threads waited",
         "torch": "torch.set_num_threads(threads) before loading and timing; OMP_WAIT_POLICY "
         + (
-            "ACTIVE for a spin job, PASSIVE for a passive one (unless set in the environment)"
+            "ACTIVE for a spin job of a torch backend, PASSIVE otherwise (unless set in the environment)"
             if isinstance(launcher, WorkerProcess)
             else f"of this process: {in_process}"
         ),
@@ -106,7 +106,7 @@ def annotate(rows: list[BenchRow], ceilings: list[Ceiling]) -> list[BenchRow]:
         share = round(row.gflops / ceiling, 4) if ceiling else None
         versus = Versus(
             speedup_vs_eager=round(reference / row.latency.p50_us, 4) if reference else None,
-            ceiling_share=share,
+            ceiling_share=share if share is None or share <= 1.0 else None,  # above 100% is never a share
             ceiling_suspect=share is not None and share > 1.0,  # no kernel beats the machine: a mis-measure
         )
         out.append(row.model_copy(update={"versus": versus}))
