@@ -15,12 +15,12 @@ from dataclasses import replace
 import torch
 
 from fnnkit.backends import Backend, Predictor, get_backend
+from fnnkit.backends.onnx_runtime import set_spinning, spinning
 from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.results import BenchRow
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
 from fnnkit.data import load_test_set
 from fnnkit.errors import BackendUnavailable
-from fnnkit.export.onnx_runtime import set_spinning, spinning
 from fnnkit.export.parity import measure as parity_of
 from fnnkit.export.parity import reference
 from fnnkit.store import load_trained
@@ -85,7 +85,7 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
 
     parity = None
     if job.accuracy and predictor is not None:
-        parity = parity_of(predictor.predict, inputs, labels, reference(eager, inputs), backend.tolerance)
+        parity = parity_of(predictor, inputs, labels, reference(eager, inputs), backend.tolerance)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     peak_device = _peak_device_mb(job.device)
     return [
@@ -130,7 +130,7 @@ def _time_batch(
     predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: torch.Tensor, batch: int, load_s: float
 ) -> BenchRow:
     """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size."""
-    x = batch_of(inputs, batch)
+    x = batch_of(inputs, batch).numpy()
     prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
 
     started = time.perf_counter()

@@ -25,7 +25,7 @@ from fnnkit.bench.results import BenchRow, BenchRun, Ceiling, Recommendation, Sk
 from fnnkit.bench.waiting import choose
 from fnnkit.env import environment
 from fnnkit.errors import ArtifactError, FnnkitError
-from fnnkit.export.core import export_command, is_exported
+from fnnkit.formats.manifest import export_command, is_exported
 from fnnkit.store import MODEL_CARD, find_variant_dir, train_command
 
 # (finished jobs, all jobs, what is being measured now)
