@@ -19,6 +19,7 @@ import pytest
 from artifactkit import DATASET
 
 from fnnkit.backends import get_backend
+from fnnkit.bench.coldstart import CHILD, MARK
 
 NO_TORCH = """
 import sys
@@ -72,15 +73,13 @@ def test_predict_coldstart_and_serve_run_without_torch(backend, exported_root, t
     result = run_without_torch(
         """
         import json
-        from fnnkit.bench.coldstart import CHILD, MARK
         from fnnkit.serve.app_config import ServeConfig
         from fnnkit.serve.service import Service
         import numpy as np
 
-        root, folder, backend, digits = sys.argv[1:5]
-        argv = sys.argv
-        sys.argv = ["-c", "backend", folder, backend, "1", MARK]  # the probe, as each fresh process runs it
-        exec(CHILD, {"__name__": "__probe__"})
+        root, folder, backend, digits, probe, mark = sys.argv[1:7]
+        sys.argv = ["-c", "backend", folder, backend, "1", mark]  # the probe, as each fresh process runs it
+        exec(probe, {"__name__": "__main__"})
         service = Service(ServeConfig(folder=folder, backend=backend))  # both serving engines build this
         probs = service.probabilities(np.random.default_rng(1).random((5, 784), np.float32))
         assert probs.shape == (5, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5), probs
@@ -93,7 +92,7 @@ def test_predict_coldstart_and_serve_run_without_torch(backend, exported_root, t
         finally:
             print("TORCH", "torch" in sys.modules)
         """,
-        str(exported_root), str(folder), backend, str(digits),
+        str(exported_root), str(folder), backend, str(digits), CHILD, MARK,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
