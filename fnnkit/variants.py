@@ -1,17 +1,19 @@
-"""The five classic MNIST feedforward variants as data, and one module that builds any of them."""
+"""The five classic MNIST feedforward variants as data, and one module that builds any of them.
+
+The table is torch-free (a process that only runs an ONNX file names variants too); ``FeedForward``,
+``build`` and ``ACTIVATIONS`` live in ``fnnkit.network`` and are imported from there on first use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import torch
-from torch import nn
-
-from fnnkit.data.idx import INPUT_DIM, NUM_CLASSES  # the data's shape decides the networks' ends
 from fnnkit.errors import unknown_choice
 from fnnkit.registry import lookup, pick
+from fnnkit.shapes import INPUT_DIM, NUM_CLASSES  # the data's shape decides the networks' ends
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")  # fnnkit.network.ACTIVATIONS maps each to its torch module
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class VariantSpec:
     hidden_dim: int = 100  # the tutorial's width
 
     def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise unknown_choice("activation", self.activation, list(ACTIVATIONS))
+        if self.activation not in ACTIVATION_NAMES:
+            raise unknown_choice("activation", self.activation, list(ACTIVATION_NAMES))
         if self.hidden_layers < 1 or self.hidden_dim < 1:
             raise ValueError(f"variant {self.name}: hidden_layers and hidden_dim must be >= 1")
 
@@ -70,27 +72,10 @@ def resolve_variants(names: str | list[str]) -> list[VariantSpec]:
     return pick(VARIANTS, names, "variant", str.upper)
 
 
-class FeedForward(nn.Module):
-    """Linear -> activation, ``hidden_layers`` times, then a Linear to the logits.
+def __getattr__(name: str) -> Any:
+    """``FeedForward``, ``build`` and ``ACTIVATIONS`` need torch: imported from ``fnnkit.network`` when asked for."""
+    if name in ("FeedForward", "build", "ACTIVATIONS"):
+        from fnnkit import network
 
-    Takes flattened float32 pixels in [0, 1], shape [batch, 784]; returns logits [batch, 10].
-    """
-
-    def __init__(self, spec: VariantSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        layers: list[nn.Module] = []
-        for index, (fan_in, fan_out) in enumerate(spec.layer_dims):
-            layers.append(nn.Linear(fan_in, fan_out))
-            if index < spec.hidden_layers:
-                layers.append(ACTIVATIONS[spec.activation]())
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-def build(name: str | VariantSpec) -> FeedForward:
-    """A freshly initialised network for a variant name (PyTorch's default Linear init)."""
-    spec = name if isinstance(name, VariantSpec) else get_spec(name)
-    return FeedForward(spec)
+        return getattr(network, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -214,7 +214,7 @@ def _check_manifest(folder: Path, card: dict | None, checks: list[Check]) -> set
 def _entry_file(folder: Path, key: str, entry: object) -> Path:
     """The file an export.json entry names, only if it is the name fnnkit gives that format (no paths)."""
     from fnnkit.export import FORMATS
-    from fnnkit.export.core import checked_entry
+    from fnnkit.formats.manifest import checked_entry
 
     manifest = folder / EXPORT_MANIFEST
     fmt_name, _, device = key.partition(":")

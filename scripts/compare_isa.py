@@ -34,7 +34,7 @@ def main() -> None:
     from fnnkit.export import export_variant, get_format
 
     source = args.artifacts / args.dataset / args.variant
-    predictors, x = {}, torch.rand(args.batch, 784)
+    predictors, x = {}, torch.rand(args.batch, 784).numpy()
     with tempfile.TemporaryDirectory() as scratch:
         for isa in ("avx2", "native"):
             folder = Path(scratch) / isa / args.dataset / args.variant

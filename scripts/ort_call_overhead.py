@@ -43,7 +43,7 @@ def main() -> None:
         prepare_artifacts(config)
         folder = find_variant_dir(root, args.variant, "mnist-sample")
         predictor = get_backend("onnxruntime").load(folder, "cpu", threads=1)
-        batch = predictor.prepare(torch.rand(args.batch, 784))
+        batch = predictor.prepare(torch.rand(args.batch, 784).numpy())
         session, binding = predictor.session, batch.binding
         private = session._sess.run_with_iobinding  # what fnnkit called before issue 11
         ways = {

@@ -14,7 +14,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 from fnnkit.backends import get_backend
 
@@ -27,7 +26,7 @@ def main(folder: str = "artifacts/mnist/C") -> None:
         bound = predictor.bound(n)
 
         def previous(indices=indices):
-            return predictor.predict(torch.from_numpy(rows.take(indices, axis=0)))
+            return predictor.predict(rows.take(indices, axis=0))
 
         def bound_run(indices=indices, bound=bound):
             rows.take(indices, axis=0, out=bound.host)

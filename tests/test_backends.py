@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from artifactkit import DATASET, PT2_VARIANT, copy_variants
@@ -16,6 +17,7 @@ from artifactkit import DATASET, PT2_VARIANT, copy_variants
 from fnnkit.backends import (
     BACKENDS,
     DEVICES,
+    FP32,
     TRT_MAX_BATCH,
     get_backend,
     ort_session,
@@ -25,7 +27,7 @@ from fnnkit.backends import (
 )
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError, IntegrityError
-from fnnkit.export import FP32, export_variant, get_format
+from fnnkit.export import FORMATS, export_variant, get_format
 from fnnkit.export.parity import measure, reference
 from fnnkit.store import load_trained
 
@@ -49,7 +51,7 @@ def folder(exported_root, tmp_path_factory) -> Path:
 def test_set(folder, sample_data):
     inputs = preprocess(sample_data.test_x)
     model, _ = load_trained(folder)
-    return inputs, sample_data.test_y, reference(model, inputs)
+    return inputs.numpy(), sample_data.test_y.numpy(), reference(model, inputs)
 
 
 def test_every_backend_has_a_test_path():
@@ -75,7 +77,7 @@ def test_backend_matches_eager(name, device, folder, test_set):
     inputs, labels, eager = test_set
     predictor = backend.load(folder, device, threads=1)
     predictor.warmup(64, rounds=2)
-    parity = measure(predictor.predict, inputs, labels, eager, backend.tolerance)
+    parity = measure(predictor, inputs, labels, eager, backend.tolerance)  # bound(n).run(): the timed call
     assert parity.passed, parity
     if backend.precision == "fp32":
         assert parity.max_abs_diff <= 1e-4
@@ -93,9 +95,9 @@ def test_prepared_input_is_reused_and_outputs_are_not_aliased(name, device, fold
     first = predictor.prepare(inputs[:8])
     a = predictor.to_host(predictor(first))
     b = predictor.to_host(predictor(predictor.prepare(inputs[8:16])))  # must not overwrite the first result
-    assert torch.equal(a, predictor.to_host(predictor(first)))
-    assert not torch.equal(a, b)
-    assert a.shape == (8, 10) and a.dtype == torch.float32
+    assert np.array_equal(a, predictor.to_host(predictor(first)))
+    assert not np.array_equal(a, b)
+    assert a.shape == (8, 10) and a.dtype == np.float32 and isinstance(a, np.ndarray)
 
 
 @pytest.mark.parametrize("device", ON_DEVICES)
@@ -110,9 +112,9 @@ def test_a_bound_batch_reads_its_host_rows_every_run(name, device, folder, test_
     inputs = test_set[0]
     bound = predictor.bound(16)
     for rows in (inputs[:16], inputs[16:32]):
-        bound.host[:] = rows.numpy()  # in place, as the scenario batcher's numpy take(out=...) does
+        bound.host[:] = rows  # in place, as the scenario batcher's numpy take(out=...) does
         classes = bound.classes(bound.run())
-        expected = predictor.predict(rows).argmax(dim=1).numpy()
+        expected = predictor.predict(rows).argmax(axis=1)
         assert classes.dtype.str == "<i4" and classes.shape == (16,)
         assert (classes == expected).mean() >= 0.9  # reduced precisions may flip a near tie
         if BACKENDS[name].precision == "fp32":
@@ -124,10 +126,10 @@ def test_compile_refuses_to_compile_inside_the_timed_region(folder):
     predictor.warmup(8, rounds=1)
     compiled = predictor.compilations
     with predictor.steady():
-        predictor(predictor.prepare(torch.rand(16, 784)))  # dynamic batch: no new graph
+        predictor(predictor.prepare(np.random.rand(16, 784).astype(np.float32)))  # dynamic batch: no new graph
     assert predictor.compilations == compiled
     with pytest.raises(Exception, match="(?i)recompil"), predictor.steady():
-        predictor(predictor.prepare(torch.rand(2, 1, 784)))  # a 3-d input: a new graph, never seen in this process
+        predictor(predictor.prepare(np.random.rand(2, 1, 784).astype(np.float32)))  # 3-d: a new graph, never seen here
 
 
 def test_cudagraphs_backend_is_cuda_only_and_says_why():
@@ -153,7 +155,7 @@ def test_cudagraphs_replay_without_recompiling(folder, test_set):
                 predictor(x)
     assert predictor.compilations == compiled
     for batch, x in prepared.items():
-        assert (predictor.to_host(predictor(x)) - eager[:batch]).abs().max() <= 1e-4
+        assert np.abs(predictor.to_host(predictor(x)) - eager[:batch]).max() <= 1e-4
 
 
 def test_tensorrt_engines_are_cached_per_model_file(monkeypatch, tmp_path):
@@ -175,9 +177,9 @@ def test_onnxruntime_run_error_is_one_line_naming_the_file(folder):
     """An error ONNX Runtime raises while running (here: 10 features where the graph takes 784) names the file."""
     predictor = get_backend("onnxruntime").load(folder, "cpu", threads=1)
     with pytest.raises(ArtifactError, match=r"onnxruntime failed running .*model\.onnx") as info:
-        predictor(predictor.prepare(torch.rand(2, 10)))
+        predictor(predictor.prepare(np.random.rand(2, 10).astype(np.float32)))
     assert "\n" not in str(info.value)
-    assert predictor.predict(torch.rand(3, 784)).shape == (3, 10)  # the public IOBinding path still runs
+    assert predictor.predict(np.random.rand(3, 784).astype(np.float32)).shape == (3, 10)  # the IOBinding path runs
 
 
 def test_cuda_backends_on_this_machine_say_why(folder):
@@ -221,4 +223,13 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ConfigError, match="unknown device 'tpu'"):
         get_backend("eager").available("tpu")
     assert [b.name for b in resolve_backends("onnxruntime,eager")] == ["eager", "onnxruntime"]
-    assert len(resolve_backends(["all"])) == len(BACKENDS)
+    assert len(resolve_backends(["all"])) == len([b for b in BACKENDS.values() if b.in_all]) < len(BACKENDS)
+
+
+def test_every_format_names_the_backend_that_runs_it():
+    """Export parity opens a file with ``FileFormat.backend``: that backend must run exactly that format,
+    so the check proves the path bench times; and tolerances live on backends only."""
+    for name, fmt in FORMATS.items():
+        assert get_backend(fmt.backend).export_format == name, name
+        assert not hasattr(fmt, "tolerance") and not hasattr(fmt, "open"), name
+    assert {b.export_format for b in BACKENDS.values()} - {None} == set(FORMATS)

@@ -36,7 +36,7 @@ from fnnkit.bench.stats import LatencyStats, cpu_timer, quarter_drift, time_call
 from fnnkit.cli.plots import write_plot
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError
 
-CPU_BACKENDS = [name for name, b in BACKENDS.items() if b.available("cpu")[0]]
+CPU_BACKENDS = [name for name, b in BACKENDS.items() if b.in_all and b.available("cpu")[0]]  # what `all` runs
 QUICK = {"min_time_s": 0.02, "max_time_s": 0.05, "warmup_rounds": 2, "warmup_s": 0.005}
 
 

@@ -17,8 +17,8 @@ from fnnkit.bench.config import ColdStartConfig
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
 from fnnkit.errors import ArtifactError, BackendUnavailable, ConfigError
-from fnnkit.export.compiled import check_cpu_runs, required_flags
 from fnnkit.export.quantized import CALIBRATION_IMAGES, calibration_batches
+from fnnkit.formats.pt2 import check_cpu_runs, required_flags
 
 VARIANT = "A"
 CPUINFO = """processor\t: 0

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from artifactkit import DATASET, copy_variants
@@ -42,13 +43,13 @@ VOUCHED = {**QUICK, "min_query_count": 500}  # enough queries for LoadGen's earl
 
 
 class OnHost(Predictor):
-    """A test backend whose inputs and logits are host tensors already: nothing to prepare or copy."""
+    """A test backend whose inputs and logits are host arrays already: nothing to prepare or copy."""
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, x: np.ndarray) -> np.ndarray:
         return x
 
-    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits
+    def to_host(self, logits: np.ndarray) -> np.ndarray:
+        return np.array(logits, dtype=np.float32)
 
 
 class SleepPredictor(OnHost):
@@ -58,9 +59,9 @@ class SleepPredictor(OnHost):
         super().__init__("sleep", "cpu", 1)
         self.seconds = seconds
 
-    def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
+    def __call__(self, prepared: np.ndarray) -> np.ndarray:
         time.sleep(self.seconds)
-        return torch.zeros(len(prepared), 10)
+        return np.zeros((len(prepared), 10), np.float32)
 
 
 class ReversingPredictor(OnHost):
@@ -70,8 +71,8 @@ class ReversingPredictor(OnHost):
         super().__init__("reversed", "cpu", 1)
         self.inner = inner
 
-    def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
-        return self.inner.predict(prepared).flip(0)
+    def __call__(self, prepared: np.ndarray) -> np.ndarray:
+        return self.inner.predict(prepared)[::-1]
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +340,8 @@ def test_accuracy_through_the_scenario_matches_direct_scoring(folder, test_set, 
     eager = get_backend("eager").load(folder, "cpu", 1)
     config = ScenarioConfig(scenario="offline", max_batch=64, **QUICK)
     result = run_loadgen(eager, inputs, config, tmp_path / "acc", qps=50_000, labels=labels)
-    assert result.accuracy == pytest.approx(accuracy(eager.predict, inputs, labels), abs=1e-9)
+    direct = accuracy(lambda x: torch.from_numpy(eager.predict(x.numpy())), inputs, labels)
+    assert result.accuracy == pytest.approx(direct, abs=1e-9)
     mixed = run_loadgen(ReversingPredictor(eager), inputs, config, tmp_path / "mixed", qps=50_000, labels=labels)
     assert mixed.accuracy < result.accuracy - 20  # responses sent to the wrong queries are caught
 

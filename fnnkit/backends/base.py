@@ -1,43 +1,99 @@
-"""What every backend is: a Predictor protocol, the Backend base class, and the device vocabulary.
+"""What every backend is: the Predictor contract, the Backend base class, the tolerance table, devices.
 
 A backend is a small class: ``available(device)`` says whether it can run here and why not,
-``load(variant_dir, device, threads)`` returns a Predictor. Backend and device are
-orthogonal: every backend names the devices it supports, and a device it cannot use is a
-reason, never a silent move to another device.
+``open(data, path, device, threads)`` turns a file's sha256-verified bytes into a Predictor, and
+``load(variant_dir, device, threads)`` reads those bytes (``fnnkit.formats.manifest``) and opens
+them. It is the one way fnnkit runs a file: export parity, bench, the load scenarios, predict and
+serve all call the Predictor a backend returns. Backend and device are orthogonal: every backend
+names the devices it supports, and a device it cannot use is a reason, never a silent move.
 
-A Predictor separates *preparing* an input (host float32 -> the backend's own format on its
-device: a tensor, or an ONNX Runtime IOBinding with pre-allocated output) from *calling* it,
-so a benchmark times only the call. ``predict(x)`` does both and returns CPU float32 logits.
+The host boundary is numpy: ``prepare`` takes float32 [N, 784], ``to_host`` / ``predict`` return
+float32 [N, 10]. A Predictor separates *preparing* an input (host array -> the backend's own
+format on its device) from *calling* it, so a benchmark times only the call; torch backends
+convert inside. This module imports no torch, so the ONNX Runtime and OpenVINO paths need none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
+import numpy as np
 
 from fnnkit.errors import BackendUnavailable, unknown_choice
-from fnnkit.export.base import FP32, Tolerance
-from fnnkit.export.core import export_command, is_exported
+from fnnkit.formats.manifest import export_command, is_exported, read_exported
 from fnnkit.registry import DEVICES
 from fnnkit.store import MODEL_CARD, train_command
 from fnnkit.variants import INPUT_DIM
 
+CHUNK = 4096  # rows per call when a whole test set is run: bounds device memory
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """When a backend's logits count as computing what eager PyTorch computes on the whole test set."""
+
+    max_abs_diff: float | None  # bound on max |logits - eager logits|; None: reported, not judged
+    min_agreement: float  # percent of test images whose top-1 class equals eager's
+    max_accuracy_drop: float | None = None  # percentage points of test accuracy it may lose
+
+    def describe(self) -> str:
+        rules = [f"top-1 agreement >= {self.min_agreement:g}%"]
+        if self.max_abs_diff is not None:
+            rules.insert(0, f"max |Δ logits| <= {self.max_abs_diff:g}")
+        if self.max_accuracy_drop is not None:
+            rules.append(f"accuracy drop <= {self.max_accuracy_drop:g} points")
+        return " and ".join(rules)
+
+
+# The one tolerance table: each backend names its row (``Backend.tolerance``), and export parity
+# holds a file to the row of the backend that proves it.
+FP32 = Tolerance(max_abs_diff=1e-4, min_agreement=100.0)
+# Reduced precision trades accuracy for speed, so it is judged by what a user sees: the class.
+# Measured on the five variants (mnist-sample, tutorial recipe): int8 agrees on 99.6-99.9% with
+# accuracy within +0.2 points (max |Δ| up to 0.4); fp16 agrees on 100% (max |Δ| <= 8e-3).
+INT8 = Tolerance(max_abs_diff=None, min_agreement=98.0, max_accuracy_drop=1.0)
+FP16 = Tolerance(max_abs_diff=None, min_agreement=99.5, max_accuracy_drop=0.5)
+BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  # 8-bit mantissa: looser than fp16
+
 
 def set_threads(threads: int) -> None:
-    """Torch's intra-op pool size, process-wide; ONNX Runtime gets the same number per session."""
-    if torch.get_num_threads() != threads:
+    """Torch's intra-op pool size, process-wide, when torch is in this process (a process without torch
+    has no such pool; torch backends import torch before they call this). ONNX Runtime and OpenVINO
+    get the same number per session."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str = "") -> Iterator[None]:
+    """Errors only from one logger (root by default) for a block: for known, unactionable chatter."""
+    import logging
+
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def check_device(device: str) -> str:
     if device not in DEVICES:
         raise unknown_choice("device", device, DEVICES)
     return device
+
+
+def host_array(x: Any) -> np.ndarray:
+    """Host float32 [N, 784] as a C-contiguous numpy array (no copy when it already is one)."""
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- predictors
@@ -50,7 +106,7 @@ class Predictor(ABC):
         self.backend, self.device, self.threads = backend, device, threads
 
     @abstractmethod
-    def prepare(self, x: torch.Tensor) -> Any:
+    def prepare(self, x: np.ndarray) -> Any:
         """Host float32 [N, 784] -> the input this backend consumes, already on its device."""
 
     @abstractmethod
@@ -58,21 +114,23 @@ class Predictor(ABC):
         """Logits for a prepared input, in the backend's own format and device (not copied back)."""
 
     @abstractmethod
-    def to_host(self, logits: Any) -> torch.Tensor:
-        """The backend's logits as a CPU float32 tensor [N, 10] (a copy: outputs may be reused)."""
+    def to_host(self, logits: Any) -> np.ndarray:
+        """The backend's logits as host float32 [N, 10] (a copy: outputs may be reused)."""
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, x: np.ndarray) -> np.ndarray:
         """End to end: host float32 [N, 784] -> host float32 logits [N, 10]."""
         return self.to_host(self(self.prepare(x)))
 
     def synchronize(self) -> None:
         """Wait for queued device work, so a timer stopped after this has seen it all."""
-        if self.device == "cuda":
+        if self.device == "cuda":  # only a CUDA run needs torch here; CPU predictors return finished work
+            import torch
+
             torch.cuda.synchronize()
 
     def warmup(self, batch: int, rounds: int = 5) -> None:
         """Run ``rounds`` calls at this batch size: compilers compile, allocators settle, caches fill."""
-        prepared = self.prepare(torch.rand(batch, INPUT_DIM))
+        prepared = self.prepare(np.random.default_rng(0).random((batch, INPUT_DIM), np.float32))
         for _ in range(rounds):
             self(prepared)
         self.synchronize()
@@ -92,41 +150,53 @@ class Predictor(ABC):
 
         Load scenarios call the model thousands of times a second at small batch sizes, where
         building a new input binding and copying the logits back cost as much as the model.
-        This default re-prepares the host array on every run (correct for any backend);
-        backends whose prepared input aliases ``.host`` override it with a truly bound one.
+        This default re-prepares the host array on every run and calls ``__call__`` (correct for any
+        backend); backends whose prepared input aliases ``.host`` override it with a truly bound one
+        whose ``run`` is what their ``__call__`` runs.
         """
         return _Reprepared(self, batch)
+
+    def logits(self, x: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
+        """Every row of ``x`` through ``bound(n).run()`` (the call bench times, the load scenarios drive
+        and serve deploys), ``chunk`` rows at a time, as host float32 [N, 10]: what export parity and
+        accuracy checks run, so they prove the measured path."""
+        x = host_array(x)
+        bounds: dict[int, Bound] = {}
+        parts = []
+        for start in range(0, len(x), chunk):
+            rows = x[start : start + chunk]
+            bound = bounds.get(len(rows)) or bounds.setdefault(len(rows), self.bound(len(rows)))
+            bound.host[...] = rows
+            parts.append(self.to_host(bound.run()))
+        return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
 
 class Bound(ABC):
     """One batch size, bound once: ``host`` is float32 [batch, 784] to be written in place."""
 
-    host: Any  # numpy float32 [batch, INPUT_DIM], C-contiguous
+    host: np.ndarray  # float32 [batch, INPUT_DIM], C-contiguous
 
     @abstractmethod
     def run(self) -> Any:
         """Logits for the rows now in ``host``, in the backend's own format (valid until the next run)."""
 
     @abstractmethod
-    def classes(self, logits: Any) -> Any:
+    def classes(self, logits: Any) -> np.ndarray:
         """The predicted class of each row as a numpy int32 array (a copy: the caller may keep it)."""
 
 
 class _Reprepared(Bound):
-    """Any Predictor: ``host`` as a tensor view, prepared on every run (a copy when the backend needs one)."""
+    """Any Predictor: ``host`` prepared on every run (a copy where the backend's device needs one)."""
 
     def __init__(self, predictor: Predictor, batch: int) -> None:
-        import numpy as np
-
         self.predictor = predictor
         self.host = np.zeros((batch, INPUT_DIM), np.float32)
-        self._tensor = torch.from_numpy(self.host)
 
     def run(self) -> Any:
-        return self.predictor(self.predictor.prepare(self._tensor))
+        return self.predictor(self.predictor.prepare(self.host))
 
-    def classes(self, logits: Any) -> Any:
-        return self.predictor.to_host(logits).argmax(dim=1).numpy().astype("<i4")
+    def classes(self, logits: Any) -> np.ndarray:
+        return self.predictor.to_host(logits).argmax(axis=1).astype("<i4")
 
 
 class Backend(ABC):
@@ -137,8 +207,9 @@ class Backend(ABC):
     devices: ClassVar[tuple[str, ...]] = DEVICES
     unsupported: ClassVar[str] = ""  # why a device outside ``devices`` is not offered
     precision: ClassVar[str] = "fp32"
-    tolerance: ClassVar[Tolerance] = FP32  # when its logits count as agreeing with eager
+    tolerance: ClassVar[Tolerance] = FP32  # when its logits count as agreeing with eager (the one table above)
     export_format: ClassVar[str | None] = None  # the exported file it runs; None: the trained weights
+    in_all: ClassVar[bool] = True  # whether `--backend all` includes it
     # a reduced precision is offered only where the hardware has it natively (fnnkit.capabilities)
     hardware_gated: ClassVar[bool] = False
     # how its idle threads' waiting is switched: "omp" (OMP_WAIT_POLICY), "onnxruntime" (session spinning), "" none
@@ -152,23 +223,38 @@ class Backend(ABC):
         check_device(device)
         if device not in self.devices:
             return False, self.unsupported or f"{self.name} runs on {', '.join(self.devices)} only"
-        if device == "cuda" and not torch.cuda.is_available():
-            return False, f"no CUDA GPU here (torch {torch.__version__}: torch.cuda.is_available() is False)"
+        if device == "cuda":
+            import torch  # the one way fnnkit asks whether a CUDA device exists
+
+            if not torch.cuda.is_available():
+                return False, f"no CUDA GPU here (torch {torch.__version__}: torch.cuda.is_available() is False)"
         return self._runtime(device)
 
+    @abstractmethod
     def _runtime(self, device: str) -> tuple[bool, str]:
-        return True, f"torch {torch.__version__} on {device}"
+        """Whether this backend's runtime is installed and works on ``device``, and which one it is."""
 
     def load(self, variant_dir: str | Path, device: str, threads: int) -> Predictor:
         """A Predictor for the variant in ``variant_dir``; files are sha256-checked before they are parsed."""
         ok, reason = self.available(device)
         if not ok:
             raise BackendUnavailable(f"backend {self.name} cannot run on {device}: {reason}")
-        set_threads(threads)
         return self._load(Path(variant_dir), device, threads)
 
-    @abstractmethod
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor: ...
+    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+        """An exported file's verified, vetted bytes, then ``open`` (weights backends override this)."""
+        if self.export_format is None:
+            raise NotImplementedError(f"{self.name} runs the trained weights and must define _load")
+        data, path = read_exported(folder, self.export_format, device)
+        return self.open(data, path, device, threads)
+
+    def open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        """A Predictor on a file's sha256-verified bytes (``path`` names it in messages; it is never reopened).
+
+        Not gated by ``devices`` (that is what ``load`` offers): export parity opens a portable file on the
+        device it is exported for, with the backend that proves its format.
+        """
+        raise BackendUnavailable(f"backend {self.name} runs the trained weights, not an exported file ({path})")
 
     def missing(self, variant_dir: str | Path, device: str) -> str | None:
         """What this backend needs in ``variant_dir`` that is not there, with the command that makes it."""

@@ -19,13 +19,11 @@ import io
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
+import numpy as np
 
-from fnnkit.backends.base import Backend, Bound, Predictor
+from fnnkit.backends.base import BF16, INT8, Backend, Bound, Predictor, Tolerance
 from fnnkit.capabilities import cpu_capabilities
 from fnnkit.errors import BackendUnavailable
-from fnnkit.export.base import BF16, INT8, Tolerance
-from fnnkit.export.core import read_exported
 from fnnkit.variants import INPUT_DIM
 
 OV_DEVICE = "CPU"
@@ -33,54 +31,44 @@ HINT = "LATENCY"  # one request in flight at a time (see the module docstring)
 
 
 class OpenVinoPredictor(Predictor):
-    """One infer request per prepared batch, its input tensor sharing the host array's memory."""
+    """One infer request per prepared batch, its input tensor sharing the host array's memory: a prepared
+    input is a bound batch (``_OvBound``), so bench, the load scenarios and export parity run one path."""
 
     def __init__(self, backend: str, threads: int, compiled: Any) -> None:
         super().__init__(backend, "cpu", threads)
         self.compiled = compiled
 
-    def prepare(self, x: torch.Tensor) -> _OvBatch:
-        return _OvBatch(self.compiled, x)
+    def prepare(self, x: np.ndarray) -> Bound:
+        return _OvBound(self, np.array(x, dtype=np.float32, order="C"))  # a copy: the request aliases it
 
-    def __call__(self, prepared: _OvBatch) -> Any:
-        # Synchronous infer runs in this thread: start_async() + wait() hands every call to OpenVINO's
-        # worker thread and back, which measured 97 us against 16 us at batch 1 (variant A, 1 thread).
-        prepared.request.infer(share_outputs=True)  # share_outputs: no copy of the logits into a Python dict
-        return prepared.request.get_output_tensor(0)
+    def __call__(self, prepared: Bound) -> Any:
+        return prepared.run()
 
-    def to_host(self, logits: Any) -> torch.Tensor:
-        return torch.from_numpy(logits.data.copy()).float()
+    def to_host(self, logits: Any) -> np.ndarray:
+        return np.array(logits.data, dtype=np.float32)
 
     def bound(self, batch: int) -> Bound:
-        return _OvBound(self, batch)
+        return _OvBound(self, np.zeros((batch, INPUT_DIM), np.float32))
 
 
 class _OvBound(Bound):
     """One infer request whose input tensor shares ``host``'s memory; its output is read in place."""
 
-    def __init__(self, predictor: OpenVinoPredictor, batch: int) -> None:
-        import numpy as np
+    def __init__(self, predictor: OpenVinoPredictor, host: np.ndarray) -> None:
         import openvino as ov
 
-        self.host = np.zeros((batch, INPUT_DIM), np.float32)
+        self.host = host
         self.request = predictor.compiled.create_infer_request()
         self.request.set_input_tensor(ov.Tensor(self.host, shared_memory=True))
 
     def run(self) -> Any:
-        self.request.infer(share_outputs=True)
+        # Synchronous infer runs in this thread: start_async() + wait() hands every call to OpenVINO's
+        # worker thread and back, which measured 97 us against 16 us at batch 1 (variant A, 1 thread).
+        self.request.infer(share_outputs=True)  # share_outputs: no copy of the logits into a Python dict
         return self.request.get_output_tensor(0)
 
-    def classes(self, logits: Any) -> Any:
+    def classes(self, logits: Any) -> np.ndarray:
         return logits.data.argmax(axis=1).astype("<i4")
-
-
-class _OvBatch:
-    def __init__(self, compiled: Any, x: torch.Tensor) -> None:
-        import openvino as ov
-
-        self.host = x.detach().to("cpu", torch.float32).contiguous().numpy()  # kept alive: the tensor aliases it
-        self.request = compiled.create_infer_request()
-        self.request.set_input_tensor(ov.Tensor(self.host, shared_memory=True))
 
 
 class OpenVino(Backend):
@@ -109,10 +97,11 @@ class OpenVino(Backend):
     def _capability(self, version: str) -> tuple[bool, str]:
         return True, f"openvino {version} CPU, {self.precision}"
 
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+    def open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
         import openvino as ov
 
-        data, path = read_exported(folder, self.export_format, device)  # verified bytes; the path is never reopened
+        if device != "cpu":
+            raise BackendUnavailable(f"backend {self.name} cannot open {path} on {device}: {self.unsupported}")
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": self.hint_precision, "PERFORMANCE_HINT": HINT,
                   "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1}  # fmt: skip

@@ -1,89 +1,102 @@
-"""ONNX Runtime backends: IOBinding predictors and the CUDA / TensorRT plumbing (sessions: export.onnx_runtime)."""
+"""ONNX Runtime backends: IOBinding predictors and the CUDA / TensorRT plumbing (sessions: ``onnx_runtime``).
+
+numpy and onnxruntime only: nothing here imports torch.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
+import numpy as np
 
-from fnnkit.backends.base import Backend, Bound, Predictor
+from fnnkit.backends.base import FP16, INT8, Backend, Bound, Predictor
+from fnnkit.backends.onnx_runtime import CUDA_OPTIONS, PROVIDERS, ort_session, provider_missing, run_failed
 from fnnkit.errors import BackendUnavailable
-from fnnkit.export.base import FP16, INPUT_NAME, INT8, OUTPUT_NAME
-from fnnkit.export.core import read_exported
-from fnnkit.export.onnx_runtime import CUDA_OPTIONS, PROVIDERS, ort_session, provider_missing, run_failed
+from fnnkit.formats.onnx import INPUT_NAME, OUTPUT_NAME
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 
 class OrtPredictor(Predictor):
     """ONNX Runtime through IOBinding: input and output buffers are bound once per prepared batch,
-    so a call is one C++ ``Run`` with no Python-side allocation or copy."""
+    so a call is one C++ ``Run`` with no Python-side allocation or copy.
+
+    On the CPU a prepared input *is* a bound batch (``_OrtBound``): the call bench times, the load
+    scenarios' ``bound(n).run()`` and export parity run the same binding the same way."""
 
     def __init__(self, backend: str, device: str, threads: int, session: Any, path: Path) -> None:
         super().__init__(backend, device, threads)
         self.session, self.path = session, path
-        self._run = session.run_with_iobinding  # the public API; bound once, so a call is one attribute-free frame
 
-    def prepare(self, x: torch.Tensor) -> _OrtBatch:
-        return _OrtBatch(self.session, x, self.device)
+    def prepare(self, x: np.ndarray) -> Bound:
+        host = np.array(x, dtype=np.float32, order="C")  # a copy: the caller may change its array afterwards
+        return _OrtBound(self, host) if self.device == "cpu" else _OrtDeviceBatch(self, host)
 
-    def __call__(self, prepared: _OrtBatch) -> Any:
-        try:
-            self._run(prepared.binding)
-        except Exception as exc:  # onnxruntime's own types (Fail, RuntimeException); Ctrl-C is not an Exception
-            raise run_failed(self.path, exc) from None
-        return prepared.output
+    def __call__(self, prepared: Bound) -> Any:
+        return prepared.run()
 
-    def to_host(self, logits: Any) -> torch.Tensor:
-        return torch.from_numpy(logits.numpy().copy()).float()
+    def to_host(self, logits: Any) -> np.ndarray:
+        if isinstance(logits, np.ndarray):
+            return logits.copy()
+        return np.array(logits.numpy(), dtype=np.float32)  # an OrtValue on the device: copied to the host
 
     def bound(self, batch: int) -> Bound:
         if self.device != "cpu":  # a device input is a copy of the host array, not a view of it
             return super().bound(batch)
-        return _OrtBound(self, batch)
+        return _OrtBound(self, np.zeros((batch, INPUT_DIM), np.float32))
 
 
 class _OrtBound(Bound):
     """One IOBinding whose input and output OrtValues wrap numpy arrays (ONNX Runtime does not copy CPU
     numpy memory): writing ``host`` changes the input, and ``run`` writes the logits into ``logits``."""
 
-    def __init__(self, predictor: OrtPredictor, batch: int) -> None:
-        import numpy as np
+    def __init__(self, predictor: OrtPredictor, host: np.ndarray) -> None:
         import onnxruntime as ort
 
-        self.predictor = predictor
-        self.host = np.zeros((batch, INPUT_DIM), np.float32)
-        self.logits = np.zeros((batch, NUM_CLASSES), np.float32)
+        self.path = predictor.path
+        self.host = host
+        self.logits = np.zeros((len(host), NUM_CLASSES), np.float32)
         self._values = (ort.OrtValue.ortvalue_from_numpy(self.host), ort.OrtValue.ortvalue_from_numpy(self.logits))
         self.binding = predictor.session.io_binding()
         self.binding.bind_ortvalue_input(INPUT_NAME, self._values[0])
         self.binding.bind_ortvalue_output(OUTPUT_NAME, self._values[1])
+        self._run = predictor.session.run_with_iobinding  # the public API, bound once: one attribute-free frame
+
+    def run(self) -> Any:
+        try:
+            self._run(self.binding)
+        except Exception as exc:  # onnxruntime's own types (Fail, RuntimeException); Ctrl-C is not an Exception
+            raise run_failed(self.path, exc) from None
+        return self.logits
+
+    def classes(self, logits: Any) -> np.ndarray:
+        return logits.argmax(axis=1).astype("<i4")
+
+
+class _OrtDeviceBatch(Bound):
+    """One input copied to the session's device, and its pre-allocated output there."""
+
+    def __init__(self, predictor: OrtPredictor, host: np.ndarray) -> None:
+        import onnxruntime as ort
+
+        device = predictor.device
+        self.path, self.host = predictor.path, host  # kept alive: ORT may alias it
+        self.input = ort.OrtValue.ortvalue_from_numpy(self.host, device, 0)
+        self.output = ort.OrtValue.ortvalue_from_shape_and_type([len(self.host), NUM_CLASSES], np.float32, device, 0)
+        self.binding = predictor.session.io_binding()
+        self.binding.bind_ortvalue_input(INPUT_NAME, self.input)
+        self.binding.bind_ortvalue_output(OUTPUT_NAME, self.output)
         self._run = predictor.session.run_with_iobinding
 
     def run(self) -> Any:
         try:
             self._run(self.binding)
         except Exception as exc:  # onnxruntime's own types; Ctrl-C is not an Exception
-            raise run_failed(self.predictor.path, exc) from None
-        return self.logits
+            raise run_failed(self.path, exc) from None
+        return self.output
 
-    def classes(self, logits: Any) -> Any:
-        return logits.argmax(axis=1).astype("<i4")
-
-
-class _OrtBatch:
-    """One input bound on the session's device, and its pre-allocated output."""
-
-    def __init__(self, session: Any, x: torch.Tensor, device: str) -> None:
-        import numpy as np
-        import onnxruntime as ort
-
-        self.host = x.detach().to("cpu", torch.float32).contiguous().numpy()  # kept alive: ORT may alias it
-        self.input = ort.OrtValue.ortvalue_from_numpy(self.host, device, 0)
-        self.output = ort.OrtValue.ortvalue_from_shape_and_type([len(self.host), NUM_CLASSES], np.float32, device, 0)
-        self.binding = session.io_binding()
-        self.binding.bind_ortvalue_input(INPUT_NAME, self.input)
-        self.binding.bind_ortvalue_output(OUTPUT_NAME, self.output)
+    def classes(self, logits: Any) -> np.ndarray:
+        return logits.numpy().argmax(axis=1).astype("<i4")
 
 
 class OnnxRuntime(Backend):
@@ -103,10 +116,14 @@ class OnnxRuntime(Backend):
         missing = provider_missing(wanted)
         return (False, missing) if missing else (True, f"onnxruntime {ort.__version__} {wanted}")
 
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
-        data, path = read_exported(folder, self.export_format, device)
-        session = ort_session(data, path, self.providers[device], self.provider_options, threads)
+    def open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        session = ort_session(data, path, self._providers(device), self.provider_options, threads)
         return OrtPredictor(self.name, device, threads, session, path)
+
+    def _providers(self, device: str) -> tuple[str, ...]:
+        """What ``open`` asks for: this backend's own list where it offers ``device``, else the plain provider
+        (export parity of a portable file on a device this backend is not benchmarked on)."""
+        return self.providers.get(device) or PROVIDERS[device]
 
 
 TRT_MAX_BATCH = 131_072  # the engine's optimisation profile covers batch 1..this; larger batches fail to run
@@ -138,10 +155,9 @@ class OnnxRuntimeTrt(OnnxRuntime):
         **OnnxRuntime.provider_options,
     }
 
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
+    def open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
         import hashlib
 
-        data, path = read_exported(folder, self.export_format, device)
         cache = trt_cache_root() / hashlib.sha256(data).hexdigest()[:16]
         cache.mkdir(parents=True, exist_ok=True)
         trt = self.provider_options["TensorrtExecutionProvider"] | {
@@ -150,7 +166,7 @@ class OnnxRuntimeTrt(OnnxRuntime):
         }
         options = self.provider_options | {"TensorrtExecutionProvider": trt}
         try:
-            session = ort_session(data, path, self.providers[device], options, threads)
+            session = ort_session(data, path, self._providers(device), options, threads)
         except BackendUnavailable as exc:  # name the usual cause: TensorRT itself is not installed
             raise BackendUnavailable(f"{exc}; {tensorrt_library()}") from None
         return OrtPredictor(self.name, device, threads, session, path)

@@ -1,18 +1,24 @@
-"""PyTorch's own paths: eager (fp32 and reduced precision), torch.compile, TorchScript, AOTInductor."""
+"""PyTorch's own paths: eager (fp32 and reduced precision), torch.compile, TorchScript (full and lite), AOTInductor.
+
+numpy at the host boundary, as every Predictor: the tensors live inside.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from fnnkit.backends.base import Backend, Predictor
+from fnnkit.backends.base import BF16, FP16, Backend, Predictor, quiet_logger, set_threads
 from fnnkit.capabilities import cpu_capabilities
-from fnnkit.export.base import BF16, FP16
-from fnnkit.export.core import load_exported
+from fnnkit.errors import ArtifactError, BackendUnavailable
+from fnnkit.formats.pt2 import check_cpu_runs, package_metadata
 from fnnkit.store import load_trained
 
 
@@ -23,14 +29,44 @@ class TorchPredictor(Predictor):
         super().__init__(backend, device, threads)
         self.fn, self.dtype = fn, dtype
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.device, self.dtype).contiguous()
+    def prepare(self, x: np.ndarray) -> torch.Tensor:
+        tensor = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, np.float32))
+        return tensor.to(self.device, self.dtype).contiguous()
 
     def __call__(self, prepared: torch.Tensor) -> torch.Tensor:
         return self.fn(prepared)
 
-    def to_host(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.detach().to("cpu", torch.float32, copy=True)
+    def to_host(self, logits: torch.Tensor) -> np.ndarray:
+        return logits.detach().to("cpu", torch.float32, copy=True).numpy()
+
+
+@contextlib.contextmanager
+def known_deprecation() -> Iterator[None]:
+    """torch.jit and the lite interpreter are deprecated upstream; fnnkit.export.torchscript says why fnnkit
+    keeps them. Silenced here, where they are known and documented, rather than shown on every load."""
+    with warnings.catch_warnings():
+        for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
+            warnings.filterwarnings("ignore", message=r"Lite Interpreter is deprecated", category=category)
+        yield
+
+
+class _TorchBackend(Backend):
+    """A backend that runs in torch: torch's intra-op pool gets the thread count before anything loads."""
+
+    def _runtime(self, device: str) -> tuple[bool, str]:
+        return True, f"torch {torch.__version__} on {device}"
+
+    def load(self, variant_dir: str | Path, device: str, threads: int) -> Predictor:
+        set_threads(threads)
+        return super().load(variant_dir, device, threads)
+
+    def open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        set_threads(threads)
+        return self._open(data, path, device, threads)
+
+    def _open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        return super().open(data, path, device, threads)  # weights backends: refused, naming the file
 
 
 class CompiledPredictor(TorchPredictor):
@@ -56,7 +92,7 @@ def _eager_model(folder: Path, device: str, dtype: torch.dtype) -> torch.nn.Modu
     return model.to(dtype=dtype).requires_grad_(False)  # no autograd graph, without a per-call context
 
 
-class Eager(Backend):
+class Eager(_TorchBackend):
     name = "eager"
     summary = "PyTorch eager, float32: the reference every other backend is held to"
 
@@ -64,7 +100,7 @@ class Eager(Backend):
         return TorchPredictor(self.name, device, threads, _eager_model(folder, device, torch.float32), torch.float32)
 
 
-class _ReducedEager(Backend):
+class _ReducedEager(_TorchBackend):
     """Eager in a lower precision: offered on GPUs, and on CPUs whose instruction set has it natively
     (AMX / AVX512-BF16 / AVX512-FP16); elsewhere a CPU emulates it, slower than fp32."""
 
@@ -102,7 +138,7 @@ class EagerBf16(_ReducedEager):
     dtype = torch.bfloat16
 
 
-class Compile(Backend):
+class Compile(_TorchBackend):
     name = "compile"
     summary = "torch.compile (Inductor, dynamic batch, frozen weights)"
 
@@ -149,32 +185,84 @@ class CompileCudaGraphs(Compile):
     cudagraphs = True
 
 
-class TorchScript(Backend):
+class TorchScript(_TorchBackend):
     name = "torchscript"
     summary = "TorchScript (model.torchscript.pt), frozen"
     export_format = "torchscript"
 
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
-        import warnings
-
-        module = load_exported(folder, "torchscript", device).handle
-        # torch.jit is deprecated upstream; fnnkit.export.torchscript says why fnnkit keeps it
-        with warnings.catch_warnings():
-            for category in (FutureWarning, DeprecationWarning):  # torch 2.14 / torch 2.11
-                warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=category)
-            frozen = torch.jit.freeze(module.eval())  # weights become constants: no attribute lookups per call
-        return TorchPredictor(self.name, device, threads, frozen, torch.float32)
+    def _open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        try:
+            with known_deprecation():
+                module = torch.jit.load(io.BytesIO(data), map_location=device, _extra_files={"fnnkit.json": ""})
+                frozen = torch.jit.freeze(module.eval())  # weights become constants: no attribute lookups per call
+        except RuntimeError as exc:
+            raise ArtifactError(f"{path} is not a loadable TorchScript file ({exc}); re-export it") from None
+        return TorchPredictor(self.name, device, threads, _guarded(frozen, path), torch.float32)
 
 
-class Aoti(Backend):
+class TorchScriptLite(_TorchBackend):
+    """The ``.ptl`` file in PyTorch Mobile's lite interpreter, on the CPU: what proves that format."""
+
+    name = "torchscript-lite"
+    summary = "TorchScript lite interpreter (model.ptl, PyTorch Mobile), CPU"
+    export_format = "torchscript-lite"
+    devices = ("cpu",)
+    unsupported = "the lite interpreter runs on the CPU only"
+    in_all = False  # a mobile format: `--format all` does not make it, so `--backend all` does not ask for it
+
+    def _open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        from torch.jit.mobile import _load_for_lite_interpreter
+
+        if device != "cpu":
+            raise BackendUnavailable(f"{path}: the lite interpreter runs on the CPU only; export it with --device cpu")
+        try:
+            with known_deprecation():
+                module = _load_for_lite_interpreter(io.BytesIO(data))
+        except RuntimeError as exc:
+            raise ArtifactError(f"{path} is not a loadable lite-interpreter file ({exc}); re-export it") from None
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return module(x)
+
+        return TorchPredictor(self.name, device, threads, _guarded(run, path), torch.float32)
+
+
+class Aoti(_TorchBackend):
     name = "aoti"
     summary = "AOTInductor package (model.pt2), ahead-of-time compiled"
     export_format = "compiled"
 
-    def _load(self, folder: Path, device: str, threads: int) -> Predictor:
-        loader = load_exported(folder, "compiled", device).handle.loader  # skip the pytree wrapper per call
+    def _open(self, data: bytes, path: Path, device: str, threads: int) -> Predictor:
+        import torch._inductor
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable(f"{path} is compiled for cuda, but torch.cuda.is_available() is False here")
+        check_cpu_runs(package_metadata(data, path), path)
+        # torch warns when the package's ISA differs from this CPU's best; check_cpu_runs has decided that already
+        try:
+            with quiet_logger("torch.export.pt2_archive._package"):
+                compiled = torch._inductor.aoti_load_package(io.BytesIO(data))
+        except Exception as exc:  # the C++ loader raises RuntimeError; a damaged zip raises others
+            raise ArtifactError(f"{path} is not a loadable AOTInductor package ({exc}); re-export it") from None
+        built_for = compiled.get_metadata().get("AOTI_DEVICE_KEY", "?")
+        if built_for != device:
+            raise ArtifactError(f"{path} was compiled for {built_for}, not {device}; export it with --device {device}")
+        loader = compiled.loader  # skip the pytree wrapper per call
 
         def run(x: torch.Tensor) -> torch.Tensor:
             return loader.run([x])[0]
 
-        return TorchPredictor(self.name, device, threads, run, torch.float32)
+        return TorchPredictor(self.name, device, threads, _guarded(run, path), torch.float32)
+
+
+def _guarded(fn: Callable[[torch.Tensor], torch.Tensor], path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A native runtime's error while running (TorchScript's interpreter, AOTInductor's) as one line naming the file."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        try:
+            return fn(x)
+        except RuntimeError as exc:  # Ctrl-C is not a RuntimeError
+            raise ArtifactError(f"{path} failed while running: {str(exc)[:300]}; re-export it") from None
+
+    return run

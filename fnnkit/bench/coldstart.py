@@ -3,9 +3,10 @@
 Every run is a fresh ``python`` process (no warm imports, no compiled graphs, no page cache
 of our own making beyond the OS's), which times its own phases and reports them on one line:
 
-- ``import``: ``import torch`` plus fnnkit's backend registry (every backend needs both);
+- ``import``: fnnkit's backend registry and the backend's own module (torch for the torch
+  backends; the ONNX Runtime and OpenVINO backends import no torch);
 - ``load``: the backend's ``load`` (runtime import such as onnxruntime/openvino, sha256 check,
-  session or package creation);
+  vetting, session or package creation);
 - ``first``: the first batch-1 inference (torch.compile compiles here);
 - ``total``: measured by the parent, from spawning the process to receiving that line, so it
   includes the interpreter's own start-up.
@@ -40,23 +41,26 @@ PHASES = ("import", "load", "first", "total")
 BASELINES = ("python", "import torch")
 SCHEMA = "fnnkit.coldstart/2"  # 2: the run header, skipped rows are the plan's records
 
-# Runs in the fresh process. It must not import fnnkit before timing ``import torch``.
+# Runs in the fresh process: imports only what the backend itself needs (no torch for ONNX Runtime / OpenVINO).
 CHILD = """
 import json, sys, time
 started = time.perf_counter()
 kind, folder, backend, threads, mark = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 out = {}
-if kind != "python":
+if kind == "torch":
     import torch
     out["import"] = time.perf_counter() - started
 if kind == "backend":
     from fnnkit.backends import get_backend
+    chosen = get_backend(backend)
     out["import"] = time.perf_counter() - started
     begun = time.perf_counter()
-    predictor = get_backend(backend).load(folder, "cpu", threads)
+    predictor = chosen.load(folder, "cpu", threads)
     out["load"] = time.perf_counter() - begun
+    import numpy as np
+    x = np.random.default_rng(0).random((1, 784), np.float32)
     begun = time.perf_counter()
-    predictor.predict(torch.rand(1, 784))
+    predictor.predict(x)
     out["first"] = time.perf_counter() - begun
 print(mark + json.dumps(out), flush=True)
 """

@@ -14,12 +14,12 @@ import time
 import torch
 
 from fnnkit.backends import Backend, Predictor, get_backend
+from fnnkit.backends.onnx_runtime import set_spinning, spinning
 from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.results import BenchRow, Latency, Memory, Parity, Setup, Trust
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
 from fnnkit.data import load_test_set
 from fnnkit.errors import BackendUnavailable
-from fnnkit.export.onnx_runtime import set_spinning, spinning
 from fnnkit.export.parity import measure as parity_of
 from fnnkit.export.parity import reference
 from fnnkit.store import load_trained
@@ -85,7 +85,7 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
 
     parity = None
     if job.accuracy and predictor is not None:
-        p = parity_of(predictor.predict, inputs, labels, reference(eager, inputs), backend.tolerance)
+        p = parity_of(predictor, inputs, labels, reference(eager, inputs), backend.tolerance)
         parity = Parity(
             accuracy=p.accuracy, eager_accuracy=p.eager_accuracy, max_abs_diff=p.max_abs_diff,
             agreement=p.agreement, agrees=p.passed,
@@ -130,7 +130,7 @@ def _time_batch(
     predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: torch.Tensor, batch: int, load_s: float
 ) -> dict:
     """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size: a row's measured part."""
-    x = batch_of(inputs, batch)
+    x = batch_of(inputs, batch).numpy()
     prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
 
     started = time.perf_counter()

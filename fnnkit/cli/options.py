@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from fnnkit.env import resolve_device
+from fnnkit.env import resolve_device, resolve_device_name
 from fnnkit.errors import ConfigError
 from fnnkit.paths import user_path
 from fnnkit.registry import DEVICES
@@ -47,12 +47,13 @@ DATA_DIR = folder_option(
 )
 
 
-def device_option(default: str, why: str) -> Any:
+def device_option(default: str, why: str, as_name: bool = False) -> Any:
     """``--device``, one vocabulary for every command: auto | cpu | cuda, made a ``torch.device`` once, here.
 
     ``why`` says why this command's default is what it is (export: cpu, so files run anywhere). Commands
     annotate the parameter ``Any``: typer reads the signature at import, and ``fnnkit --help`` must not
-    import torch just to name the type the callback returns."""
+    import torch just to name the type the callback returns. ``as_name``: the device as ``"cpu"`` / ``"cuda"``,
+    for commands whose ONNX Runtime / OpenVINO paths import no torch (``--device cpu`` then never does)."""
     return typer.Option(
         default,
         "--device",
@@ -60,7 +61,7 @@ def device_option(default: str, why: str) -> Any:
         show_default=False,
         metavar="DEVICE",
         parser=str,
-        callback=lambda value: resolve_device(value.strip()),
+        callback=lambda value: (resolve_device_name if as_name else resolve_device)(value.strip()),
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -28,7 +27,7 @@ def predict(
     backend: str = typer.Option(
         "onnxruntime", "--backend", "-b", help="Any backend of `fnnkit bench` (`fnnkit backends`)."
     ),
-    device: Any = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA"),
+    device: str = device_option("cpu", "a few pictures cost less on the CPU than starting CUDA", as_name=True),
     top: int = number(2, "--top", "How many classes to report per input.", 1, 10),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
     explain: bool = typer.Option(False, "--explain", help="Say what normalisation did to each picture."),
@@ -47,7 +46,7 @@ def predict(
     if save_inputs is not None:
         ensure_writable_dir(save_inputs, "--save-inputs")  # before any work: a bad folder is named at once
     model = load_model(
-        artifacts, variant, dataset, backend, device=device.type
+        artifacts, variant, dataset, backend, device=device
     )  # a missing model fails before any file is read
     samples = list(load_samples(paths))
     bad = [s for s in samples if s.problem]

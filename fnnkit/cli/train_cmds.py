@@ -113,7 +113,7 @@ def evaluate(
 
     from fnnkit.backends import get_backend
     from fnnkit.data import default_data_dir, load_dataset, preprocess
-    from fnnkit.metrics import accuracy
+    from fnnkit.metrics import top1
     from fnnkit.store import find_variant_dir, read_model_card
     from fnnkit.variants import resolve_variants
 
@@ -128,7 +128,8 @@ def evaluate(
         if name not in cache:
             data = load_dataset(name, data_dir=data_dir or default_data_dir(), download=False)
             cache[name] = (preprocess(data.test_x), data.test_y)
-        measured = accuracy(predictor.predict, *cache[name])
+        inputs, labels = cache[name]
+        measured = top1(torch.from_numpy(predictor.logits(inputs.numpy())), labels)  # the path bench times
         rows.append((spec.name, name, card["test_accuracy"], measured, runner.name, str(device)))
     console.print(evaluate_table(rows))
 

@@ -19,10 +19,8 @@ import numpy as np
 import torch
 
 from fnnkit.errors import DataError
+from fnnkit.shapes import IMAGE_SHAPE, INPUT_DIM, NUM_CLASSES  # noqa: F401  (the data's shape, named here too)
 
-IMAGE_SHAPE = (28, 28)  # every MNIST-format dataset: 28x28 grey pixels...
-INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # ...flattened to 784 inputs
-NUM_CLASSES = 10  # ...and ten classes
 IMAGES_MAGIC = 0x0803  # unsigned byte, 3 dims
 LABELS_MAGIC = 0x0801  # unsigned byte, 1 dim
 MAX_PAYLOAD_BYTES = 1 << 30  # 1 GiB: 20x full MNIST's largest file; anything bigger is not a dataset we train on

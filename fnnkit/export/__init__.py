@@ -1,51 +1,54 @@
-"""Export trained variants to deployable files, each proven against eager PyTorch.
+"""Export trained variants to deployable files, each proven by the backend that runs it.
 
-One registry (``FORMATS``) names every format once: ``onnx``, ``torchscript``, ``compiled``
-(AOTInductor ``.pt2``), ``onnx-int8`` (dynamic), ``onnx-int8-static`` (calibrated QDQ) and
-``onnx-fp16``. ``export_variant`` writes the files of one variant folder plus ``export.json``;
-``load_exported`` opens one back, verified.
+``fnnkit.formats`` names every format once (file, vetting, proving backend): ``onnx``,
+``torchscript``, ``torchscript-lite``, ``compiled`` (AOTInductor ``.pt2``), ``onnx-int8``
+(dynamic), ``onnx-int8-static`` (calibrated QDQ) and ``onnx-fp16``. ``export_variant`` writes the
+files of one variant folder plus ``export.json``; ``load_exported`` opens one back, verified.
 
-Modules: ``base`` (shared types and tolerances), ``formats`` (the registry), one module per
-file kind (``onnx_files``, ``quantized``, ``torchscript``, ``compiled``), ``parity`` and ``core``.
+Modules: ``base`` (what a writer gets), one module per file kind (``onnx_files``, ``quantized``,
+``torchscript``, ``compiled``, ``triton``), ``parity`` and ``core`` (the writers table, the proof).
+Names are imported on first use, so a reader of ``fnnkit.export.read_exported`` (or of
+``fnnkit.formats``) imports no torch; the writers import it.
 """
 
 from __future__ import annotations
 
-from fnnkit.export.base import DEFAULT_OPSET, FP16, FP32, INT8, LoadedExport, Tolerance
-from fnnkit.export.core import (
-    EXPORT_SCHEMA,
-    ExportResult,
-    export_command,
-    export_variant,
-    is_exported,
-    load_exported,
-    read_export_manifest,
-    read_exported,
-)
-from fnnkit.export.formats import FORMAT_CHOICES, FORMATS, ExportFormat, check_opset, get_format, resolve_formats
-from fnnkit.export.onnx_files import check_self_contained, vet_onnx
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_OPSET",
-    "EXPORT_SCHEMA",
-    "FORMATS",
-    "FORMAT_CHOICES",
-    "FP16",
-    "FP32",
-    "INT8",
-    "ExportFormat",
-    "ExportResult",
-    "LoadedExport",
-    "Tolerance",
-    "check_opset",
-    "check_self_contained",
-    "export_command",
-    "export_variant",
-    "is_exported",
-    "get_format",
-    "load_exported",
-    "read_export_manifest",
-    "read_exported",
-    "resolve_formats",
-    "vet_onnx",
-]
+_WHERE = {
+    "DEFAULT_OPSET": "fnnkit.formats",
+    "FORMATS": "fnnkit.formats",
+    "FORMAT_CHOICES": "fnnkit.formats",
+    "FileFormat": "fnnkit.formats",
+    "check_opset": "fnnkit.formats",
+    "get_format": "fnnkit.formats",
+    "resolve_formats": "fnnkit.formats",
+    "EXPORT_SCHEMA": "fnnkit.formats.manifest",
+    "export_command": "fnnkit.formats.manifest",
+    "is_exported": "fnnkit.formats.manifest",
+    "read_export_manifest": "fnnkit.formats.manifest",
+    "read_exported": "fnnkit.formats.manifest",
+    "check_self_contained": "fnnkit.formats.onnx",
+    "vet_onnx": "fnnkit.formats.onnx",
+    "FP16": "fnnkit.backends.base",
+    "FP32": "fnnkit.backends.base",
+    "INT8": "fnnkit.backends.base",
+    "Tolerance": "fnnkit.backends.base",
+    "ExportResult": "fnnkit.export.core",
+    "export_variant": "fnnkit.export.core",
+    "load_exported": "fnnkit.export.core",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+__all__ = sorted(_WHERE)

@@ -10,24 +10,21 @@ Instruction set: inductor compiles with ``-march=native`` by default, so a packa
 an AVX-512/AMX machine dies with SIGILL elsewhere. fnnkit compiles for a named target
 (``--isa avx2`` by default: x86-64-v3, 256-bit vectors; ``avx512``: x86-64-v4; ``native``),
 passed as this compile's ``inductor_configs`` (never a global config change), records the
-cpuinfo flags the target needs inside the package, and refuses to load a package whose flags
-the running CPU lacks, reading them from the zip before the library is mapped.
+cpuinfo flags the target needs inside the package; the ``aoti`` backend refuses to load a package
+whose flags the running CPU lacks, reading them from the zip before the library is mapped
+(``fnnkit.formats.pt2``).
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fnnkit.capabilities import ISA_FLAGS, ISA_MARCH, ISA_SIMDLEN, cpu_capabilities
-from fnnkit.errors import ArtifactError, BackendUnavailable, ExportError
-from fnnkit.export.base import EXAMPLE_BATCH, ExportContext, Runner, as_float_cpu, quiet_logger, quiet_torch_internals
+from fnnkit.errors import ExportError
+from fnnkit.export.base import EXAMPLE_BATCH, ExportContext, quiet_logger, quiet_torch_internals
 from fnnkit.variants import INPUT_DIM
 
 
@@ -70,69 +67,3 @@ def isa_metadata(isa: str) -> dict[str, str]:
         return {}
     flags = cpu_capabilities().simd_flags() if isa == "native" else ISA_FLAGS[isa]
     return {"fnnkit_isa": isa, "fnnkit_isa_flags": " ".join(flags)}
-
-
-def package_metadata(data: bytes, path: Path) -> dict[str, str]:
-    """The metadata AOTInductor stores beside its library, read from the zip without loading any code.
-
-    Empty for a package without that file (an older torch's): its loader then has nothing to check.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [n for n in archive.namelist() if n.endswith("wrapper_metadata.json")]
-            found = json.loads(archive.read(names[0])) if names else {}
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ArtifactError(f"{path} is not an AOTInductor package ({type(exc).__name__}); re-export it") from None
-    if not isinstance(found, dict):
-        raise ArtifactError(f"{path}: its package metadata is not a JSON object; re-export it")
-    return {str(k): str(v) for k, v in found.items()}
-
-
-def required_flags(metadata: dict[str, str]) -> list[str]:
-    """The cpuinfo flags a CPU package needs: fnnkit's record, else torch's own ``AOTI_CPU_ISA``."""
-    if "fnnkit_isa_flags" in metadata:
-        return metadata["fnnkit_isa_flags"].split()
-    torch_isa = metadata.get("AOTI_CPU_ISA", "").lower().split()  # e.g. "AVX512 AVX512_VNNI AMX_TILE"
-    needed = []
-    for name in torch_isa:
-        needed += ISA_FLAGS.get(name, (name,))
-    return list(dict.fromkeys(needed))
-
-
-def check_cpu_runs(metadata: dict[str, str], path: Path) -> None:
-    """Refuse, in one line, a CPU package built for instructions this CPU lacks (instead of a SIGILL)."""
-    if metadata.get("AOTI_DEVICE_KEY", "cpu") != "cpu":
-        return
-    missing = cpu_capabilities().missing(required_flags(metadata))
-    if missing:
-        target = metadata.get("fnnkit_isa") or metadata.get("AOTI_CPU_ISA", "?")
-        raise ArtifactError(
-            f"{path} was compiled for isa {target}, and this CPU lacks {', '.join(missing)}; running it would die with "
-            "an illegal instruction. Re-export it on or for this machine: fnnkit export --format compiled --isa avx2"
-        )
-
-
-def open_pt2(data: bytes, path: Path, device: str) -> tuple[Any, Runner]:
-    import torch._inductor
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable(f"{path} is compiled for cuda, but torch.cuda.is_available() is False here")
-    check_cpu_runs(package_metadata(data, path), path)
-    # torch warns when the package's ISA differs from this CPU's best; check_cpu_runs has decided that already
-    try:
-        with quiet_logger("torch.export.pt2_archive._package"):
-            compiled = torch._inductor.aoti_load_package(io.BytesIO(data))
-    except Exception as exc:  # the C++ loader raises RuntimeError; a damaged zip raises others
-        raise ArtifactError(f"{path} is not a loadable AOTInductor package ({exc}); re-export it") from None
-    built_for = compiled.get_metadata().get("AOTI_DEVICE_KEY", "?")
-    if built_for != device:
-        raise ArtifactError(f"{path} was compiled for {built_for}, not {device}; export it with --device {device}")
-
-    @torch.inference_mode()
-    def run(x: torch.Tensor) -> torch.Tensor:
-        try:
-            return as_float_cpu(compiled(x.to(device)))
-        except RuntimeError as exc:  # the AOTInductor runtime's errors; Ctrl-C is not a RuntimeError
-            raise ArtifactError(f"{path} failed while running: {str(exc)[:300]}; re-export it") from None
-
-    return compiled, run

@@ -1,9 +1,10 @@
-"""Export one trained variant to files, prove each one, record it in ``export.json``; load them back.
+"""Export one trained variant to files, prove each one, record it in ``export.json``.
 
-Each file is written to a temporary name, opened with its own runtime and run on the whole
-test set while still temporary; only a file that passes replaces the previous one. The
-manifest records what each file was made from, so an unchanged file is reused, and a
-loader checks the file's sha256 before any runtime parses a byte of it.
+Each file is written to a temporary name, opened by the backend that proves its format
+(``FileFormat.backend``: the Predictor bench times and serve deploys) and run on the whole test
+set while still temporary; only a file that passes replaces the previous one. The manifest
+records what each file was made from, so an unchanged file is reused, and a loader
+(``fnnkit.formats.manifest``) checks the file's sha256 before any runtime parses a byte of it.
 """
 
 from __future__ import annotations
@@ -15,33 +16,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fnnkit import __version__
+from fnnkit.backends import Backend, Predictor, get_backend
+from fnnkit.backends.onnx_runtime import SessionRefused
 from fnnkit.capabilities import DEFAULT_ISA, buildable_isa, check_isa
 from fnnkit.data import TestSet, load_dataset, load_test_set, preprocess
 from fnnkit.env import package_version, resolve_device
 from fnnkit.errors import ArtifactError, ExportError
-from fnnkit.export import parity
-from fnnkit.export.base import DEFAULT_OPSET, ExportContext, LoadedExport, Runner
-from fnnkit.export.formats import ExportFormat, check_opset, get_format, resolve_formats
-from fnnkit.store import (
+from fnnkit.export import compiled, onnx_files, parity, quantized, torchscript
+from fnnkit.export.base import ExportContext, Writer
+from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats
+from fnnkit.formats.manifest import (
     EXPORT_MANIFEST,
+    EXPORT_SCHEMA,
+    checked_entry,
+    read_export_manifest,
+    read_exported,
+)
+from fnnkit.store import (
     MAX_EXPORT_BYTES,
     commit_files,
     folder_lock,
     load_trained,
-    read_json,
-    read_model_card,
     read_regular,
     read_verified,
     sha256_bytes,
-    spec_from_card,
-    sweep_stale_temps,
-    validate_export_entry,
 )
 
-EXPORT_SCHEMA = "fnnkit.export/1"
+# How each format is written; what it is (file, vetting, proving backend) is ``fnnkit.formats.FORMATS``.
+WRITERS: dict[str, Writer] = {
+    "onnx": onnx_files.write_fp32,
+    "torchscript": torchscript.write,
+    "torchscript-lite": torchscript.write_lite,
+    "compiled": compiled.write,
+    "onnx-int8": onnx_files.write_int8,
+    "onnx-int8-static": quantized.write_int8_static,
+    "onnx-fp16": onnx_files.write_fp16,
+}
 
 TestSetFor = Callable[[dict], TestSet]  # model card -> its test set; lets a caller load each dataset once
 ProgressFn = Callable[[str, str], None]  # (format name, phase: "reused" | "export" | "parity" | "done")
@@ -67,32 +81,9 @@ def load_calibration(card: dict, data_dir: str | os.PathLike | None = None) -> t
     return preprocess(data.train_x)
 
 
-def read_export_manifest(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / EXPORT_MANIFEST
-    manifest = read_json(path, what="export manifest")
-    if manifest.get("schema") != EXPORT_SCHEMA or not isinstance(manifest.get("formats"), dict):
-        raise ArtifactError(
-            f"export manifest {path} has schema {manifest.get('schema')!r}, this fnnkit reads {EXPORT_SCHEMA!r}; "
-            "re-export with `fnnkit export --force`"
-        )
-    return manifest
-
-
-def checked_entry(folder: Path, key: str, entry: object) -> dict:
-    """One export.json entry through the record schema (``store.validate_export_entry``), or ArtifactError."""
-    try:
-        validate_export_entry(entry)
-    except ValueError as exc:
-        raise ArtifactError(
-            f"export manifest {folder / EXPORT_MANIFEST}: entry {key[:40]!r} {exc}; "
-            "re-export with `fnnkit export --force`"
-        ) from None
-    return entry
-
-
 def export_variant(
     folder: str | os.PathLike,
-    formats: str | list[ExportFormat] = "all",
+    formats: str | list[FileFormat] = "all",
     *,
     device: str = "cpu",
     opset: int = DEFAULT_OPSET,
@@ -140,9 +131,9 @@ class _Judge:
     def __init__(self, model: torch.nn.Module, card: dict, test_set_for: TestSetFor) -> None:
         self.model, self.card, self.test_set_for = model, card, test_set_for
         self.test_set: TestSet | None = None
-        self.eager: torch.Tensor | None = None
+        self.eager: np.ndarray | None = None
 
-    def __call__(self, fmt: ExportFormat, run: Runner, path: Path) -> parity.Parity:
+    def __call__(self, fmt: FileFormat, backend: Backend, predictor: Predictor, path: Path) -> parity.Parity:
         if self.test_set is None:
             self.test_set = self.test_set_for(self.card)
         inputs, labels = self.test_set
@@ -154,13 +145,22 @@ class _Judge:
             )
         if self.eager is None:
             self.eager = parity.reference(self.model, inputs)
-        result = parity.measure(run, inputs, labels, self.eager, fmt.tolerance)
+        result = parity.measure(predictor, inputs.numpy(), labels.numpy(), self.eager, backend.tolerance)
         parity.require(result, path, fmt.name)
         return result
 
 
+def prover(fmt: FileFormat, data: bytes, path: Path, device: str) -> tuple[Backend, Predictor]:
+    """The backend that proves ``fmt`` and its Predictor on ``data``: the same open bench and serve use."""
+    backend = get_backend(fmt.backend)
+    try:
+        return backend, backend.open(data, path, device, torch.get_num_threads())
+    except SessionRefused as exc:
+        raise ExportError(f"{exc}; if it names an opset, export with a lower --opset") from None
+
+
 def _export_one(
-    fmt: ExportFormat, ctx: ExportContext, folder: Path, judge: _Judge, notify: ProgressFn, manifest: dict
+    fmt: FileFormat, ctx: ExportContext, folder: Path, judge: _Judge, notify: ProgressFn, manifest: dict
 ) -> dict:
     """Write the file in a staging folder, prove it there, then switch file and manifest as one unit:
     a failing file never replaces a good one, and a crash never separates a file from its record."""
@@ -170,12 +170,12 @@ def _export_one(
     def write_and_prove(staged: Path) -> None:
         notify(fmt.name, "export")
         started = time.perf_counter()
-        fmt.write(ctx, staged)
+        WRITERS[fmt.name](ctx, staged)
         made["seconds"] = time.perf_counter() - started
         data = read_regular(staged, MAX_EXPORT_BYTES, "exported file")
         notify(fmt.name, "parity")
-        _handle, run = fmt.open(data, path, ctx.device)
-        made["parity"] = judge(fmt, run, path)
+        backend, predictor = prover(fmt, data, path, ctx.device)
+        made["parity"] = judge(fmt, backend, predictor, path)
         made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
 
     def write_manifest(staged: Path) -> None:
@@ -212,7 +212,7 @@ def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
     return manifest | fresh
 
 
-def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportContext) -> bool:
+def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportContext) -> bool:
     """Same weights, same target, same toolchain, passed parity, and the file is the one recorded."""
     try:
         checked_entry(folder, fmt.key(ctx.device), entry)
@@ -236,12 +236,12 @@ def _reusable(entry: dict | None, fmt: ExportFormat, folder: Path, ctx: ExportCo
     return True
 
 
-def _isa_bound(fmt: ExportFormat, device: str) -> bool:
+def _isa_bound(fmt: FileFormat, device: str) -> bool:
     """A CPU build of a device-bound format (the .pt2) is compiled for one instruction set."""
     return fmt.device_bound and device == "cpu"
 
 
-def _result(card: dict, fmt: ExportFormat, folder: Path, entry: dict, status: str) -> ExportResult:
+def _result(card: dict, fmt: FileFormat, folder: Path, entry: dict, status: str) -> ExportResult:
     return ExportResult(
         variant=card["variant"]["name"],
         dataset=card["dataset"]["name"],
@@ -270,7 +270,7 @@ def _metadata(card: dict) -> dict[str, str]:
     }
 
 
-def _versions(fmt: ExportFormat, opset: int) -> dict:
+def _versions(fmt: FileFormat, opset: int) -> dict:
     found = {"fnnkit": __version__, "torch": torch.__version__, "onnx": package_version("onnx")}
     found["onnxruntime"] = package_version("onnxruntime-gpu") or package_version("onnxruntime")
     if fmt.uses_opset:
@@ -278,65 +278,12 @@ def _versions(fmt: ExportFormat, opset: int) -> dict:
     return found
 
 
-def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -> tuple[bytes, Path]:
-    """An exported file's bytes, only if they match export.json and pass the format's vetting.
+def load_exported(folder: str | os.PathLike, format: str, device: str = "cpu", threads: int = 1) -> Predictor:
+    """An exported file opened by the backend that proves its format, after ``read_exported``'s checks.
 
-    For callers that open the runtime themselves (a benchmark with its own session options);
-    parse these bytes, never the file again, so nothing can be swapped in between.
+    Unlike ``Backend.load`` it is not limited to the devices that backend is benchmarked on: any file
+    that was exported for ``device`` opens there, as export parity opened it.
     """
-    folder = Path(folder)
-    fmt = get_format(format)
-    sweep_stale_temps(folder)
-    manifest_path = folder / EXPORT_MANIFEST
-    if not manifest_path.exists():
-        raise ArtifactError(f"nothing exported in {folder} ({EXPORT_MANIFEST} missing); {_how_to(fmt, folder, device)}")
-    entry = read_export_manifest(folder)["formats"].get(fmt.key(device))
-    if entry is None:
-        raise ArtifactError(f"{manifest_path} has no {fmt.key(device)} export; {_how_to(fmt, folder, device)}")
-    entry = checked_entry(folder, fmt.key(device), entry)
-    if entry["file"] != fmt.filename(device):
-        raise ArtifactError(f"{manifest_path}: entry {fmt.key(device)} names file {entry['file']!r}; re-export")
-    card = read_model_card(folder)
-    weights_sha256 = card["weights"]["sha256"]
-    if entry["source_sha256"] != weights_sha256:
-        raise ArtifactError(
-            f"{folder / entry['file']} was exported from other weights than the model now in {folder} "
-            f"(stale: made from {entry['source_sha256'][:12]}..., model is {weights_sha256[:12]}...); "
-            f"{_how_to(fmt, folder, device)}"
-        )
-    path = folder / entry["file"]
-    data = read_verified(path, entry["sha256"])
-    if fmt.vet is not None:
-        fmt.vet(data, path, spec_from_card(card, folder))
-    return data, path
-
-
-def load_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -> LoadedExport:
-    """An exported file opened with its own runtime, after ``read_exported``'s checks."""
     fmt = get_format(format)
     data, path = read_exported(folder, fmt.name, device)
-    handle, run = fmt.open(data, path, device)
-    return LoadedExport(fmt.name, path, device, handle, run)
-
-
-def _how_to(fmt: ExportFormat, folder: Path, device: str) -> str:
-    command = export_command(folder.parent.parent, folder.parent.name, [folder.name], [fmt.name], device)
-    return f"create it with: {command}"
-
-
-def is_exported(folder: Path, format: str, device: str) -> bool:
-    """export.json records ``format`` for ``device`` and the file is there (its sha256 is checked at load)."""
-    fmt = get_format(format)
-    if not (folder / EXPORT_MANIFEST).exists():
-        return False
-    entry = read_export_manifest(folder)["formats"].get(fmt.key(device))  # a damaged manifest raises, naming itself
-    return isinstance(entry, dict) and (folder / fmt.filename(device)).is_file()
-
-
-def export_command(root: Path, dataset: str, variants: list[str], formats: list[str], device: str) -> str:
-    """The command that (re-)creates exports: every "create it with" hint for a missing or damaged export
-    names it through here (a .pt2 built for another CPU names its own ``--isa`` re-export)."""
-    return (
-        f"fnnkit export --format {','.join(formats)} --variant {','.join(variants)} --dataset {dataset} "
-        f"--device {device} --artifacts {root}"
-    )
+    return prover(fmt, data, path, device)[1]

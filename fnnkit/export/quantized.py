@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from fnnkit.errors import ExportError
-from fnnkit.export.base import INPUT_NAME, ExportContext, quiet_logger
+from fnnkit.export.base import ExportContext, quiet_logger
 from fnnkit.export.onnx_files import finish, fp32_proto
+from fnnkit.formats.onnx import INPUT_NAME
 
 CALIBRATION_IMAGES = 2048  # MinMax ranges settle well before this on MNIST-size inputs
 CALIBRATION_BATCH = 256

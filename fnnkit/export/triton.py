@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fnnkit.errors import ArtifactError, ConfigError
-from fnnkit.export.base import INPUT_NAME, OUTPUT_NAME
-from fnnkit.export.core import is_exported, read_exported
+from fnnkit.formats.manifest import is_exported, read_exported
+from fnnkit.formats.onnx import INPUT_NAME, OUTPUT_NAME
 from fnnkit.store import commit_files, folder_lock, read_model_card, sha256_bytes
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 

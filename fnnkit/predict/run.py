@@ -1,4 +1,7 @@
-"""Classify samples with any backend from the registry, after its sha256-checked load."""
+"""Classify samples with any backend from the registry, after its sha256-checked load.
+
+numpy end to end: with an ONNX Runtime or OpenVINO backend, nothing on this path imports torch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fnnkit.predict.inputs import Sample
 from fnnkit.predict.normalize import SIDE
@@ -59,10 +61,16 @@ def probabilities(model: Model, pixels: np.ndarray) -> np.ndarray:
     """Softmax of the logits for float32 [N, 28, 28] pixels in [0, 1], in bounded chunks."""
     out = []
     for start in range(0, len(pixels), CHUNK):
-        x = torch.from_numpy(np.ascontiguousarray(pixels[start : start + CHUNK], dtype=np.float32))
-        logits = model.predictor.predict(x.reshape(-1, SIDE * SIDE))
-        out.append(torch.softmax(logits.float(), dim=1).numpy())
+        x = np.ascontiguousarray(pixels[start : start + CHUNK], dtype=np.float32).reshape(-1, SIDE * SIDE)
+        out.append(softmax(model.predictor.predict(x)))
     return np.concatenate(out) if out else np.zeros((0, len(model.classes)), np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32, shifted by the row maximum so no exponent overflows."""
+    shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def predict(model: Model, samples: list[Sample], top: int) -> list[Prediction]:

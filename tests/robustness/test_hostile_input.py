@@ -8,7 +8,6 @@ loaders and verify apply one rule (9), and the small ones (10).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from clitools import fnnkit_in_process
 
 from fnnkit.bench.results import BenchRun, load_run, save_run
 from fnnkit.errors import ArtifactError, ConfigError, FnnkitError, Interrupted
-from fnnkit.export import formats, read_exported
+from fnnkit.export import core, read_exported
 from fnnkit.spawn import python_module_argv, run_isolated
 from fnnkit.store import (
     EXPORT_MANIFEST,
@@ -286,8 +285,7 @@ def test_export_stops_on_interrupt_with_130(trained_root, tmp_path, capsys, monk
         calls.append(temp)
         raise Interrupted("interrupted by SIGINT")
 
-    fmt = formats.FORMATS["torchscript"]
-    monkeypatch.setitem(formats.FORMATS, "torchscript", dataclasses.replace(fmt, write=interrupted_write))
+    monkeypatch.setitem(core.WRITERS, "torchscript", interrupted_write)
     code, text = fnnkit_in_process(
         capsys, monkeypatch, "export", "--format", "torchscript", "--variant", "C,D",
         "--dataset", "mnist-sample", "--artifacts", str(root),

@@ -24,7 +24,8 @@ from clitools import fnnkit_in_process
 
 from fnnkit.backends import get_backend
 from fnnkit.errors import ArtifactError, IntegrityError
-from fnnkit.export import core, load_exported
+from fnnkit.export import load_exported
+from fnnkit.formats import manifest
 from fnnkit.store import EXPORT_MANIFEST
 from fnnkit.verify import verify
 
@@ -102,7 +103,7 @@ def test_there_is_no_unverified_open():
     ]
     assert len(opens) == 2 and all("(io.BytesIO(data)" in call for _, call in opens), opens
 
-    assert "read_verified(path" in Path(core.__file__).read_text()
+    assert "read_verified(path" in Path(manifest.__file__).read_text()
 
 
 @pytest.mark.parametrize("how", ["no export.json", "no entry"])

@@ -1,9 +1,10 @@
-"""The one ONNX Runtime session builder: export's parity check and the benchmark backends both open here.
+"""The one ONNX Runtime session builder: every ``onnxruntime*`` backend opens here, so export parity,
+bench, serve and predict run sessions made with the same options.
 
-It lives in ``export`` (the lower floor) so that ``backends.ort`` can import it without export
-ever importing backends. One builder means one set of session options and one rule for a
-provider that does not start: ONNX Runtime silently falls back to the next provider
-(ultimately the CPU), and a number measured that way would be reported under a GPU name.
+One builder means one set of session options and one rule for a provider that does not start:
+ONNX Runtime silently falls back to the next provider (ultimately the CPU), and a number
+measured that way would be reported under a GPU name. Imports neither torch nor (until a
+session is made) onnxruntime.
 """
 
 from __future__ import annotations
