@@ -71,7 +71,7 @@ def _unfit(backend: Any, folder: Path, device: str) -> str | None:
 
 
 def _accuracy(predictor: Any, inputs: Any, labels: Any) -> float:
-    logits = np.asarray(predictor.predict(inputs))
+    logits = predictor.predict(np.asarray(inputs, dtype=np.float32))
     return round(100.0 * float((logits.argmax(axis=1) == np.asarray(labels)).mean()), 2)
 
 
