@@ -22,9 +22,9 @@ import torch
 
 from fnnkit.errors import BackendUnavailable, unknown_choice
 from fnnkit.export.base import FP32, Tolerance
-from fnnkit.export.core import export_command, is_exported
+from fnnkit.export.core import is_exported
 from fnnkit.registry import DEVICES
-from fnnkit.store import MODEL_CARD, train_command
+from fnnkit.store import Artifact
 from fnnkit.variants import INPUT_DIM
 
 
@@ -172,11 +172,10 @@ class Backend(ABC):
 
     def missing(self, variant_dir: str | Path, device: str) -> str | None:
         """What this backend needs in ``variant_dir`` that is not there, with the command that makes it."""
-        folder = Path(variant_dir)
-        root = folder.parent.parent
-        if not (folder / MODEL_CARD).exists():
-            return f"no trained model in {folder}: {train_command(root, folder.name, folder.parent.name)}"
-        if self.export_format is None or is_exported(folder, self.export_format, device):
+        artifact = Artifact.at(variant_dir)
+        if not artifact.trained:
+            return f"no trained model in {artifact.folder}: {artifact.train_command()}"
+        if self.export_format is None or is_exported(artifact.folder, self.export_format, device):
             return None
-        command = export_command(root, folder.parent.name, [folder.name], [self.export_format], device)
-        return f"no {self.export_format} export for {device} in {folder}: {command}"
+        command = artifact.export_command([self.export_format], device)
+        return f"no {self.export_format} export for {device} in {artifact.folder}: {command}"

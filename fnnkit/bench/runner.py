@@ -26,7 +26,7 @@ from fnnkit.bench.waiting import choose
 from fnnkit.env import environment
 from fnnkit.errors import ArtifactError, FnnkitError
 from fnnkit.export.core import export_command, is_exported
-from fnnkit.store import MODEL_CARD, find_variant_dir, train_command
+from fnnkit.store import Artifact, find_variant_dir, train_command
 
 # (finished jobs, all jobs, what is being measured now)
 ProgressFn = Callable[[int, int, str], None]
@@ -105,18 +105,15 @@ def missing_artifacts(config: BenchConfig, usable: Availability | None = None) -
     untrained: list[str] = []
     exports: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # (dataset, device) -> (variants, formats)
     for variant in config.variants:
-        try:
-            folder = find_variant_dir(config.artifacts, variant, config.dataset)
-        except ArtifactError:
-            folder = None
-        if folder is None or not (folder / MODEL_CARD).exists():
+        artifact = Artifact.lookup(config.artifacts, variant, config.dataset)
+        if artifact is None:
             untrained.append(variant)
             continue
         for device in config.devices:
             for backend in backends:
                 fmt = backend.export_format
-                if fmt and usable[backend.name, device][0] and not is_exported(folder, fmt, device):
-                    variants, formats = exports.setdefault((folder.parent.name, device), ([], []))
+                if fmt and usable[backend.name, device][0] and not is_exported(artifact.folder, fmt, device):
+                    variants, formats = exports.setdefault((artifact.dataset, device), ([], []))
                     variants += [variant] if variant not in variants else []
                     formats += [fmt] if fmt not in formats else []
     lines = []
