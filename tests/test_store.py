@@ -133,8 +133,8 @@ def test_a_load_reads_the_card_once(copy, monkeypatch):
     model, card = load_trained(copy.folder)
     assert reads == [copy.folder / MODEL_CARD] and card["variant"]["name"] == "C" and not model.training
     reads.clear()
-    data, path = copy.exported(_fmt("onnx"), "cpu")  # card (for the weights it was made from) + manifest
-    assert reads == [copy.folder / MODEL_CARD, copy.folder / EXPORT_MANIFEST] and path.name == "model.onnx"
+    data, path = copy.exported(_fmt("onnx"), "cpu")  # manifest, then the card (the weights it was made from)
+    assert reads == [copy.folder / EXPORT_MANIFEST, copy.folder / MODEL_CARD] and path.name == "model.onnx"
 
 
 def test_a_save_between_card_and_weights_is_read_again_not_called_damaged(copy, trained_root):
