@@ -1,8 +1,8 @@
 """Check artifacts without running any model code from them: what `fnnkit verify` reports.
 
 verify only *reports*: each row is one of the checks the loaders themselves run, called here
-through the same functions (``store.read_model_card`` / ``read_regular`` for records and bounded
-regular files, ``safetensors_vet.vet_safetensors`` for weights, ``export.checked_entry`` and the
+through the same functions (``store.Artifact``'s ``card``, ``entry`` and ``check_current`` for records,
+``store.read_regular`` for bounded regular files, ``safetensors_vet.vet_safetensors`` for weights, the
 format's ``vet`` for exports, the ONNX MLP vetting included). ``.pt2`` and TorchScript files can
 carry native code and pickles, so they are only hashed, never opened.
 """
@@ -24,21 +24,20 @@ from fnnkit.safetensors_vet import (
     vet_safetensors,
 )
 from fnnkit.store import (
-    _TEMP_RE,
     EXPORT_MANIFEST,
+    EXPORT_SCHEMA,
     MAX_EXPORT_BYTES,
     MODEL_CARD,
     MODEL_SCHEMA,
+    TEMP_RE,
     WEIGHTS_FILE,
-    max_weights_bytes,
+    Artifact,
     open_regular,
-    read_model_card,
+    pid_alive,
     read_regular,
     sha256_bytes,
-    spec_from_card,
 )
 
-ENTRY_FIELDS = ("file", "sha256", "bytes", "device", "versions", "source_sha256", "parity")
 MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pt2", ".pth", ".bin", ".data", ".pkl", ".ckpt")
 
 
@@ -102,11 +101,12 @@ def verify_file(path: Path) -> list[Check]:
 def verify_variant(folder: Path) -> list[Check]:
     """Card, weights, manifest, every exported file, and anything in the folder fnnkit did not record."""
     checks: list[Check] = []
-    card = _check_card(folder, checks)
+    artifact = Artifact.at(folder)
+    card = _check_card(artifact, checks)
     if card is not None or (folder / WEIGHTS_FILE).exists():
-        _check_weights(folder, card, checks)
+        _check_weights(artifact, card, checks)
     recorded = {MODEL_CARD, WEIGHTS_FILE, EXPORT_MANIFEST}
-    recorded |= _check_manifest(folder, card, checks)
+    recorded |= _check_manifest(artifact, card, checks)
     _check_strays(folder, recorded, checks)
     return checks
 
@@ -149,34 +149,27 @@ def _sha_matches(actual: str, expected: object, path: Path, record: Path) -> str
 # --------------------------------------------------------------------------- model card and weights
 
 
-def _check_card(folder: Path, checks: list[Check]) -> dict | None:
-    path = folder / MODEL_CARD
-    card: dict | None = None
-
-    def check() -> str:
-        nonlocal card
-        found = read_model_card(folder)
-        spec = spec_from_card(found, path)
-        card = found
-        return f"{MODEL_SCHEMA}, variant {spec.name}"
-
-    _attempt(checks, path, "schema", check)
-    return card
+def _check_card(artifact: Artifact, checks: list[Check]):
+    """The card as the loaders read it (``Artifact.card``), or None when they would refuse it."""
+    note = lambda: f"{MODEL_SCHEMA}, variant {artifact.card.variant.name}"  # noqa: E731
+    ok = _attempt(checks, artifact.folder / MODEL_CARD, "schema", note)
+    return artifact.card if ok else None
 
 
-def _check_weights(folder: Path, card: dict | None, checks: list[Check]) -> None:
-    """The loader's checks (``store.load_state_dict``), each reported on its own row."""
-    path = folder / WEIGHTS_FILE
-    spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+def _check_weights(artifact: Artifact, card, checks: list[Check]) -> None:
+    """The loader's checks (``Artifact.weights``), each reported on its own row."""
+    from fnnkit.store.records import max_weights_bytes
+
+    path = artifact.folder / WEIGHTS_FILE
+    spec = artifact.spec if card else None
     data: list[bytes] = []
-    limit = max_weights_bytes(spec) if spec else MAX_EXPORT_BYTES
+    limit = max_weights_bytes(spec.num_parameters) if spec else MAX_EXPORT_BYTES
     if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, limit)):
         return
     _attempt(checks, path, "safetensors header", lambda: vet_safetensors(data[0], path, spec))
     if card is not None:
-        recorded = card["weights"]["sha256"]
-        record = folder / MODEL_CARD
-        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, record))
+        record = artifact.folder / MODEL_CARD
+        _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), card.weights.sha256, path, record))
 
 
 def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
@@ -189,74 +182,54 @@ def check_safetensors_file(path: Path, expected: Expected | None = None) -> str:
 # --------------------------------------------------------------------------- exports
 
 
-def _check_manifest(folder: Path, card: dict | None, checks: list[Check]) -> set[str]:
+def _check_manifest(artifact: Artifact, card, checks: list[Check]) -> set[str]:
     """Schema of export.json and every entry's file; returns the file names it records."""
-    from fnnkit.export import read_export_manifest
-
-    path = folder / EXPORT_MANIFEST
+    path = artifact.folder / EXPORT_MANIFEST
     if not path.exists():
         return set()
-    manifest: dict = {}
+    manifest = []
 
     def schema() -> str:
-        manifest.update(read_export_manifest(folder))
-        return f"{manifest['schema']}, {len(manifest['formats'])} format(s)"
+        manifest.append(artifact.manifest())
+        return f"{EXPORT_SCHEMA}, {len(manifest[0].formats)} format(s)"
 
     if not _attempt(checks, path, "schema", schema):
         return set()
     names = set()
-    for key, entry in manifest["formats"].items():
-        if name := _check_entry(folder, key, entry, card, checks):
+    for key, raw in manifest[0].formats.items():
+        if name := _check_entry(artifact, key, raw, card, checks):
             names.add(name)
     return names
 
 
-def _entry_file(folder: Path, key: str, entry: object) -> Path:
-    """The file an export.json entry names, only if it is the name fnnkit gives that format (no paths)."""
+def _check_entry(artifact: Artifact, key: str, raw: object, card, checks: list[Check]) -> str | None:
+    """The entry's record (``Artifact.entry``), then its file as a loader reads it, row by row."""
     from fnnkit.export import FORMATS
-    from fnnkit.formats.manifest import checked_entry
 
-    manifest = folder / EXPORT_MANIFEST
-    fmt_name, _, device = key.partition(":")
-    fmt = FORMATS.get(fmt_name)
-    if fmt is None:
-        raise ArtifactError(f"{manifest}: entry {key!r} names no known format ({', '.join(FORMATS)})")
-    if not isinstance(entry, dict) or (missing := [f for f in ENTRY_FIELDS if f not in entry]):
-        lacking = ", ".join(missing) if isinstance(entry, dict) else "everything (not a JSON object)"
-        raise ArtifactError(f"{manifest}: entry {key!r} lacks {lacking}; re-export with `fnnkit export --force`")
-    expected = fmt.filename(device or entry["device"])
-    if entry["file"] != expected:
-        raise ArtifactError(f"{manifest}: entry {key!r} names file {entry['file']!r}, fnnkit writes {expected!r}")
-    checked_entry(folder, key, entry)
-    if not isinstance(entry["parity"], dict) or entry["parity"].get("passed") is not True:
-        raise ArtifactError(f"{manifest}: entry {key!r} does not record a passed parity check; re-export it")
-    return folder / expected
+    manifest = artifact.folder / EXPORT_MANIFEST
+    fmt = FORMATS.get(key.partition(":")[0])
+    found = []
 
+    def entry() -> str:
+        if fmt is None:
+            raise ArtifactError(f"{manifest}: entry {key!r} names no known format ({', '.join(FORMATS)})")
+        found.append(artifact.entry(fmt, key, raw))
+        return f"names {found[0].file}"
 
-def _check_entry(folder: Path, key: str, entry: object, card: dict | None, checks: list[Check]) -> str | None:
-    manifest = folder / EXPORT_MANIFEST
-    target: list[Path] = []
-
-    def check() -> str:
-        target.append(_entry_file(folder, key, entry))
-        return f"names {target[0].name}"
-
-    if not _attempt(checks, manifest, f"entry {key}", check):
+    if not _attempt(checks, manifest, f"entry {key}", entry):
         return None
-    path = target[0]
+    recorded, path = found[0], artifact.folder / found[0].file
     data: list[bytes] = []
     if not _attempt(checks, path, "regular file", lambda: _read_into(data, path, MAX_EXPORT_BYTES)):
         return path.name
     if card is not None:
-        _attempt(checks, path, "current weights", lambda: _up_to_date(entry, card, path))
-    recorded = entry["sha256"]
-    if not _attempt(checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded, path, manifest)):
+        _attempt(checks, path, "current weights", lambda: artifact.check_current(fmt, recorded, path))
+    if not _attempt(
+        checks, path, "sha256", lambda: _sha_matches(sha256_bytes(data[0]), recorded.sha256, path, manifest)
+    ):
         return path.name
-    from fnnkit.export import FORMATS
-
-    fmt = FORMATS[key.partition(":")[0]]
     if fmt.vet is not None:  # .pt2 / TorchScript: native code and pickles; hashed, never opened
-        spec = spec_from_card(card, folder / MODEL_CARD) if card else None
+        spec = artifact.spec if card else None
         _attempt(checks, path, "onnx graph", lambda: _vetted(fmt.vet, data[0], path, spec))
     return path.name
 
@@ -264,16 +237,6 @@ def _check_entry(folder: Path, key: str, entry: object, card: dict | None, check
 def _vetted(vet: Callable, data: bytes, path: Path, spec) -> str:
     vet(data, path, spec)
     return "the loader's vetting passed: self-contained, onnx.checker, interface, MLP ops and shapes"
-
-
-def _up_to_date(entry: dict, card: dict, path: Path) -> str:
-    if entry["source_sha256"] != card["weights"]["sha256"]:
-        raise ArtifactError(
-            f"{path} was exported from weights {str(entry['source_sha256'])[:12]}..., but model.safetensors is now "
-            f"{card['weights']['sha256'][:12]}...: it no longer matches the trained model; re-export it "
-            "(fnnkit export re-exports changed weights)"
-        )
-    return "exported from the current weights"
 
 
 # --------------------------------------------------------------------------- what nothing records
@@ -286,7 +249,7 @@ def _check_strays(folder: Path, recorded: set[str], checks: list[Check]) -> None
             continue
         if path.is_symlink():
             checks.append(Check(path, "regular file", False, problem=_symlink_problem(path)))
-        elif match := _TEMP_RE.match(path.name):
+        elif match := TEMP_RE.match(path.name):
             checks.append(Check(path, "temp file", True, note=_temp_note(int(match["pid"]))))
         elif path.suffix in MODEL_SUFFIXES:
             checks.append(Check(path, "recorded", False, problem=_unrecorded_problem(path)))
@@ -297,9 +260,7 @@ def _symlink_problem(path: Path) -> str:
 
 
 def _temp_note(pid: int) -> str:
-    from fnnkit.store import _pid_alive
-
-    if _pid_alive(pid):
+    if pid_alive(pid):
         return f"being written by process {pid}"
     return f"left by an interrupted write (process {pid} is gone); the next fnnkit command in this folder removes it"
 

@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fnnkit.errors import BackendUnavailable, unknown_choice
-from fnnkit.formats.manifest import export_command, is_exported, read_exported
+from fnnkit.formats.manifest import is_exported, read_exported
 from fnnkit.registry import DEVICES
-from fnnkit.store import MODEL_CARD, train_command
+from fnnkit.store import Artifact
 from fnnkit.variants import INPUT_DIM
 
 CHUNK = 4096  # rows per call when a whole test set is run: bounds device memory
@@ -258,11 +258,10 @@ class Backend(ABC):
 
     def missing(self, variant_dir: str | Path, device: str) -> str | None:
         """What this backend needs in ``variant_dir`` that is not there, with the command that makes it."""
-        folder = Path(variant_dir)
-        root = folder.parent.parent
-        if not (folder / MODEL_CARD).exists():
-            return f"no trained model in {folder}: {train_command(root, folder.name, folder.parent.name)}"
-        if self.export_format is None or is_exported(folder, self.export_format, device):
+        artifact = Artifact.at(variant_dir)
+        if not artifact.trained:
+            return f"no trained model in {artifact.folder}: {artifact.train_command()}"
+        if self.export_format is None or is_exported(artifact.folder, self.export_format, device):
             return None
-        command = export_command(root, folder.parent.name, [folder.name], [self.export_format], device)
-        return f"no {self.export_format} export for {device} in {folder}: {command}"
+        command = artifact.export_command([self.export_format], device)
+        return f"no {self.export_format} export for {device} in {artifact.folder}: {command}"

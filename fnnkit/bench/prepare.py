@@ -11,9 +11,8 @@ from collections.abc import Callable
 from fnnkit.backends import resolve_backends
 from fnnkit.bench.config import BenchConfig
 from fnnkit.data import load_dataset
-from fnnkit.errors import ArtifactError
 from fnnkit.export import export_variant, get_format
-from fnnkit.store import find_variant_dir, variant_dir
+from fnnkit.store import Artifact
 from fnnkit.train import TrainConfig, train_and_save
 from fnnkit.variants import get_spec
 
@@ -36,11 +35,9 @@ def prepare_artifacts(config: BenchConfig, on_step: StepFn | None = None) -> lis
     data = None
     dataset = config.dataset or PREPARE_DATASET
     for variant in config.variants:
-        try:
-            folder = find_variant_dir(config.artifacts, variant, config.dataset)
-        except ArtifactError:
-            folder = variant_dir(config.artifacts, dataset, variant)
-        if not (folder / "model.json").exists():
+        trained = Artifact.lookup(config.artifacts, variant, config.dataset)
+        folder = (trained or Artifact(config.artifacts, dataset, variant)).folder
+        if trained is None:
             step(f"training {variant} on {dataset} ({PREPARE_ITERATIONS} iterations)")
             data = data or load_dataset(dataset, data_dir=config.data_dir, download=False)
             train_and_save(get_spec(variant), data, config.artifacts, TrainConfig(iterations=PREPARE_ITERATIONS))

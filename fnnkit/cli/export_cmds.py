@@ -112,16 +112,12 @@ def _trained_folder(
     import torch
 
     from fnnkit.data import default_data_dir, load_dataset
-    from fnnkit.store import MODEL_CARD, find_variant_dir, train_command, variant_dir
+    from fnnkit.store import Artifact, train_command, variant_dir
     from fnnkit.train import train_and_save
     from fnnkit.variants import get_spec
 
-    try:
-        folder = find_variant_dir(artifacts, variant, dataset)
-    except ArtifactError:
-        folder = None
-    if folder is not None and (folder / MODEL_CARD).exists():
-        return folder
+    if (found := Artifact.lookup(artifacts, variant, dataset)) is not None:
+        return found.folder
     if not train:
         where = f"{artifacts}/{dataset}" if dataset != "auto" else str(artifacts)
         raise ArtifactError(

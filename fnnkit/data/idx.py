@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import stat
 import zlib
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 
 from fnnkit.errors import DataError
 from fnnkit.shapes import IMAGE_SHAPE, INPUT_DIM, NUM_CLASSES  # noqa: F401  (the data's shape, named here too)
+from fnnkit.store.io import open_regular
 
 IMAGES_MAGIC = 0x0803  # unsigned byte, 3 dims
 LABELS_MAGIC = 0x0801  # unsigned byte, 1 dim
@@ -43,18 +43,10 @@ def _idx_error(path: Path, what: str, expected: object, actual: object) -> DataE
     )
 
 
-def open_regular(path: Path):
-    """Open ``path`` for reading only if it is a regular file (a FIFO or device would hang or never end)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO does not wait for a writer
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise DataError(f"cannot read {path}: not a regular file; replace it with the dataset file itself")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+def open_dataset_file(path: Path):
+    """``path`` opened only if it is a regular file (a FIFO or device would hang or never end); a dataset
+    may be a symlink (a system copy), and its header, not its size, bounds what is read."""
+    return open_regular(path, None, "dataset file", error=DataError, follow_symlinks=True)
 
 
 def _read_exact(stream, view: memoryview) -> int:
@@ -98,7 +90,7 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     ``ndim`` (3 for images, 1 for labels) is checked from the header, before any payload is read.
     """
     path = Path(path)
-    with open_regular(path) as raw:
+    with open_dataset_file(path) as raw:
         size = os.fstat(raw.fileno()).st_size
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)

@@ -132,12 +132,12 @@ def _find_members(tmp: Path) -> Path | None:
 
 def read_official(path: Path, stem: str) -> bytes:
     """The bytes of ``path`` if they are the official ``stem`` file (size and sha256); else a DataError."""
-    from fnnkit.data.idx import open_regular
+    from fnnkit.data.idx import open_dataset_file
 
     _, size, sha256 = OFFICIAL[stem]
     if path.is_symlink():
         raise DataError(f"package index route: {path} is a symlink; refused")
-    with open_regular(path) as f:
+    with open_dataset_file(path) as f:
         data = f.read(size + 1)  # never more than the official size plus one byte
     digest = hashlib.sha256(data).hexdigest()
     if len(data) != size or digest != sha256:

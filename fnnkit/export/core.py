@@ -29,16 +29,14 @@ from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import compiled, onnx_files, parity, quantized, torchscript
 from fnnkit.export.base import ExportContext, Writer
 from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats
-from fnnkit.formats.manifest import (
+from fnnkit.formats.manifest import read_export_manifest, read_exported
+from fnnkit.store import (
     EXPORT_MANIFEST,
     EXPORT_SCHEMA,
-    checked_entry,
-    read_export_manifest,
-    read_exported,
-)
-from fnnkit.store import (
     MAX_EXPORT_BYTES,
+    Artifact,
     commit_files,
+    export_command,  # noqa: F401  (re-exported: export hints are named from here too)
     folder_lock,
     load_trained,
     read_regular,
@@ -215,7 +213,7 @@ def _manifest_for_update(folder: Path, card: dict, force: bool) -> dict:
 def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportContext) -> bool:
     """Same weights, same target, same toolchain, passed parity, and the file is the one recorded."""
     try:
-        checked_entry(folder, fmt.key(ctx.device), entry)
+        Artifact.at(folder).entry(fmt, fmt.key(ctx.device), entry)
     except ArtifactError:
         return False
     versions = entry.get("versions", {})

@@ -25,7 +25,7 @@ from pathlib import Path
 from fnnkit.errors import ArtifactError, ConfigError
 from fnnkit.formats.manifest import is_exported, read_exported
 from fnnkit.formats.onnx import INPUT_NAME, OUTPUT_NAME
-from fnnkit.store import commit_files, folder_lock, read_model_card, sha256_bytes
+from fnnkit.store import Artifact, commit_files, folder_lock, read_model_card, sha256_bytes
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 CONFIG, LABELS, VERSION = "config.pbtxt", "labels.txt", "1"
@@ -118,7 +118,8 @@ parameters {{ key: "{ONNX_KEY}", value: {{ string_value: "{onnx_sha256}" }} }}
 
 def target_names(folder: Path) -> list[str]:
     """The model folders ``write_repository`` may write for the trained variant in ``folder``."""
-    return [model_name(folder.parent.name, folder.name, fmt) for fmt in FLAVOURS]
+    artifact = Artifact.at(folder)
+    return [model_name(artifact.dataset, artifact.variant, fmt) for fmt in FLAVOURS]
 
 
 def check_out(out: Path, names: list[str]) -> Path:

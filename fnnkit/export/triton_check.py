@@ -32,7 +32,7 @@ from fnnkit.export.triton import (
     config_text,
     labels_text,
 )
-from fnnkit.store import _ASIDE_RE, _TEMP_RE, MAX_EXPORT_BYTES, _pid_alive, read_regular, sha256_bytes
+from fnnkit.store import ASIDE_RE, MAX_EXPORT_BYTES, TEMP_RE, pid_alive, read_regular, sha256_bytes
 
 MAX_CONFIG_BYTES = 64 << 10  # fnnkit's config.pbtxt is about 1 KiB
 MAX_LABELS_BYTES = 64 << 10  # ten class names
@@ -58,7 +58,7 @@ def is_triton_repository(path: Path) -> bool:
 
 def _model_of(name: str) -> str:
     """The model folder an entry of the repository belongs to (itself, or its lock / stage / aside folder)."""
-    for pattern in (_TEMP_RE, _ASIDE_RE, _LOCK_RE):
+    for pattern in (TEMP_RE, ASIDE_RE, _LOCK_RE):
         if match := pattern.match(name):
             return match["name"]
     return name
@@ -88,11 +88,11 @@ def _root_entry(entry: Path) -> Row | None:
         return entry, "regular entries", False, f"{entry} is a symlink (to {os.readlink(entry)}); fnnkit writes none"
     if (lock := _LOCK_RE.match(name)) and MODEL_NAME_RE.match(lock["name"]) and entry.is_file():
         return entry, "lock file", True, f"serialises writers of {lock['name']}"
-    for pattern in (_TEMP_RE, _ASIDE_RE):
+    for pattern in (TEMP_RE, ASIDE_RE):
         match = pattern.match(name)
         if match and MODEL_NAME_RE.match(match["name"]):
             pid = int(match["pid"])
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 return entry, "interrupted write", True, f"being written by process {pid}"
             return (
                 entry,

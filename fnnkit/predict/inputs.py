@@ -22,6 +22,7 @@ import numpy as np
 
 from fnnkit.errors import FnnkitError
 from fnnkit.predict.normalize import SIDE, BlankImage, to_mnist
+from fnnkit.store.io import open_regular
 
 MAX_FILE_BYTES = 64 * 2**20  # MNIST's largest IDX file is 47 MB; a phone photo is under 20 MB
 MAX_PIXELS = 40_000_000  # decoded size of a 40 MP image: 40 MB gray, 160 MB RGBA
@@ -133,21 +134,15 @@ def _load_file(path: Path) -> Iterator[Sample]:
 
 
 def _head(path: Path) -> bytes:
-    """The first bytes, after checking the file is a regular file of bounded size."""
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise InputError(f"{path} is not a regular file")
-        if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"{path} is {size / 2**20:.0f} MiB; fnnkit predict reads files up to {MAX_FILE_BYTES >> 20} MiB"
-            )
-        if size == 0:
-            raise InputError(f"{path} is empty")
-        with path.open("rb") as f:
-            return f.read(16)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    """The first bytes, after checking the file is a regular file of bounded size (``store.open_regular``)."""
+    with open_regular(path, MAX_FILE_BYTES, "input", error=InputError, follow_symlinks=True) as f:
+        try:
+            head = f.read(16)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not head:
+        raise InputError(f"{path} is empty")
+    return head
 
 
 # --------------------------------------------------------------------------- images

@@ -40,11 +40,12 @@ def load_model(
     that makes it). ``Predictor.predict`` is host to host, so callers hand CPU arrays either way."""
     from fnnkit.backends import get_backend
     from fnnkit.errors import ArtifactError, BackendUnavailable
-    from fnnkit.store import find_variant_dir, read_model_card
+    from fnnkit.store import Artifact
     from fnnkit.variants import get_spec
 
     name = get_spec(variant).name
-    folder = find_variant_dir(artifacts, name, dataset)
+    artifact = Artifact.find(artifacts, name, dataset)
+    folder = artifact.folder
     chosen = get_backend(backend)
     ok, why = chosen.available(device)  # a backend that cannot run here is named, not exported for
     if not ok:
@@ -52,7 +53,7 @@ def load_model(
     missing = chosen.missing(folder, device)
     if missing:
         raise ArtifactError(missing)
-    card = read_model_card(folder)
+    card = artifact.card_json
     classes = tuple(str(c) for c in card["dataset"].get("classes") or range(10))
     return Model(chosen.load(folder, device, threads), classes, card, folder)
 

@@ -13,7 +13,6 @@ stays up and answers every request 503 with the reason, at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import numpy as np
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse
 from fnnkit.errors import FnnkitError
 from fnnkit.serve.app_config import ServeConfig
 from fnnkit.serve.payload import MAX_BODY, PayloadError, parse
+from fnnkit.store import Artifact
 
 Infer = Callable[[np.ndarray], Awaitable[np.ndarray]]  # float32 [N, 784] -> probabilities [N, classes]
 
@@ -35,11 +35,11 @@ class Service:
         self.config = config if isinstance(config, ServeConfig) else ServeConfig(**config)
         prefix = self.config.route_prefix
         self.routes = {f"{prefix}/predict": "predict", f"{prefix}/healthz": "healthz", f"{prefix}/metadata": "metadata"}
-        folder = Path(self.config.folder)
-        self.name = f"fnnkit_{folder.parent.name}_{folder.name}"
+        artifact = Artifact.at(self.config.folder)
+        self.name = f"fnnkit_{artifact.dataset}_{artifact.variant}"
         try:
             self.model = load_model(
-                folder.parent.parent, folder.name, folder.parent.name, self.config.backend, self.config.threads
+                artifact.root, artifact.variant, artifact.dataset, self.config.backend, self.config.threads
             )
             self.refusal = ""
         except FnnkitError as exc:  # the file changed since the service started: refuse, do not crash-loop

@@ -121,9 +121,10 @@ def test_kill_9_at_every_step_leaves_old_or_new(tmp_path, step, exchange):
     (folder / "keep.onnx").write_text("unchanged")
     code = f"""
         import fnnkit.store as store
+        import fnnkit.store.commit as commit
         from pathlib import Path
         if not {exchange}:
-            store._exchange = lambda a, b: False
+            commit._exchange = lambda a, b: False
         with store.folder_lock(Path({str(folder)!r})):
             store.commit_files(Path({str(folder)!r}), {{"a.bin": lambda p: p.write_text("new"),
                                                        "b.json": lambda p: p.write_text("new")}})

@@ -183,9 +183,10 @@ def test_a_killed_export_is_repaired_by_the_next_one(repo, served_root, step):
     the next export puts things right, and verify passes with nothing left over."""
     code = f"""
         import fnnkit.store as store
+        import fnnkit.store.commit as commit
         from pathlib import Path
         from fnnkit.export.triton import TritonSettings, write_repository
-        store._exchange = lambda a, b: False  # the fallback: old folder aside, new one in
+        commit._exchange = lambda a, b: False  # the fallback: old folder aside, new one in
         write_repository(Path({str(served_root / DATASET / "C")!r}), Path({str(repo)!r}), TritonSettings())
     """
     result = run_python(code, env=child_env(FNNKIT_CRASH_AT=step))

@@ -103,7 +103,10 @@ def test_there_is_no_unverified_open():
     ]
     assert len(opens) == 2 and all("(io.BytesIO(data)" in call for _, call in opens), opens
 
-    assert "read_verified(path" in Path(manifest.__file__).read_text()
+    from fnnkit.store import artifact
+
+    assert "artifact.exported(fmt, device)" in Path(manifest.__file__).read_text()  # read_exported's bytes are...
+    assert "read_verified(path, entry.sha256" in Path(artifact.__file__).read_text()  # ...sha256-checked there
 
 
 @pytest.mark.parametrize("how", ["no export.json", "no entry"])

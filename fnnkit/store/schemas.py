@@ -1,0 +1,36 @@
+"""The JSON Schemas of fnnkit's records, generated from ``records``: ``python -m fnnkit.store.schemas [folder]``
+writes them (default ``docs/schemas``); a test checks the committed files equal what this generates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from fnnkit.store.commit import atomic_write_bytes
+from fnnkit.store.records import ExportEntry, ExportManifest, ModelCard
+
+
+def schemas() -> dict[str, dict]:
+    """File name -> JSON Schema, for model.json and export.json (its entries inlined as ``$defs``)."""
+    card = ModelCard.model_json_schema()
+    manifest = ExportManifest.model_json_schema()
+    entry = ExportEntry.model_json_schema()
+    manifest["$defs"] = {**entry.pop("$defs", {}), "ExportEntry": entry}
+    manifest["properties"]["formats"]["additionalProperties"] = {"$ref": "#/$defs/ExportEntry"}
+    return {"model.schema.json": card, "export.schema.json": manifest}
+
+
+def render(schema: dict) -> bytes:
+    return (json.dumps(schema, indent=2, sort_keys=True) + "\n").encode()
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0] if argv else "docs/schemas").absolute()
+    for name, schema in schemas().items():
+        print(atomic_write_bytes(folder / name, render(schema)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
