@@ -56,7 +56,7 @@ def tutorial_recipe(data, seed: int = 0) -> tuple[float, float]:
     """The original loop, as published (DataLoader + ToTensor); returns (seconds, final test accuracy)."""
     from torchvision import transforms
 
-    from fnnkit.variants import build
+    from fnnkit.network import build
 
     torch.manual_seed(seed)
     train_loader = torch.utils.data.DataLoader(

@@ -1,13 +1,29 @@
-"""The one module that builds any variant: ``FeedForward(spec)`` (the table is ``fnnkit.variants``)."""
+"""The one module that builds any variant: ``FeedForward(spec)`` (the table is ``fnnkit.variants``), and the
+one activation table every use of an activation reads (the network's layer, the hand-written SGD step)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from fnnkit.variants import ACTIVATION_NAMES, VariantSpec, get_spec
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+
+@dataclass(frozen=True)
+class Activation:
+    module: type[nn.Module]  # the network's layer
+    inplace: Callable[[torch.Tensor], torch.Tensor]  # the same function, in place: fnnkit.sgd's forward pass
+    derivative: Callable[[torch.Tensor], torch.Tensor]  # written through the activation's output a
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation(nn.Sigmoid, torch.sigmoid_, lambda a: a * (1 - a)),
+    "tanh": Activation(nn.Tanh, torch.tanh_, lambda a: 1 - a * a),
+    "relu": Activation(nn.ReLU, torch.relu_, lambda a: a > 0),
+}
 assert tuple(ACTIVATIONS) == ACTIVATION_NAMES  # one vocabulary: the table validates names, this maps them
 
 
@@ -24,7 +40,7 @@ class FeedForward(nn.Module):
         for index, (fan_in, fan_out) in enumerate(spec.layer_dims):
             layers.append(nn.Linear(fan_in, fan_out))
             if index < spec.hidden_layers:
-                layers.append(ACTIVATIONS[spec.activation]())
+                layers.append(ACTIVATIONS[spec.activation].module())
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ def expected_tensors(spec) -> Expected:
     """Names, dtypes and shapes the variant's module expects (built on the meta device: no memory)."""
     import torch
 
-    from fnnkit.variants import FeedForward
+    from fnnkit.network import FeedForward
 
     with torch.device("meta"):
         state = FeedForward(spec).state_dict()

@@ -15,14 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from fnnkit.variants import FeedForward
-
-# activation name -> (in-place forward, derivative expressed through the activation's output a)
-_ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (torch.relu_, lambda a: a > 0),
-    "sigmoid": (torch.sigmoid_, lambda a: a * (1 - a)),
-    "tanh": (torch.tanh_, lambda a: 1 - a * a),
-}
+from fnnkit.network import ACTIVATIONS, FeedForward
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -33,7 +26,8 @@ def sgd_step(model: FeedForward, learning_rate: float) -> Step:
     Call it under ``torch.no_grad()``; ``x`` is float32 [B, 784], ``y`` int64 [B].
     """
     layers = [(m.weight.data, m.bias.data) for m in model.layers if isinstance(m, torch.nn.Linear)]
-    activate, derivative = _ACTIVATIONS[model.spec.activation]
+    activation = ACTIVATIONS[model.spec.activation]
+    activate, derivative = activation.inplace, activation.derivative
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         outputs = [x]  # the input of every Linear layer

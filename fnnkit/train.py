@@ -26,8 +26,9 @@ from torch import nn
 from fnnkit import metrics
 from fnnkit.data import Dataset, DatasetInfo, preprocess
 from fnnkit.errors import ConfigError, FnnkitError
+from fnnkit.network import FeedForward, build
 from fnnkit.sgd import sgd_step
-from fnnkit.variants import FeedForward, VariantSpec, build
+from fnnkit.variants import VariantSpec
 
 TRAIN_THREADS = 1  # per variant on CPU: see the module docstring
 

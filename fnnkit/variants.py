@@ -1,19 +1,22 @@
 """The five classic MNIST feedforward variants as data, and one module that builds any of them.
 
 The table is torch-free (a process that only runs an ONNX file names variants too); ``FeedForward``,
-``build`` and ``ACTIVATIONS`` live in ``fnnkit.network`` and are imported from there on first use.
+``build`` and the activation table need torch and live in ``fnnkit.network``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fnnkit.errors import unknown_choice
 from fnnkit.registry import lookup, pick
 from fnnkit.shapes import INPUT_DIM, NUM_CLASSES  # the data's shape decides the networks' ends
 
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")  # fnnkit.network.ACTIVATIONS maps each to its torch module
+ACTIVATION_NAMES = (
+    "sigmoid",
+    "tanh",
+    "relu",
+)  # fnnkit.network.ACTIVATIONS: module, derivative
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,3 @@ def get_spec(name: str) -> VariantSpec:
 def resolve_variants(names: str | list[str]) -> list[VariantSpec]:
     """``"all"``, ``"A"``, ``"A,C"`` or a list of names -> specs, in table order, no repeats."""
     return pick(VARIANTS, names, "variant", str.upper)
-
-
-def __getattr__(name: str) -> Any:
-    """``FeedForward``, ``build`` and ``ACTIVATIONS`` need torch: imported from ``fnnkit.network`` when asked for."""
-    if name in ("FeedForward", "build", "ACTIVATIONS"):
-        from fnnkit import network
-
-        return getattr(network, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

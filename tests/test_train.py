@@ -11,11 +11,12 @@ from fnnkit import train_many
 from fnnkit.cli.render import training_table
 from fnnkit.data import load_dataset, preprocess
 from fnnkit.errors import ConfigError, DataError
+from fnnkit.network import build
 from fnnkit.sgd import sgd_step
 from fnnkit.store import WEIGHTS_FILE, load_trained, read_model_card, sha256_file, variant_dir
 from fnnkit.train import PUBLISHED_ACCURACY, TrainConfig, TrainingDiverged, evaluate, fit
 from fnnkit.train_many import train_and_save_many
-from fnnkit.variants import VARIANTS, build
+from fnnkit.variants import VARIANTS
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 # The tutorial's own code on Fashion-MNIST, variant C, mean over seeds 0-2 (85.90, 85.59, 85.56; docs/results/).

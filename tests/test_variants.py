@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from fnnkit.errors import ConfigError
-from fnnkit.variants import VARIANTS, FeedForward, VariantSpec, build, get_spec, resolve_variants
+from fnnkit.network import FeedForward, build
+from fnnkit.variants import VARIANTS, VariantSpec, get_spec, resolve_variants
 
 # The tutorial's networks: 784 -> 100 (x1, x2, x3) -> 10.
 EXPECTED_PARAMETERS = {"A": 79_510, "B": 79_510, "C": 79_510, "D": 89_610, "E": 99_710}

@@ -179,7 +179,7 @@ class Artifact:
 
     def load_model(self, device: str = "cpu"):
         """The trained ``nn.Module``, in eval mode, after the weights' checks."""
-        from fnnkit.variants import FeedForward
+        from fnnkit.network import FeedForward
 
         sweep_stale_temps(self.folder)
         state = self.weights()
