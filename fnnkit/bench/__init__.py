@@ -16,46 +16,41 @@ module (``fnnkit.bench.measure.measure``): the package attribute of that name is
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fnnkit.lazy import lazy_names
 
 _WHERE = {  # name -> the module that defines it
-    "matmul_ceiling": "ceiling",
-    "Change": "compare",
-    "Comparison": "compare",
-    "compare_runs": "compare",
-    "DEFAULT_BATCH_SIZES": "config",
-    "BenchConfig": "config",
-    "ColdStartConfig": "config",
-    "parse_batch_sizes": "config",
-    "Job": "job",
-    "Outcome": "job",
-    "InProcess": "launch",
-    "Launcher": "launch",
-    "WorkerProcess": "launch",
-    "Target": "planner",
-    "plan": "planner",
-    "prepare_artifacts": "prepare",
-    "Record": "records",
-    "RunHeader": "records",
-    "SCHEMA": "results",
-    "BenchRow": "results",
-    "BenchRun": "results",
-    "Ceiling": "results",
-    "Recommendation": "results",
-    "Skipped": "results",
-    "load_run": "results",
-    "save_run": "results",
-    "write_csv": "results",
-    "recommend": "runner",
-    "run_bench": "runner",
+    "matmul_ceiling": "fnnkit.bench.ceiling",
+    "Change": "fnnkit.bench.compare",
+    "Comparison": "fnnkit.bench.compare",
+    "compare_runs": "fnnkit.bench.compare",
+    "DEFAULT_BATCH_SIZES": "fnnkit.bench.config",
+    "BenchConfig": "fnnkit.bench.config",
+    "ColdStartConfig": "fnnkit.bench.config",
+    "parse_batch_sizes": "fnnkit.bench.config",
+    "Job": "fnnkit.bench.job",
+    "Outcome": "fnnkit.bench.job",
+    "InProcess": "fnnkit.bench.launch",
+    "Launcher": "fnnkit.bench.launch",
+    "WorkerProcess": "fnnkit.bench.launch",
+    "Target": "fnnkit.bench.planner",
+    "plan": "fnnkit.bench.planner",
+    "prepare_artifacts": "fnnkit.bench.prepare",
+    "Record": "fnnkit.bench.records",
+    "RunHeader": "fnnkit.bench.records",
+    "SCHEMA": "fnnkit.bench.results",
+    "BenchRow": "fnnkit.bench.results",
+    "BenchRun": "fnnkit.bench.results",
+    "Ceiling": "fnnkit.bench.results",
+    "Recommendation": "fnnkit.bench.results",
+    "Skipped": "fnnkit.bench.results",
+    "load_run": "fnnkit.bench.results",
+    "save_run": "fnnkit.bench.results",
+    "write_csv": "fnnkit.bench.results",
+    "recommend": "fnnkit.bench.runner",
+    "run_bench": "fnnkit.bench.runner",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fnnkit.bench' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fnnkit.bench.{_WHERE[name]}"), name)
-
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = sorted(_WHERE)

@@ -13,8 +13,7 @@ Names are imported on first use, so a reader of ``fnnkit.export.read_exported`` 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fnnkit.lazy import lazy_names
 
 _WHERE = {
     "DEFAULT_OPSET": "fnnkit.formats",
@@ -24,8 +23,8 @@ _WHERE = {
     "check_opset": "fnnkit.formats",
     "get_format": "fnnkit.formats",
     "resolve_formats": "fnnkit.formats",
-    "EXPORT_SCHEMA": "fnnkit.formats.manifest",
-    "export_command": "fnnkit.formats.manifest",
+    "EXPORT_SCHEMA": "fnnkit.store",
+    "export_command": "fnnkit.store",
     "is_exported": "fnnkit.formats.manifest",
     "read_export_manifest": "fnnkit.formats.manifest",
     "read_exported": "fnnkit.formats.manifest",
@@ -41,14 +40,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
-
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = sorted(_WHERE)

@@ -8,33 +8,28 @@ drawn by ``fnnkit.cli.plots``).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fnnkit.lazy import lazy_names
 
 _WHERE = {  # name -> the module that defines it; imported on first use, as in fnnkit.bench
-    "SCENARIOS": "config",
-    "ScenarioConfig": "config",
-    "INSTALL_HINT": "loadgen",
-    "LoadgenMissing": "loadgen",
-    "LoadgenResult": "loadgen",
-    "run_loadgen": "loadgen",
-    "NULL": "runner",
-    "SCHEMA": "runner",
-    "BackendScenario": "runner",
-    "ScenarioRun": "runner",
-    "run_one": "runner",
-    "run_scenarios": "runner",
-    "save_scenario_run": "runner",
-    "find_peak": "search",
-    "BatchingSUT": "sut",
-    "NullPredictor": "sut",
+    "SCENARIOS": "fnnkit.bench.scenarios.config",
+    "ScenarioConfig": "fnnkit.bench.scenarios.config",
+    "INSTALL_HINT": "fnnkit.bench.scenarios.loadgen",
+    "LoadgenMissing": "fnnkit.bench.scenarios.loadgen",
+    "LoadgenResult": "fnnkit.bench.scenarios.loadgen",
+    "run_loadgen": "fnnkit.bench.scenarios.loadgen",
+    "NULL": "fnnkit.bench.scenarios.runner",
+    "SCHEMA": "fnnkit.bench.scenarios.runner",
+    "BackendScenario": "fnnkit.bench.scenarios.runner",
+    "ScenarioRun": "fnnkit.bench.scenarios.runner",
+    "run_one": "fnnkit.bench.scenarios.runner",
+    "run_scenarios": "fnnkit.bench.scenarios.runner",
+    "save_scenario_run": "fnnkit.bench.scenarios.runner",
+    "find_peak": "fnnkit.bench.scenarios.search",
+    "BatchingSUT": "fnnkit.bench.scenarios.sut",
+    "NullPredictor": "fnnkit.bench.scenarios.sut",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fnnkit.bench.scenarios' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fnnkit.bench.scenarios.{_WHERE[name]}"), name)
-
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = sorted(_WHERE)
