@@ -158,6 +158,15 @@ def git_commit(start: str | os.PathLike = ".") -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def usable_cpus() -> int:
+    """The logical CPUs this process may run on: its affinity (taskset, cgroup cpusets), not the machine's
+    count. The one answer to "how many cores" for bench threads, serve workers, training workers and tune."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def environment() -> dict:
     """One JSON-ready description of this machine and software stack."""
     import torch

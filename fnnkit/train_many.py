@@ -13,7 +13,6 @@ from its own seed, in a worker or in-process alike.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue as queue_module
 import signal
 import sys
@@ -24,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 
 from fnnkit.data import Dataset
+from fnnkit.env import usable_cpus
 from fnnkit.errors import FnnkitError, WorseModel
 from fnnkit.train import Prepared, TrainConfig, TrainRecord, fit, model_card
 from fnnkit.variants import VariantSpec
@@ -41,7 +41,7 @@ _shared: dict = {}  # set in the parent just before the workers fork; read in th
 
 def default_workers(count: int) -> int:
     """One worker per core this process may use, never more than there are variants."""
-    return max(1, min(count, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, min(count, usable_cpus()))
 
 
 def _worker_init() -> None:

@@ -5,14 +5,13 @@ Every bound is stated here, once: the CLI reads its option bounds from these fie
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fnnkit.bench.records import Bool, Float, Int, Record
 from fnnkit.bench.stats import CONTENDED_CORES
-from fnnkit.env import MAX_BATCH, MAX_THREADS
+from fnnkit.env import MAX_BATCH, MAX_THREADS, usable_cpus
 from fnnkit.errors import ConfigError
 from fnnkit.paths import user_path
 from fnnkit.registry import DEVICES
@@ -49,14 +48,6 @@ def validate_batch_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
             raise ConfigError(f"--batch-sizes: {str(size)[:30]} is not a positive integer up to {MAX_BATCH}")
     return tuple(sorted(set(sizes)))
-
-
-def physical_cores() -> int:
-    """Cores this process may run on (respects taskset/cgroups better than os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class Selection(Record):
@@ -96,7 +87,7 @@ class BenchConfig(Selection):
     accuracy: Bool = True  # measure test accuracy and max |Δ logits| per backend
     data_dir: str | None = None  # made absolute; None: the default data folder
     contention_limit: Float = Field(CONTENDED_CORES, gt=0, le=MAX_THREADS)  # busy cores elsewhere: contended above
-    cores: Int = Field(default_factory=physical_cores, ge=1, le=MAX_THREADS)
+    cores: Int = Field(default_factory=usable_cpus, ge=1, le=MAX_THREADS)
     wait_policy: Literal["auto", "spin", "passive"] = "auto"  # "auto": spin when the machine is quiet
 
     @field_validator("variants")

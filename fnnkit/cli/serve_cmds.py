@@ -66,9 +66,9 @@ def serve(
     Example: fnnkit serve --variant C --port 8000          (this machine: uvicorn workers)
              fnnkit serve --variant C --address auto       (a running Ray cluster: Ray Serve)
     """
+    from fnnkit.env import usable_cpus
     from fnnkit.predict.run import load_model
     from fnnkit.serve.app_config import ServeConfig
-    from fnnkit.serve.local import usable_cpus
 
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -147,7 +147,7 @@ def _serve_local(config, host: str, port: int, workers: int, removed: list[str])
 
 
 def _serve_ray(config, host: str, port: int, address: str | None, num_cpus: int | None, removed: list[str]) -> None:
-    from fnnkit.serve.local import usable_cpus
+    from fnnkit.env import usable_cpus
     from fnnkit.serve.runtime import RayRuntime, ServeUnavailable, healthy
 
     if address is None:

@@ -36,14 +36,6 @@ class ServeError(FnnkitError):
     """The local service could not start: the port, the address, or a worker that did not come up."""
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket, or one line saying why not (port in use, not an address of this machine)."""
     try:

@@ -8,7 +8,6 @@ below the floor, is dropped with its reason.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from fnnkit.bench.records import RunHeader
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.capabilities import cpu_capabilities
 from fnnkit.data import load_test_set
+from fnnkit.env import usable_cpus
 from fnnkit.store import read_model_card
 from fnnkit.tune.config import TuneConfig
 from fnnkit.tune.frontier import frontier
@@ -28,13 +28,6 @@ from fnnkit.tune.judge import LoadgenJudge
 from fnnkit.tune.search import Space, TuneResult, tune
 
 SCHEMA = "fnnkit.tune/1"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def run_tune(config: TuneConfig, folder: Path, log_root: Path, data_dir: str | None = None) -> dict:
@@ -56,7 +49,7 @@ def run_tune(config: TuneConfig, folder: Path, log_root: Path, data_dir: str | N
             dropped[backend.name] = reason
     kept = [name for name in accuracy if name not in dropped]
     started = time.time()
-    result = tune(Space.for_machine(kept, usable_cores(), config.latency_bound_ms), judge, config.budget_s)
+    result = tune(Space.for_machine(kept, usable_cpus(), config.latency_bound_ms), judge, config.budget_s)
     result.dropped.update(dropped)
     return record(config, card, result, accuracy, time.time() - started, judge.others_cores)
 
@@ -81,7 +74,7 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
     points = frontier(result.trials, accuracy)
     return {
         **RunHeader.new(SCHEMA, "tune", config).model_dump(mode="json"),
-        "machine": {"cores": usable_cores(), "flags": sorted(caps.simd_flags()), "others_cores_max": round(load, 3)},
+        "machine": {"cores": usable_cpus(), "flags": sorted(caps.simd_flags()), "others_cores_max": round(load, 3)},
         "variant": card["variant"]["name"],
         "dataset": card["dataset"]["name"],
         "accuracy": accuracy,
