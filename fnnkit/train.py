@@ -31,6 +31,7 @@ from fnnkit.sgd import sgd_step
 from fnnkit.variants import VariantSpec
 
 TRAIN_THREADS = 1  # per variant on CPU: see the module docstring
+PROGRESS_EVERY = 50  # iterations between progress reports (and at every evaluation): a live bar, not a log
 
 
 class TrainingDiverged(FnnkitError):
@@ -153,7 +154,6 @@ def fit(
     config: TrainConfig = TrainConfig(),
     device: torch.device = torch.device("cpu"),
     on_progress: ProgressFn | None = None,
-    progress_every: int = 50,
 ) -> tuple[FeedForward, TrainRecord]:
     """Train one variant from scratch; the same seed on CPU gives bit-identical weights.
 
@@ -164,7 +164,7 @@ def fit(
     if prepared.train_x.device.type != device.type:
         prepared = Prepared(*(t.to(device) for t in astuple_tensors(prepared)), prepared.info)
     with threads(TRAIN_THREADS if device.type == "cpu" else torch.get_num_threads()):
-        return _fit(spec, prepared, config, device, on_progress, progress_every)
+        return _fit(spec, prepared, config, device, on_progress)
 
 
 def astuple_tensors(prepared: Prepared) -> tuple[torch.Tensor, ...]:
@@ -177,7 +177,6 @@ def _fit(
     config: TrainConfig,
     device: torch.device,
     on_progress: ProgressFn | None,
-    progress_every: int,
 ) -> tuple[FeedForward, TrainRecord]:
     train_x, train_y, test_x, test_y = astuple_tensors(data)
     if train_x.shape[0] < config.batch_size:
@@ -217,7 +216,7 @@ def _fit(
                 history.append(EvalPoint(iteration, mean_loss, accuracy))
                 loss_sum.zero_()
                 loss_count = 0
-            if on_progress is not None and (accuracy is not None or iteration % progress_every == 0):
+            if on_progress is not None and (accuracy is not None or iteration % PROGRESS_EVERY == 0):
                 on_progress(iteration, loss.item(), accuracy)
     _synchronize(device)
     elapsed = time.perf_counter() - started

@@ -21,8 +21,6 @@ from fnnkit.errors import DataError
 from fnnkit.shapes import IMAGE_SHAPE, INPUT_DIM, NUM_CLASSES  # noqa: F401  (the data's shape, named here too)
 from fnnkit.store.io import open_regular
 
-IMAGES_MAGIC = 0x0803  # unsigned byte, 3 dims
-LABELS_MAGIC = 0x0801  # unsigned byte, 1 dim
 MAX_PAYLOAD_BYTES = 1 << 30  # 1 GiB: 20x full MNIST's largest file; anything bigger is not a dataset we train on
 _IDX_TYPES = {
     0x08: "unsigned byte",
