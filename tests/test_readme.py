@@ -72,6 +72,11 @@ ADAPT = {
         "LoadGen runs of at least 0.5 s instead of 2 s (still 500 queries, so its p99 estimate stands): bounded",
         _append("--min-duration-ms 500"),
     ),
+    "fnnkit tune": Adapt(
+        "the shortest budget the command accepts (10 s) and one backend: a short peak search, the record, the PNG "
+        "and the Triton folder, bounded",
+        lambda c, ctx: c.replace("--budget-s 300", "--budget-s 10 --backends onnxruntime"),
+    ),
     "fnnkit bench --variant": Adapt(
         "two backends, rows timed 0.05 s: the worker path every backend takes, bounded (make bench runs them all)",
         _append("--backend eager,onnxruntime --min-time 0.05"),
@@ -90,6 +95,7 @@ LEAVES = {
     "fnnkit export --format triton": ["triton_repo/*/config.pbtxt"],
     "fnnkit bench --variant": ["artifacts/bench/*.json"],
     "fnnkit bench load": ["artifacts/bench/scenario-*.json"],
+    "fnnkit tune": ["artifacts/tune/*.json", "artifacts/tune/*.png", "triton/*/config.pbtxt"],
 }
 # Examples moved to run right after another one, and why (matched on the command's start).
 RUN_AFTER = {

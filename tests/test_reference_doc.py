@@ -39,7 +39,7 @@ def test_every_backend_format_and_command_has_a_row(gen):
         assert f"| `{name}` |" in text, name
     for name in FORMATS:
         assert f"| `{name}` |" in text, name
-    for command in ("train", "export", "bench", "serve", "data fetch"):
+    for command in ("train", "export", "bench latency", "bench load", "bench coldstart", "tune", "serve", "data fetch"):
         assert f"### `fnnkit {command}`" in text, command
 
 

@@ -3,7 +3,7 @@
 Short searches rank candidates: 2 s runs, 10% precision, two confirmation runs, starting at the
 best peak this backend (or, for its first search, any backend) has shown so far, so the offline
 calibration runs once per tune and a neighbour costs a few runs, not a whole search. A vote is
-one short run at one rate. Full searches are exactly what ``fnnkit bench --scenario server
+one short run at one rate. Full searches are exactly what ``fnnkit bench load --scenario server
 --find-peak`` does by default, so the tune's reported peak is the figure an independent bench
 run re-measures. Predictors are loaded once per backend and reused: the batching knobs live in
 the batcher, not in the model.
