@@ -36,7 +36,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
 def backends_table() -> str:
     """Every backend of ``fnnkit.backends.BACKENDS``, in registry order."""
     from fnnkit.backends import BACKENDS
-    from fnnkit.export.formats import FORMATS
+    from fnnkit.formats import FORMATS
 
     def file(backend) -> str:
         if backend.export_format is None:
@@ -57,19 +57,20 @@ def backends_table() -> str:
 
 
 def formats_table() -> str:
-    """Every export format of ``fnnkit.export.formats.FORMATS``, in registry order."""
-    from fnnkit.export.formats import FORMATS
+    """Every export format of ``fnnkit.formats.FORMATS``, in registry order, with the backend that proves it."""
+    from fnnkit.backends import BACKENDS
+    from fnnkit.formats import FORMATS
 
     rows = [
         (
             f"`{f.name}`", " / ".join(f"`{f.filename(d)}`" for d in (("cpu", "cuda") if f.device_bound else ("cpu",))),
             f.runtime, ", ".join(f.in_all) or "never (ask for it by name)", "yes" if f.uses_opset else "-",
-            f.tolerance.describe(),
+            f"`{f.backend}`", BACKENDS[f.backend].tolerance.describe(),
         )
         for f in FORMATS.values()
     ]  # fmt: skip
     header = ("`--format`", "file (cpu / cuda)", "runs without fnnkit on", "in `--format all` for", "`--opset`",
-              "parity: passes when")  # fmt: skip
+              "proved by (export parity)", "parity: passes when")  # fmt: skip
     return _table(header, rows)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fnnkit.backends import BACKENDS
-from fnnkit.export.formats import FORMATS
+from fnnkit.formats import FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
