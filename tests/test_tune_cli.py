@@ -8,8 +8,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from clitools import assert_user_error
+from test_serve import free_port, get, start_serve, stop, wait_healthy
 
 from fnnkit.export.triton_check import parse_config
+from fnnkit.serve.app_config import read_serve_file
+from fnnkit.tune.deploy import write_serve
 
 
 @pytest.mark.parametrize(
@@ -41,10 +44,11 @@ def test_a_floor_no_backend_meets_times_nothing(served_root, tmp_path, cli):
 
 @pytest.mark.slow  # ~25 s: one short LoadGen peak search (offline calibration + ~10 runs of 2 s)
 def test_a_tiny_tune_writes_record_table_plot_and_triton_repository(served_root, tmp_path, cli):
-    out, triton = tmp_path / "tune.json", tmp_path / "triton"
+    out, triton, serve_file = tmp_path / "tune.json", tmp_path / "triton", tmp_path / "serve.json"
     code, text = cli(
         "tune", "-v", "C", "--backends", "onnxruntime,onnxruntime-int8", "--latency-bound-ms", "20",
-        "--budget-s", "10", "--json", str(out), "--write-triton", str(triton), "--artifacts", str(served_root),
+        "--budget-s", "10", "--json", str(out), "--write-triton", str(triton), "--write-serve", str(serve_file),
+        "--artifacts", str(served_root),
     )  # fmt: skip
     record = json.loads(out.read_text())
     assert "onnxruntime-int8" in record["dropped"]  # dynamic int8: its answers depend on the batch
@@ -61,3 +65,39 @@ def test_a_tiny_tune_writes_record_table_plot_and_triton_repository(served_root,
     session = ort.InferenceSession(str(triton / "fnnkit_mnist-sample_C" / "1" / "model.onnx"))
     (logits,) = session.run([config.output[0].name], {config.input[0].name: np.zeros((3, 784), np.float32)})
     assert logits.shape == (3, 10)
+    # the serve config: `fnnkit serve --config` runs the picked backend with the picked workers
+    written = json.loads(serve_file.read_text())
+    assert (written["backend"], written["workers"]) == (picked["backend"], picked["workers"])
+    url = f"http://127.0.0.1:{(port := free_port())}/fnnkit_mnist-sample_C"
+    process = start_serve("--config", str(serve_file), "--port", str(port), "--artifacts", str(served_root))
+    try:
+        wait_healthy(url, 60, process)
+        assert get(f"{url}/metadata")[1]["backend"] == "onnxruntime"
+    finally:
+        code, said = stop(process)
+    assert code == 0 and "was tuned on another CPU" not in said, said
+
+
+def test_a_serve_config_round_trips_and_hostile_ones_are_one_line(tmp_path, cli):
+    from tunekit import KnownJudge, gate, space
+
+    from fnnkit.tune.run import TuneConfig, record
+    from fnnkit.tune.search import tune
+
+    result = tune(space(), KnownJudge(), 1500, gate=gate)
+    card = {"variant": {"name": "C"}, "dataset": {"name": "mnist"}}
+    made = json.loads(json.dumps(record(TuneConfig(), card, result, {"fast": 96.0, "mid": 96.0, "slow": 96.0}, 1, 0)))
+    path = tmp_path / "serve.json"
+    write_serve(made, path)
+    config = read_serve_file(path)
+    assert (config.backend, config.workers, config.max_batch, config.batch_wait_ms) == ("fast", 2, 16, 0.05)
+    for bad, field in [
+        ({"workers": 0}, "workers"),
+        ({"workers": True}, "workers"),
+        ({"variant": "C; rm"}, "variant"),
+        ({"batch_wait_ms": "nan"}, "batch_wait_ms"),
+        ({"extra": 1}, "extra"),
+        ({"schema": "x/1"}, "schema"),
+    ]:
+        (tmp_path / "bad.json").write_text(json.dumps({**json.loads(path.read_text()), **bad}))
+        assert_user_error(cli("serve", "--config", str(tmp_path / "bad.json")), "--config", field)

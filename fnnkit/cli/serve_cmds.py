@@ -29,6 +29,7 @@ def _stop(signum, frame):  # noqa: ARG001 - signal handler signature
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     variant: str = typer.Option("C", "--variant", "-v", help="A, B, C, D or E: one service per model."),
     dataset: str = TRAINED_DATASET,
     backend: str = typer.Option(
@@ -59,6 +60,9 @@ def serve(
     port: int = number(8000, "--port", "HTTP port.", 1, 65535),
     num_cpus: int | None = number(None, "--num-cpus", "CPUs of a Ray started here (default: all).", 1, 4096, kind=int),
     replica_cpus: float = number(0.5, "--replica-cpus", "Ray CPUs reserved per replica.", 0, 64, above=True),
+    config_file: Path | None = input_path(
+        "--config", "A deployment `fnnkit tune --write-serve` wrote; options given here still win."
+    ),
     artifacts: Path = ARTIFACTS,
 ) -> None:
     """Serve a verified model: POST <prefix>/predict (JSON pixels or an image), GET <prefix>/healthz, <prefix>/metadata.
@@ -70,6 +74,10 @@ def serve(
     from fnnkit.predict.run import load_model
     from fnnkit.serve.app_config import ServeConfig
 
+    if config_file is not None:
+        variant, dataset, backend, workers, replicas, max_batch, batch_wait_ms = _from_file(
+            ctx, config_file, variant, dataset, backend, workers, replicas, max_batch, batch_wait_ms
+        )
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     chosen = "ray" if engine == "ray" or (engine == "auto" and address) else "local"
@@ -105,6 +113,26 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _from_file(ctx: typer.Context, path: Path, *given):
+    """The tuned deployment's values for every option left at its default; a CPU unlike the tune's is said."""
+    from fnnkit.serve.app_config import machine_difference, read_serve_file
+
+    tuned = read_serve_file(path)
+    names = ("variant", "dataset", "backend", "workers", "replicas", "max_batch", "batch_wait_ms")
+    values = (tuned.variant, tuned.dataset, tuned.backend, tuned.workers, tuned.workers, tuned.max_batch,
+              tuned.batch_wait_ms)  # fmt: skip
+    chosen = [
+        value if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") == "DEFAULT" else mine
+        for name, value, mine in zip(names, values, given, strict=True)
+    ]
+    if difference := machine_difference(tuned.made_on):
+        err_console.print(
+            f"[yellow]note:[/] {path} was tuned on another CPU ({difference}): its figures may not hold here",
+            highlight=False,
+        )
+    return chosen
 
 
 def check_batch_invariant(backend: str) -> None:

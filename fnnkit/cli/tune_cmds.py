@@ -32,12 +32,13 @@ def tune(
     write_triton: Path | None = folder_option(
         None, "--write-triton", "Write the best ONNX Runtime deployment found as a Triton model repository here."
     ),
+    write_serve: Path | None = output_path("--write-serve", "Write the pick as a `fnnkit serve --config` file here."),
     artifacts: Path = ARTIFACTS,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Search backend x batching (max batch, queue delay, workers) for the most requests/s under a p99 bound.
 
-    Example: fnnkit tune --variant C --latency-bound-ms 2 --min-accuracy 95.5 --budget-s 300 --write-triton triton
+    Example: fnnkit tune --variant C --latency-bound-ms 2 --min-accuracy 95.5 --budget-s 300 --write-serve serve.json
     """
     from fnnkit.store import atomic_write_json, ensure_writable_dir, find_variant_dir
     from fnnkit.tune.run import run_tune
@@ -70,6 +71,16 @@ def tune(
         trial, model = write_repository(record, folder, write_triton)
         console.print(f"Triton: {model.name} serves {trial['deployment']['backend']} ({_settings(trial)})")
         written.append(model.folder)
+    if write_serve is not None and record["pick"] is not None:
+        from fnnkit.tune.deploy import write_serve as write_serve_file
+
+        trial = write_serve_file(record, write_serve)
+        console.print(
+            f"serve config: {trial['deployment']['backend']} ({_settings(trial)}); run it with "
+            f"`fnnkit serve --config {write_serve}`",
+            highlight=False,
+        )
+        written.append(write_serve)
     wrote(written, f"; LoadGen's logs in [bold]{log_root}[/]")
     if record["pick"] is None:
         raise typer.Exit(NO_PICK_EXIT)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import ConfigDict, Field
+
+from fnnkit.bench.records import Float, Int, Record
 from fnnkit.errors import ConfigError
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]{1,64}){1,4}")  # /fnnkit_mnist_C, /team/digits: no '..', no query
@@ -61,3 +65,63 @@ class ServeConfig:
                 f"{self.replicas} replicas x {self.replica_cpus} CPUs do not fit in the {cpus} CPUs of this Ray; "
                 "lower --replicas or --replica-cpus, raise --num-cpus, or join a cluster with --address"
             )
+
+
+SERVE_FILE_SCHEMA = "fnnkit.serve-config/1"
+
+
+class MadeOn(Record):
+    """The machine a serve config was tuned on: its figures hold there."""
+
+    cpu: str = Field(max_length=200)
+    flags: tuple[Annotated[str, Field(max_length=40)], ...] = Field(max_length=512)
+
+
+class ServeFile(Record):
+    """What `fnnkit tune --write-serve` writes and `fnnkit serve --config` reads: the deployment tune picked."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    schema_id: Literal["fnnkit.serve-config/1"] = Field(alias="schema")
+    variant: str = Field(pattern=r"^[A-E]$")
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    backend: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    workers: Int = Field(ge=1, le=256)  # local engine: worker processes; Ray engine: replicas
+    max_batch: Int = Field(ge=1, le=4096)  # Ray engine: requests merged into one model call
+    batch_wait_ms: Float = Field(ge=0, le=1000)  # Ray engine: how long a batch waits to fill
+    made_on: MadeOn
+    source: str = Field(max_length=200)  # the tune run it came from
+
+
+def read_serve_file(path: Path) -> ServeFile:
+    """A serve config through the bounded JSON reader and its schema, or one ConfigError line naming the file."""
+    from pydantic import ValidationError
+
+    from fnnkit.store import read_json
+
+    payload = read_json(path, what="serve config", limit=64 << 10)
+    try:
+        return ServeFile.model_validate(payload)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        raise ConfigError(
+            f"--config {path}: {where}: {error['msg']}; write it again with `fnnkit tune ... --write-serve {path}`"
+        ) from None
+
+
+def machine_difference(made_on: MadeOn) -> str | None:
+    """How this CPU differs from the one a config was tuned on (instruction sets), or None when it does not."""
+    from fnnkit.capabilities import cpu_capabilities
+    from fnnkit.env import cpu_model
+
+    here = set(cpu_capabilities().simd_flags())
+    missing, extra = sorted(set(made_on.flags) - here), sorted(here - set(made_on.flags))
+    if not missing and not extra and made_on.cpu == cpu_model():
+        return None
+    parts = [f"tuned on {made_on.cpu!r}, this is {cpu_model()!r}"]
+    if missing:
+        parts.append(f"lacks {', '.join(missing[:6])}")
+    if extra:
+        parts.append(f"adds {', '.join(extra[:6])}")
+    return "; ".join(parts)

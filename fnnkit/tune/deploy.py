@@ -51,3 +51,22 @@ def write_triton(record: dict, folder: Path, out: Path) -> tuple[dict, TritonMod
     if failed:
         raise ConfigError(f"the Triton model written in {model.folder} does not check: {'; '.join(failed[:3])}")
     return trial, model
+
+
+def write_serve(record: dict, path: Path) -> dict:
+    """The pick as the deployment `fnnkit serve --config` runs, checked against its schema before it is written
+    (atomically, so an earlier file survives a failure). Returns the deployment written."""
+    from fnnkit.serve.app_config import SERVE_FILE_SCHEMA, MadeOn, ServeFile
+    from fnnkit.store import atomic_write_json
+
+    if record["pick"] is None:
+        raise ConfigError("--write-serve: no deployment met the bound, so there is nothing to serve")
+    d = record["pick"]["deployment"]
+    config = ServeFile(
+        schema=SERVE_FILE_SCHEMA, variant=record["variant"], dataset=record["dataset"], backend=d["backend"],
+        workers=d["workers"], max_batch=d["max_batch"], batch_wait_ms=d["max_queue_delay_us"] / 1000,
+        made_on=MadeOn(cpu=record["environment"]["cpu"], flags=tuple(record["machine"]["flags"])),
+        source=f"fnnkit tune run {record['run_id']}",
+    )  # fmt: skip
+    atomic_write_json(path, config.model_dump(mode="json"))
+    return record["pick"]
