@@ -48,6 +48,9 @@ def test_the_table_and_summary_name_the_pick_and_its_margin():
 def test_a_spent_budget_and_no_pick_are_said(tmp_path):
     lines = "\n".join(summary_lines(made(budget=60)))
     assert "budget spent" in lines
+    assert "not reached within the budget" not in "\n".join(summary_lines(made()))
+    lines = "\n".join(summary_lines(made(budget=15)))  # one short search: the other backends were never timed
+    assert "not reached within the budget: " in lines and "fast" in lines.split("not reached within the budget: ")[1]
     r = made()
     r["pick"], r["runner_up"], r["frontier"] = None, None, []
     assert "no deployment met p99 <= 1 ms" in "\n".join(summary_lines(r))

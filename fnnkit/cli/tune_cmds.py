@@ -117,6 +117,12 @@ def summary_lines(record: dict) -> list[str]:
     lines = []
     for backend, why in record["dropped"].items():
         lines.append(f"not timed: {backend}: {why}")
+    timed = {t["deployment"]["backend"] for t in record["trials"]}
+    unreached = [b for b in record["accuracy"] if b not in record["dropped"] and b not in timed]
+    if unreached:
+        lines.append(
+            f"not reached within the budget: {', '.join(unreached)} (raise --budget-s, or name fewer --backends)"
+        )
     space = record["space"]
     spent = f"{record['spent_s']:.0f} s of {record['budget_s']:g} s"
     lines.append(
