@@ -4,15 +4,16 @@ respect the accuracy gate and the budget, and compare its finalists at full leng
 from __future__ import annotations
 
 import pytest
-from tunekit import OPTIMUM, SHORT_S, KnownJudge, gate, known_peak, space
+from tunekit import ESTIMATE_S, OPTIMUM, SHORT_S, KnownJudge, gate, known_peak, space
 
 from fnnkit.tune.frontier import frontier
 from fnnkit.tune.search import Deployment, Space, Trial, tune
 
 
+@pytest.mark.parametrize("misleading", [False, True], ids=["estimate-right", "estimate-backwards"])
 @pytest.mark.parametrize("jitter", [0.0, 0.02])
-def test_the_search_finds_the_known_optimum(jitter):
-    judge = KnownJudge(jitter)
+def test_the_search_finds_the_known_optimum(jitter, misleading):
+    judge = KnownJudge(jitter, misleading=misleading)
     result = tune(space(), judge, budget_s=1500, gate=gate)
     assert result.pick is not None and result.pick.deployment == OPTIMUM
     assert result.pick.fidelity == "full" and result.runner_up.fidelity == "full"
@@ -42,21 +43,34 @@ def test_backends_below_the_floor_are_never_timed():
 
 @pytest.mark.parametrize("budget", [0, 35, 60, 100, 150, 200, 250, 800])
 def test_the_budget_is_respected(budget):
-    """The first short run is always made (its cost is what the budget is planned with); after it, nothing
-    starts that the median cost says would overrun."""
+    """The estimates and the first short run are always made (its cost is what the budget is planned with);
+    after it, nothing starts that the median cost says would overrun."""
     result = tune(space(), KnownJudge(), budget_s=budget, gate=gate)
-    assert result.spent_s <= max(budget, SHORT_S)
+    assert result.spent_s <= max(budget, SHORT_S + 3 * ESTIMATE_S)
     if budget < 150:
         assert result.out_of_budget
     if budget >= 250:
         assert result.pick.deployment == OPTIMUM
 
 
-def test_the_slower_half_is_dropped_after_one_run_each():
+def test_a_backend_that_cannot_beat_the_best_costs_one_vote_not_a_search():
     judge = KnownJudge()
-    tune(Space.for_machine(["slow", "mid", "fast"], cores=2, latency_bound_ms=1.0), judge, 1500, keep_at_least=1)
-    slow_runs = [d for d, _ in judge.calls if d.backend == "slow"]
-    assert len(slow_runs) == 1
+    result = tune(
+        Space.for_machine(["slow", "mid", "fast"], cores=2, latency_bound_ms=1.0), judge, 1500, keep_at_least=1
+    )
+    assert [kind for d, kind in judge.calls if d.backend == "slow"] == ["vote"]
+    assert result.outvoted["slow"] == pytest.approx(known_peak(Deployment("fast")) * 1.05)
+    assert "mid" in result.outvoted  # the estimate put fast first: every other backend was challenged, none searched
+
+
+def test_a_faster_backend_tried_late_passes_its_vote_and_is_searched():
+    """The estimate is only an order: when it is backwards, the faster backend passes the challenge."""
+    judge = KnownJudge(misleading=True)
+    result = tune(
+        Space.for_machine(["slow", "mid", "fast"], cores=2, latency_bound_ms=1.0), judge, 1500, keep_at_least=1
+    )
+    assert [kind for d, kind in judge.calls if d == Deployment("fast")][:2] == ["vote", "short"]
+    assert result.pick.deployment == OPTIMUM and "fast" not in result.outvoted
 
 
 def test_no_backend_meets_the_bound():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import random
 
-from fnnkit.tune.search import Deployment, Space, Trial, Vote
+from fnnkit.tune.search import Deployment, Estimate, Space, Trial, Vote
 
 BASE = {"fast": 100_000.0, "mid": 70_000.0, "slow": 20_000.0, "inaccurate": 500_000.0}
 OPTIMUM = Deployment("fast", max_batch=16, max_queue_delay_us=50, workers=2)
-SHORT_S, FULL_S, VOTE_S = 10.0, 30.0, 3.0
+SHORT_S, FULL_S, VOTE_S, ESTIMATE_S = 10.0, 30.0, 3.0, 0.2
 
 
 def known_peak(d: Deployment) -> float:
@@ -21,9 +21,14 @@ def known_peak(d: Deployment) -> float:
 
 
 class KnownJudge:
-    def __init__(self, jitter: float = 0.0, seed: int = 0) -> None:
+    """``misleading``: the cheap estimate ranks the backends backwards (the search must not trust it)."""
+
+    def __init__(self, jitter: float = 0.0, seed: int = 0, misleading: bool = False) -> None:
         self.calls: list[tuple[Deployment, str]] = []
-        self.jitter, self.rng = jitter, random.Random(seed)
+        self.jitter, self.rng, self.misleading = jitter, random.Random(seed), misleading
+
+    def estimate(self, backend: str) -> Estimate:
+        return Estimate(backend, 1 / BASE[backend] if self.misleading else BASE[backend], ESTIMATE_S)
 
     def noisy(self, d: Deployment) -> float:
         return known_peak(d) * (1 + self.rng.uniform(-self.jitter, self.jitter))

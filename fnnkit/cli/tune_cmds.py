@@ -117,7 +117,12 @@ def summary_lines(record: dict) -> list[str]:
     lines = []
     for backend, why in record["dropped"].items():
         lines.append(f"not timed: {backend}: {why}")
-    timed = {t["deployment"]["backend"] for t in record["trials"]}
+    for backend, qps in record["outvoted"].items():
+        lines.append(
+            f"not searched: {backend}: with the default batching it did not sustain {qps:,.0f} req/s "
+            "(the best peak so far + 5%)"
+        )
+    timed = {t["deployment"]["backend"] for t in record["trials"]} | set(record["outvoted"])
     unreached = [b for b in record["accuracy"] if b not in record["dropped"] and b not in timed]
     if unreached:
         lines.append(

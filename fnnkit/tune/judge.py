@@ -1,16 +1,20 @@
 """The judge of a tune: LoadGen server-scenario runs for one deployment — a peak search, or one vote.
 
-Short searches rank candidates: 2 s runs, 10% precision, two confirmation runs, starting at the
-best peak this backend (or, for its first search, any backend) has shown so far, so the offline
-calibration runs once per tune and a neighbour costs a few runs, not a whole search. A vote is
-one short run at one rate. Full searches are exactly what ``fnnkit bench load --scenario server
---find-peak`` does by default, so the tune's reported peak is the figure an independent bench
-run re-measures. Predictors are loaded once per backend and reused: the batching knobs live in
-the batcher, not in the model.
+An estimate (samples/s of one warm in-process call at a small batch, a fraction of a second)
+only orders the backends. Short searches rank candidates: 2 s runs, 10% precision, two
+confirmation runs, starting at the best peak this backend (or, for its first search, any
+backend) has shown so far, so the offline calibration runs once per tune and a neighbour costs a
+few runs, not a whole search. A vote is one short run at one rate. Full searches are the search
+of ``fnnkit bench load --scenario server --find-peak`` with its defaults (run length,
+precision, confirmation), started at the short search's peak instead of from an offline
+calibration, so the tune's reported peak is the figure an independent bench run re-measures.
+Predictors are loaded once per backend and reused: the batching knobs live in the batcher, not
+in the model.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +24,11 @@ from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import run_loadgen
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.search import find_peak
-from fnnkit.tune.search import Deployment, Fidelity, Trial, Vote
+from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
+ESTIMATE_BATCH, ESTIMATE_S = 16, 0.2  # a batch the server sees near its peak; long enough for a stable median
+FULL_HEADROOM = 1.5  # a full search from a short peak looks no higher than this: short runs rank within ~10%
 
 
 class LoadgenJudge:
@@ -34,6 +40,7 @@ class LoadgenJudge:
         self.runs = 0
         self.others_cores = 0.0  # the most cores other processes kept busy during any run: the tune's load
         self.hints: dict[str, float] = {}  # backend -> where its next short search starts
+        self.found: dict[str, float] = {}  # backend -> its best short peak: where its full search starts
 
     def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
         knobs = {
@@ -59,9 +66,14 @@ class LoadgenJudge:
         self.runs += 1
         logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}"
         started = time.perf_counter()
-        if fidelity == "full":
+        if fidelity == "full" and deployment.backend not in self.found:
             found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
+        elif fidelity == "full":
+            near = self.found[deployment.backend]
+            peak, final = self._search(
+                predictor, config.model_copy(update={"max_qps": near * FULL_HEADROOM}), logs, near
+            )
         else:
             peak, final = self._short(predictor, deployment.backend, config, logs)
         seconds = time.perf_counter() - started
@@ -96,12 +108,36 @@ class LoadgenJudge:
             offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
             calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
             self.hints[backend] = (calibrated or config.qps) * START_SHARE
+        peak, final = self._search(predictor, config, logs, self.hints[backend], steps)
+        if peak is not None:
+            self.hints[backend] = max(self.hints[backend], peak)
+            self.found[backend] = max(self.found.get(backend, 0.0), peak)
+        return peak, final
+
+    def _search(self, predictor: Predictor, config: ScenarioConfig, logs: Path, start: float, steps=None):
+        """The peak search of ``fnnkit bench load`` with ``config``'s settings, from ``start``."""
+        steps = steps or iter(range(1, 1000))
+
+        def measure(qps: float):
+            return self._saw(run_loadgen(predictor, self.inputs, config, logs / f"step-{next(steps):02d}", qps=qps))
+
         search = find_peak(
-            measure, self.hints[backend], config.min_qps, config.max_qps, config.peak_precision, config.max_steps,
+            measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps,
             config.confirm_runs,
         )  # fmt: skip
         if search.peak_qps is None:
             return None, None
-        self.hints[backend] = max(self.hints[backend], search.peak_qps)
-        final = next(r for q, r in search.steps if q == search.peak_qps and r.valid)
-        return search.peak_qps, final
+        return search.peak_qps, next(r for q, r in search.steps if q == search.peak_qps and r.valid)
+
+    def estimate(self, backend: str) -> Estimate:
+        """Samples/s of one warm call at a small batch, in process: orders the challenge, decides nothing."""
+        started = time.perf_counter()
+        predictor = self.predictor(backend)
+        batch = self.inputs[:ESTIMATE_BATCH]
+        predictor.warmup(ESTIMATE_BATCH)
+        times = []
+        while time.perf_counter() - started < ESTIMATE_S or len(times) < 5:
+            t0 = time.perf_counter()
+            predictor.predict(batch)
+            times.append(time.perf_counter() - t0)
+        return Estimate(backend, len(batch) / statistics.median(times), time.perf_counter() - started)

@@ -79,6 +79,8 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
         "dataset": card["dataset"]["name"],
         "accuracy": accuracy,
         "dropped": result.dropped,
+        "estimates": {e.backend: round(e.samples_per_s) for e in result.estimates},
+        "outvoted": result.outvoted,
         "space": {**asdict(result.space), "size": result.space.size, "covered": result.covered},
         "budget_s": config.budget_s,
         "spent_s": round(result.spent_s, 1),

@@ -6,9 +6,13 @@ worse, so the search narrows in three stages:
 
 1. **Gate**: a backend below the accuracy floor, or whose answers depend on their batch
    neighbours, is dropped before anything is timed.
-2. **Halving**: every remaining backend gets one short peak search with the default batching;
-   the better half (never fewer than ``keep_at_least``) goes on.
-3. **Coordinate moves**: for each kept backend, from its best settings, ask of each neighbour
+2. **Challenge**: backends are tried in the order of a cheap in-process estimate (samples/s of one
+   warm call at a small batch). The first ``keep_at_least`` get a short peak search with the
+   default batching; every later one is first asked one question, whether it sustains the best
+   peak so far plus the noise margin (a vote: one short run, a few seconds). Most fail at once
+   and cost no search; one that passes is searched, and may become the best. A peak search costs
+   about ten votes, so this screens ten backends for the price of about two searches.
+3. **Coordinate moves**: for each of the best ``keep_at_least`` backends, from its best settings, ask of each neighbour
    (one rung up or down one knob's ladder) only whether it sustains the incumbent's peak plus the
    noise margin: one short run, which most neighbours fail at once. Only a neighbour that passes
    gets a peak search of its own, and the search moves there; it stops when no neighbour passes.
@@ -68,7 +72,18 @@ class Vote:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A backend's speed by a cheap in-process measure: it orders the challenge, it never decides a pick."""
+
+    backend: str
+    samples_per_s: float
+    seconds: float
+
+
 class Judge(Protocol):
+    def estimate(self, backend: str) -> Estimate: ...
+
     def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial: ...
 
     def sustains(self, deployment: Deployment, qps: float) -> Vote: ...
@@ -129,7 +144,9 @@ class TuneResult:
     space: Space
     trials: list[Trial] = field(default_factory=list)
     votes: list[Vote] = field(default_factory=list)
+    estimates: list[Estimate] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)  # backend -> why it was never timed
+    outvoted: dict[str, float] = field(default_factory=dict)  # backend -> the rate its default batching failed
     pick: Trial | None = None
     runner_up: Trial | None = None
     budget_s: float = 0.0
@@ -137,7 +154,7 @@ class TuneResult:
 
     @property
     def spent_s(self) -> float:
-        return sum(t.seconds for t in self.trials) + sum(v.seconds for v in self.votes)
+        return sum(x.seconds for x in (*self.trials, *self.votes, *self.estimates))
 
     @property
     def covered(self) -> int:
@@ -160,7 +177,7 @@ def tune(
     gate: Callable[[str], str | None] = lambda backend: None,
     keep_at_least: int = 2,
 ) -> TuneResult:
-    """Gate, halve, move along the ladders, then re-measure the best two at full length."""
+    """Gate, challenge, move along the ladders, then re-measure the best two at full length."""
     result = TuneResult(space, budget_s=budget_s)
     backends = []
     for backend in space.backends:
@@ -193,11 +210,25 @@ def tune(
             best[deployment.backend] = trial
         return trial
 
-    for backend in backends:  # stage 2: one short search each, default batching (only the pick's final is reserved)
+    for backend in backends:
+        result.estimates.append(judge.estimate(backend))
+    order = [e.backend for e in sorted(result.estimates, key=lambda e: e.samples_per_s, reverse=True)]
+    for backend in order:  # stage 2: the challenge (only the pick's final is reserved)
         result.out_of_budget = False
-        search(space.start(backend), finals=1)
+        start = space.start(backend)
+        bar = max((t.score for t in best.values()), default=0.0) * (1 + NOISE)
+        if len(best) >= keep_at_least and bar > 0:  # with no peak yet there is nothing to challenge: search
+            if not affordable(median_cost(result.votes) or median_cost(result.trials) / 4, finals=1):
+                continue
+            seen.add(start)
+            vote = judge.sustains(start, bar)
+            result.votes.append(vote)
+            if not vote.passed:
+                result.outvoted[backend] = bar
+                continue
+        search(start, finals=1)
     ranked = sorted(best.values(), key=lambda t: t.score, reverse=True)
-    kept = [t.deployment.backend for t in ranked[: max(keep_at_least, (len(ranked) + 1) // 2)] if t.score > 0]
+    kept = [t.deployment.backend for t in ranked if t.score > 0][:keep_at_least]  # the finalists-to-be
 
     for backend in kept:  # stage 3: coordinate moves from each kept backend's best
         here, moved = best[backend], True
