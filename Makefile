@@ -36,7 +36,7 @@ bench: $(SETUP)  ## benchmark every backend available here; tables + JSON under 
 	$(BIN)/fnnkit bench $(BENCH)
 
 test: $(SETUP)  ## the whole test suite (what CI runs), `slow` tests and the README walkthrough included: about 12 minutes on 2 cores
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 
 test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles, fresh processes...): about a minute
 	$(BIN)/python -m pytest -m "not slow"
