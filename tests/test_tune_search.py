@@ -105,3 +105,12 @@ def test_frontier_prefers_the_full_length_measurement():
     d = Deployment("a")
     points = frontier([Trial(d, 1000.0, 0.5, 1, "short"), Trial(d, 800.0, 0.6, 3, "full")], {"a": 97.0})
     assert len(points) == 1 and points[0].peak_qps == 800.0
+
+
+def test_no_margin_is_claimed_between_a_full_and_a_short_figure():
+    """When the budget ends before the runner-up's full-length run, its short figure is shown but not compared."""
+    judge = KnownJudge()
+    result = tune(space(), judge, budget_s=1500, gate=gate)
+    assert result.margin is not None
+    result.runner_up = next(t for t in result.trials if t.fidelity == "short" and t.deployment.backend == "mid")
+    assert result.margin is None

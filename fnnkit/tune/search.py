@@ -34,7 +34,8 @@ MAX_BATCH_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 QUEUE_DELAY_LADDER_US = (0, 25, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US, DEFAULT_WORKERS = 64, 0, 1  # `fnnkit bench load`'s defaults
 NOISE = 0.05  # a move must beat the best by more than this share: short runs on a shared CPU spread ~5%
-FULL_COST = 3.0  # a full-length peak search costs about this many short ones (longer runs, more confirmation)
+FULL_COST = 5.0  # until one is measured, a full-length peak search is planned at this many short ones (5 s
+# runs against 1 s; measured E at 5 ms: short 28-38 s with 2 s runs, full 116 s)
 
 
 @dataclass(frozen=True, order=True)
@@ -163,8 +164,11 @@ class TuneResult:
 
     @property
     def margin(self) -> float | None:
-        """How much the pick beats the runner-up by, as a share of the runner-up's peak."""
+        """How much the pick beats the runner-up by, as a share of the runner-up's peak; None unless both were
+        measured at the same fidelity (short runs meet a p99 more easily than full-length ones)."""
         if self.pick is None or self.runner_up is None or not self.runner_up.score:
+            return None
+        if self.pick.fidelity != self.runner_up.fidelity:
             return None
         return self.pick.score / self.runner_up.score - 1
 
@@ -193,9 +197,18 @@ def tune(
         costs = sorted(x.seconds for x in kind)
         return costs[len(costs) // 2] if costs else 0.0
 
+    def full_cost() -> float:
+        """What one full-length search costs: as measured once one ran, else planned from the short ones."""
+        fulls = [t for t in result.trials if t.fidelity == "full"]
+        return (
+            median_cost(fulls)
+            if fulls
+            else FULL_COST * median_cost([t for t in result.trials if t.fidelity == "short"])
+        )
+
     def affordable(cost: float, finals: int = 2) -> bool:
         """Whether ``cost`` still fits beside the full-length runs kept for the end."""
-        reserve = finals * FULL_COST * median_cost(result.trials)
+        reserve = finals * full_cost()
         if result.spent_s + cost + reserve > budget_s:
             result.out_of_budget = True
         return not result.out_of_budget
@@ -247,7 +260,7 @@ def tune(
     finalists = sorted((best[b] for b in kept), key=lambda t: t.score, reverse=True)[:2]
     confirmed = []
     for trial in finalists:  # the reserve kept for these is spent here
-        if result.spent_s + FULL_COST * median_cost(result.trials) > budget_s:
+        if result.spent_s + full_cost() > budget_s:
             result.out_of_budget = True
             break
         full = judge.peak(trial.deployment, "full")
