@@ -28,7 +28,7 @@ from fnnkit.env import package_version, resolve_device
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import compiled, onnx_files, parity, quantized, torchscript
 from fnnkit.export.base import ExportContext, Writer
-from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats
+from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats, vetting
 from fnnkit.formats.manifest import read_export_manifest, read_exported
 from fnnkit.store import (
     EXPORT_MANIFEST,
@@ -43,6 +43,7 @@ from fnnkit.store import (
     read_verified,
     sha256_bytes,
 )
+from fnnkit.variants import VARIANTS
 
 # How each format is written; what it is (file, vetting, proving backend) is ``fnnkit.formats.FORMATS``.
 WRITERS: dict[str, Writer] = {
@@ -171,10 +172,14 @@ def _export_one(
         WRITERS[fmt.name](ctx, staged)
         made["seconds"] = time.perf_counter() - started
         data = read_regular(staged, MAX_EXPORT_BYTES, "exported file")
+        made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
+        if fmt.vet is not None:  # the vetting every load would run, once here; its stamp spares them
+            variant, source = ctx.metadata["variant"], ctx.metadata["source_sha256"]
+            fmt.vet(data, path, VARIANTS[variant])
+            made["vetted"] = vetting.stamp(fmt.name, variant, made["sha256"], source)
         notify(fmt.name, "parity")
         backend, predictor = prover(fmt, data, path, ctx.device)
         made["parity"] = judge(fmt, backend, predictor, path)
-        made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
 
     def write_manifest(staged: Path) -> None:
         made["entry"] = {
@@ -188,6 +193,7 @@ def _export_one(
             "source_sha256": ctx.metadata["source_sha256"],
             "parity": made["parity"].as_dict(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"vetted": made["vetted"]} if made.get("vetted") else {}),
         }
         updated = {**manifest, "formats": {**manifest["formats"], fmt.key(ctx.device): made["entry"]}}
         staged.write_bytes((json.dumps(updated, indent=2, allow_nan=False) + "\n").encode())
@@ -224,7 +230,9 @@ def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportCont
         and versions.get("torch") == torch.__version__
         and (not fmt.uses_opset or versions.get("opset") == ctx.opset)
         and entry.get("parity", {}).get("passed") is True
-    )
+        and (fmt.vet is None or vetting.holds(entry.get("vetted"), fmt.name, ctx.metadata["variant"],
+                                              entry.get("sha256"), entry.get("source_sha256")))
+    )  # fmt: skip
     if not same:
         return False
     try:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fnnkit.formats import get_format
-from fnnkit.store import EXPORT_MANIFEST, Artifact
+from fnnkit.errors import ArtifactError
+from fnnkit.formats import FileFormat, get_format, vetting
+from fnnkit.store import EXPORT_MANIFEST, MODEL_CARD, Artifact, read_json, read_verified, sweep_stale_temps
 from fnnkit.store.artifact import export_command  # noqa: F401  (the one writer of the re-export command)
 
 
@@ -23,13 +24,38 @@ def read_export_manifest(folder: str | os.PathLike) -> dict:
 
 def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -> tuple[bytes, Path]:
     """An exported file's bytes, only if they match export.json (``Artifact.exported``) and pass the format's
-    vetting. What ``Backend.load`` opens; parse these bytes, never the file again."""
+    vetting, or carry this machine's stamp of having passed it (``stamped``). What ``Backend.load`` opens;
+    parse these bytes, never the file again."""
     fmt = get_format(format)
     artifact = Artifact.at(folder)
+    if fmt.vet is not None:
+        found = stamped(artifact, fmt, device)
+        if found is not None:
+            return found
     data, path = artifact.exported(fmt, device)
     if fmt.vet is not None:
         fmt.vet(data, path, artifact.spec)
     return data, path
+
+
+def stamped(artifact: Artifact, fmt: FileFormat, device: str) -> tuple[bytes, Path] | None:
+    """The file's bytes when its entry carries a stamp ``vetting.holds`` (export vetted exactly these bytes,
+    for this format and variant, from the weights the card names now), read through the bounded JSON reader
+    and ``read_verified`` only: no record schema, no onnx. None on anything else; the full path then checks
+    the file and names what is wrong."""
+    sweep_stale_temps(artifact.folder)
+    try:
+        entry = read_json(artifact.folder / EXPORT_MANIFEST, what="export manifest")["formats"][fmt.key(device)]
+        card = read_json(artifact.folder / MODEL_CARD, what="model card")
+        variant, weights = card["variant"]["name"], card["weights"]["sha256"]
+        if entry["file"] != fmt.filename(device) or entry["source_sha256"] != weights:
+            return None
+        if not vetting.holds(entry.get("vetted"), fmt.name, variant, entry["sha256"], weights):
+            return None
+        path = artifact.folder / entry["file"]
+        return read_verified(path, entry["sha256"]), path
+    except (ArtifactError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def is_exported(folder: Path, format: str, device: str) -> bool:
