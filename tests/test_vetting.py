@@ -57,13 +57,15 @@ def edit_entry(folder: Path, key: str, change) -> None:
 
 def test_export_stamps_each_onnx_entry_and_nothing_else(folder):
     record = json.loads((folder / EXPORT_MANIFEST).read_text())
-    weights = json.loads((folder / MODEL_CARD).read_text())["weights"]["sha256"]
+    card = json.loads((folder / MODEL_CARD).read_text())
     stamped = {key for key, entry in record["formats"].items() if "vetted" in entry}
     assert stamped == {key for key in record["formats"] if key in ONNX_KEYS} and stamped
+    other_variant = {**card, "variant": {**card["variant"], "name": "D"}}
     for key in stamped:
         entry = record["formats"][key]
-        assert vetting.holds(entry["vetted"], key, VARIANT, entry["sha256"], weights)
-        assert not vetting.holds(entry["vetted"], key, "D", entry["sha256"], weights)
+        assert vetting.holds(entry["vetted"], key, card, record, entry)
+        assert not vetting.holds(entry["vetted"], key, other_variant, record, entry)
+        assert not vetting.holds(entry["vetted"], key, card, {**record, "dataset": "mnist"}, entry)
 
 
 @pytest.mark.parametrize("key", ["onnx", "onnx-int8", "onnx-int8-static"])
@@ -122,7 +124,7 @@ def test_what_no_stamp_vouches_for_is_vetted_in_full(folder, vettings, case, tmp
         _rewritten(folder)
     elif case == "another key":
         _other_key(tmp_path, monkeypatch)
-        assert vetting.stamp("onnx", VARIANT, "0" * 64, "0" * 64)  # a key exists there, and it is not ours
+        assert vetting.stamp("onnx", *RECORDS)  # a key exists there, and it is not ours
     elif case == "other rules":
         monkeypatch.setattr(vetting, "RULES", "fnnkit.onnx-vet/0")
     elif case == "key readable by others":
@@ -133,33 +135,52 @@ def test_what_no_stamp_vouches_for_is_vetted_in_full(folder, vettings, case, tmp
     assert vettings == ["onnx"] and data == path.read_bytes()
 
 
-def test_a_forged_stamp_is_refused_by_the_record_schema(folder, vettings):
-    edit_entry(folder, "onnx", lambda entry, formats: entry.update(vetted=["not", "a", "stamp"]))
-    with pytest.raises(ArtifactError, match="vetted"):
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda entry: entry.update(vetted=["not", "a", "stamp"]), "field vetted"),
+        (lambda entry: entry.update(url="x"), "has field url"),  # the stamp no longer holds: schema-checked
+        (lambda entry: entry["parity"].update(passed=False), "field parity.passed"),
+        (lambda entry: entry.update(source_sha256="0" * 64), "is stale"),
+    ],
+)
+def test_an_edited_stamped_entry_gets_the_full_checks(folder, vettings, change, words):
+    edit_entry(folder, "onnx", lambda entry, formats: change(entry))
+    with pytest.raises(ArtifactError, match=words):
         manifest.read_exported(folder, "onnx", "cpu")
+    assert vettings == []  # refused by the record checks, before any vetting
 
 
-def test_a_stale_stamped_export_is_refused_as_stale(folder, vettings):
-    edit_entry(folder, "onnx", lambda entry, formats: entry.update(source_sha256="0" * 64))
-    with pytest.raises(ArtifactError, match="stale"):
-        manifest.read_exported(folder, "onnx", "cpu")
-    assert vettings == []
+def test_an_edited_card_voids_the_stamps(folder, vettings):
+    path = folder / MODEL_CARD
+    card = json.loads(path.read_text())
+    card["variant"]["description"] = "edited by hand"
+    path.write_text(json.dumps(card))
+    manifest.read_exported(folder, "onnx", "cpu")
+    assert vettings == ["onnx"]
+
+
+RECORDS = ({"variant": {"name": "A"}}, {"schema": "s", "variant": "A", "dataset": "d"}, {"sha256": "a" * 64})
 
 
 def test_the_key_is_private_made_once_and_never_replaced(tmp_path, monkeypatch):
     path = tmp_path / "cache" / "vetting.key"
     monkeypatch.setattr(vetting, "key_path", lambda: path)
-    first = vetting.stamp("onnx", "A", "a" * 64, "b" * 64)
+    first = vetting.stamp("onnx", *RECORDS)
     mode = path.stat().st_mode & 0o777
     assert first and len(first) == 64 and mode == 0o600 and path.stat().st_size == vetting.KEY_BYTES
-    assert vetting.stamp("onnx", "A", "a" * 64, "b" * 64) == first  # the same key, read back
-    fields = ("onnx", "A", "a" * 64, "b" * 64)
-    assert vetting.holds(first, *fields)
-    for i, other in enumerate(("onnx-int8", "B", "c" * 64, "d" * 64)):
-        assert not vetting.holds(first, *fields[:i], other, *fields[i + 1 :])
-    assert not vetting.holds(first.upper(), *fields) and not vetting.holds(None, *fields)
+    assert vetting.stamp("onnx", *RECORDS) == first  # the same key, read back
+    assert vetting.holds(first, "onnx", *RECORDS)
+    assert not vetting.holds(first, "onnx-int8", *RECORDS)
+    for i in range(3):
+        changed = list(RECORDS)
+        changed[i] = {**changed[i], "extra": 1}
+        assert not vetting.holds(first, "onnx", *changed)
+    assert vetting.holds(first, "onnx", *RECORDS[:2], {**RECORDS[2], "vetted": "anything"})  # not part of it
+    assert not vetting.holds(first.upper(), "onnx", *RECORDS) and not vetting.holds(None, "onnx", *RECORDS)
+    assert not vetting.holds(first, "onnx", RECORDS[0], RECORDS[1], ["not", "a", "dict"])
     path.write_bytes(path.read_bytes()[:-1])  # a damaged key vouches for nothing, and is not replaced
-    assert not vetting.holds(first, *fields) and path.stat().st_size == vetting.KEY_BYTES - 1
+    assert not vetting.holds(first, "onnx", *RECORDS) and path.stat().st_size == vetting.KEY_BYTES - 1
     assert [p.name for p in path.parent.iterdir()] == ["vetting.key"]  # no temporary file left
 
 
@@ -167,4 +188,4 @@ def test_without_a_writable_cache_export_writes_no_stamp(tmp_path, monkeypatch):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
     monkeypatch.setattr(vetting, "key_path", lambda: blocked / "vetting.key")
-    assert vetting.stamp("onnx", "A", "a" * 64, "b" * 64) is None
+    assert vetting.stamp("onnx", *RECORDS) is None

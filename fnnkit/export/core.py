@@ -114,7 +114,7 @@ def export_variant(
         results = []
         for fmt in fmts:
             entry = manifest["formats"].get(fmt.key(device))
-            if not force and _reusable(entry, fmt, folder, ctx):
+            if not force and _reusable(entry, fmt, folder, ctx) and _stamped(fmt, card, manifest, entry):
                 notify(fmt.name, "reused")
                 results.append(_result(card, fmt, folder, entry, "reused"))
                 continue
@@ -174,9 +174,7 @@ def _export_one(
         data = read_regular(staged, MAX_EXPORT_BYTES, "exported file")
         made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
         if fmt.vet is not None:  # the vetting every load would run, once here; its stamp spares them
-            variant, source = ctx.metadata["variant"], ctx.metadata["source_sha256"]
-            fmt.vet(data, path, VARIANTS[variant])
-            made["vetted"] = vetting.stamp(fmt.name, variant, made["sha256"], source)
+            fmt.vet(data, path, VARIANTS[ctx.metadata["variant"]])
         notify(fmt.name, "parity")
         backend, predictor = prover(fmt, data, path, ctx.device)
         made["parity"] = judge(fmt, backend, predictor, path)
@@ -193,8 +191,10 @@ def _export_one(
             "source_sha256": ctx.metadata["source_sha256"],
             "parity": made["parity"].as_dict(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **({"vetted": made["vetted"]} if made.get("vetted") else {}),
         }
+        stamp = fmt.vet and vetting.stamp(fmt.name, judge.card, manifest, made["entry"])
+        if stamp:
+            made["entry"]["vetted"] = stamp
         updated = {**manifest, "formats": {**manifest["formats"], fmt.key(ctx.device): made["entry"]}}
         staged.write_bytes((json.dumps(updated, indent=2, allow_nan=False) + "\n").encode())
 
@@ -230,9 +230,7 @@ def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportCont
         and versions.get("torch") == torch.__version__
         and (not fmt.uses_opset or versions.get("opset") == ctx.opset)
         and entry.get("parity", {}).get("passed") is True
-        and (fmt.vet is None or vetting.holds(entry.get("vetted"), fmt.name, ctx.metadata["variant"],
-                                              entry.get("sha256"), entry.get("source_sha256")))
-    )  # fmt: skip
+    )
     if not same:
         return False
     try:
@@ -240,6 +238,12 @@ def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportCont
     except ArtifactError:
         return False
     return True
+
+
+def _stamped(fmt: FileFormat, card: dict, manifest: dict, entry: dict) -> bool:
+    """A vetted format's entry carries this machine's stamp (``vetting``); one without is made again, so its
+    loads need no second vetting."""
+    return fmt.vet is None or vetting.holds(entry.get("vetted"), fmt.name, card, manifest, entry)
 
 
 def _isa_bound(fmt: FileFormat, device: str) -> bool:

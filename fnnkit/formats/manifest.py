@@ -39,19 +39,19 @@ def read_exported(folder: str | os.PathLike, format: str, device: str = "cpu") -
 
 
 def stamped(artifact: Artifact, fmt: FileFormat, device: str) -> tuple[bytes, Path] | None:
-    """The file's bytes when its entry carries a stamp ``vetting.holds`` (export vetted exactly these bytes,
-    for this format and variant, from the weights the card names now), read through the bounded JSON reader
-    and ``read_verified`` only: no record schema, no onnx. None on anything else; the full path then checks
-    the file and names what is wrong."""
+    """The file's bytes when its entry carries a stamp that ``vetting.holds`` for the records as they are now
+    (export checked them and vetted exactly these bytes), read through the bounded JSON reader and
+    ``read_verified`` only: no record schema, no onnx. None on anything else; the full path then checks
+    records and file and names what is wrong."""
     sweep_stale_temps(artifact.folder)
     try:
-        entry = read_json(artifact.folder / EXPORT_MANIFEST, what="export manifest")["formats"][fmt.key(device)]
+        record = read_json(artifact.folder / EXPORT_MANIFEST, what="export manifest")
         card = read_json(artifact.folder / MODEL_CARD, what="model card")
-        variant, weights = card["variant"]["name"], card["weights"]["sha256"]
-        if entry["file"] != fmt.filename(device) or entry["source_sha256"] != weights:
+        entry = record["formats"][fmt.key(device)]
+        if not vetting.holds(entry.get("vetted"), fmt.name, card, record, entry):
             return None
-        if not vetting.holds(entry.get("vetted"), fmt.name, variant, entry["sha256"], weights):
-            return None
+        if entry["file"] != fmt.filename(device) or entry["source_sha256"] != card["weights"]["sha256"]:
+            return None  # never stamped so; checked all the same, as the full path would
         path = artifact.folder / entry["file"]
         return read_verified(path, entry["sha256"]), path
     except (ArtifactError, KeyError, TypeError, AttributeError):

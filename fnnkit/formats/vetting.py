@@ -3,12 +3,14 @@ vetted again, so a process that only runs it imports neither ``onnx`` nor the re
 
 Export runs the full vetting (``formats.onnx.vet_onnx``) on the bytes it wrote and records in the
 file's ``export.json`` entry a stamp: HMAC-SHA256, keyed by a secret that never leaves this user's
-cache (``key_path``), over the vetting rules' version, the format, the variant and the sha256 of the
-file and of the weights it was made from. A loader that finds a stamp it can recompute knows those
-exact bytes passed these rules here. A stamp cannot be written without the key: a folder copied from
-elsewhere, an entry edited by hand (new sha256, ``vetted`` added or kept), other rules, another
-variant or format, an unreadable or loosely permissioned key: every one of them fails ``holds`` and is
-vetted in full, as if no stamp were there.
+cache (``key_path``), over the vetting rules' version, the format, the model card, export.json's head
+and the entry itself (the file's sha256, the weights it was made from, its parity). A loader that
+finds a stamp it can recompute knows that these exact records, schema-checked when export wrote
+them, vouch for bytes that passed these rules here; it checks the bytes' sha256 and skips the rest.
+A stamp cannot be written without the key: a folder copied from elsewhere, any record edited by
+hand (a new sha256, ``vetted`` added or kept, a retrained model), other rules, another format, an
+unreadable or loosely permissioned key: every one fails ``holds`` and goes through the full checks
+(record schemas and vetting), as if no stamp were there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import stat
 from pathlib import Path
@@ -28,23 +31,34 @@ def key_path() -> Path:
     return Path.home() / ".cache" / "fnnkit" / "vetting.key"
 
 
-def stamp(format: str, variant: str, sha256: str, source_sha256: str) -> str | None:
-    """The stamp for bytes that just passed the vetting; None when no key can be kept here (loads then vet)."""
+def stamp(format: str, card: dict, manifest: dict, entry: dict) -> str | None:
+    """The stamp for an entry whose bytes just passed the vetting; None when no key can be kept here (loads
+    then vet in full)."""
     key = _read_key() or _create_key()
-    return None if key is None else _mac(key, format, variant, sha256, source_sha256)
+    return None if key is None else _mac(key, format, card, manifest, entry)
 
 
-def holds(stamp: object, format: str, variant: object, sha256: object, source_sha256: object) -> bool:
-    """Whether ``stamp`` is this machine's stamp for exactly these values (any other type: False)."""
-    fields = (stamp, variant, sha256, source_sha256)
-    if not all(type(v) is str and 0 < len(v) <= 64 for v in fields):
+def holds(stamp: object, format: str, card: object, manifest: object, entry: object) -> bool:
+    """Whether ``stamp`` is this machine's stamp for exactly these records, as JSON read back: the model card,
+    export.json's head (every field but the entries) and the format's entry, which names the file's sha256 and
+    the weights it was made from (its ``vetted`` field aside). Anything else: False."""
+    if type(stamp) is not str or len(stamp) != 64 or not all(type(r) is dict for r in (card, manifest, entry)):
         return False
     key = _read_key()
-    return key is not None and hmac.compare_digest(stamp, _mac(key, format, variant, sha256, source_sha256))
+    if key is None:
+        return False
+    try:
+        expected = _mac(key, format, card, manifest, entry)
+    except (TypeError, ValueError):  # not JSON after all
+        return False
+    return hmac.compare_digest(stamp, expected)
 
 
-def _mac(key: bytes, *fields: str) -> str:
-    return hmac.new(key, "\n".join((RULES, *fields)).encode(), hashlib.sha256).hexdigest()
+def _mac(key: bytes, format: str, card: dict, manifest: dict, entry: dict) -> str:
+    head = {name: value for name, value in manifest.items() if name != "formats"}
+    body = {name: value for name, value in entry.items() if name != "vetted"}
+    text = json.dumps([RULES, format, card, head, body], sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def _read_key(path: Path | None = None) -> bytes | None:
