@@ -1,8 +1,9 @@
 """``export.json`` read back for a format: the manifest, and an exported file's bytes only if they are the
-ones it records and pass the format's vetting.
+ones it records and pass the format's vetting (or carry the stamp of the vetting export ran here).
 
 Torch-free, below both the backends (which run the bytes) and the export writers (which record
-them). The records and checks are ``store.Artifact``'s; this adds the format's own vetting. A
+them). The records and checks are ``store.Artifact``'s; this adds the format's own vetting, and the
+shortcut past records and vetting for an entry whose stamp holds (``fnnkit.formats.vetting``). A
 loader parses the bytes returned here, never the file again, so nothing can be swapped in between.
 """
 
