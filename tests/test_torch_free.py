@@ -1,10 +1,13 @@
-"""The ONNX Runtime and OpenVINO paths run with torch made unimportable.
+"""The ONNX Runtime and OpenVINO paths run with torch and onnx made unimportable.
 
-Each child installs a meta-path finder that raises ImportError for ``torch`` and every
-``torch.*`` module, then runs the real code: ``fnnkit predict`` through the CLI's own
-``main``, the cold-start probe (``fnnkit.bench.coldstart.CHILD``, exactly as each fresh
-process runs it), and the serving engines' ``Service``. Any import of torch on those paths
-fails the child, so the test fails; a backend that cannot run here skips with its reason.
+Each child installs a meta-path finder that raises ImportError for ``torch``, ``onnx`` and their
+submodules (``onnxruntime`` is another package and stays importable), then runs the real code:
+``fnnkit predict`` through the CLI's own ``main``, the cold-start probe
+(``fnnkit.bench.coldstart.CHILD``, exactly as each fresh process runs it), and the serving
+engines' ``Service``. Any import of torch or onnx on those paths fails the child, so the test
+fails: only the vetting needs onnx, and a file ``fnnkit export`` vetted on this machine carries a
+stamp that spares its loaders a second vetting (``fnnkit.formats.vetting``). A backend that cannot
+run here skips with its reason.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import sys
 
 class _NoTorch:
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError(f"torch is unimportable in this test (asked for {name})")
+        if name.partition(".")[0] in ("torch", "onnx"):
+            raise ImportError(f"{name.partition('.')[0]} is unimportable in this test (asked for {name})")
         return None
 
 sys.meta_path.insert(0, _NoTorch())
@@ -42,9 +45,15 @@ def run_without_torch(code: str, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_the_blocker_really_blocks_torch():
-    result = run_without_torch("import torch")
-    assert result.returncode != 0 and "torch is unimportable" in result.stderr
+@pytest.mark.parametrize("module", ["torch", "torch.nn", "onnx", "onnx.checker"])
+def test_the_blocker_really_blocks_torch_and_onnx(module):
+    result = run_without_torch(f"import {module}")
+    assert result.returncode != 0 and f"{module.partition('.')[0]} is unimportable" in result.stderr
+
+
+def test_the_blocker_leaves_onnxruntime_importable():
+    result = run_without_torch("import onnxruntime; print('ok')")
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr[-2000:]
 
 
 def test_readers_and_the_registry_import_no_torch():
@@ -83,14 +92,14 @@ def test_predict_coldstart_and_serve_run_without_torch(backend, exported_root, t
         service = Service(ServeConfig(folder=folder, backend=backend))  # both serving engines build this
         probs = service.probabilities(np.random.default_rng(1).random((5, 784), np.float32))
         assert probs.shape == (5, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5), probs
-        assert "torch" not in sys.modules
+        assert "torch" not in sys.modules and "onnx" not in sys.modules
         sys.argv = ["fnnkit", "predict", digits, "--variant", "C", "--dataset", "mnist-sample",
                     "--backend", backend, "--json", "--artifacts", root]
         from fnnkit.cli import main
         try:
             main()
         finally:
-            print("TORCH", "torch" in sys.modules)
+            print("TORCH", "torch" in sys.modules, "ONNX", "onnx" in sys.modules)
         """,
         str(exported_root), str(folder), backend, str(digits), CHILD, MARK,
     )  # fmt: skip
@@ -100,4 +109,4 @@ def test_predict_coldstart_and_serve_run_without_torch(backend, exported_root, t
     assert set(probe) == {"import", "load", "first"} and all(v > 0 for v in probe.values())
     rows = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(rows) == 3 and all(abs(sum(t["probability"] for t in r["top"]) - 1) < 0.5 for r in rows)
-    assert lines[-1] == "TORCH False"
+    assert lines[-1] == "TORCH False ONNX False"

@@ -28,7 +28,7 @@ from fnnkit.env import package_version, resolve_device
 from fnnkit.errors import ArtifactError, ExportError
 from fnnkit.export import compiled, onnx_files, parity, quantized, torchscript
 from fnnkit.export.base import ExportContext, Writer
-from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats
+from fnnkit.formats import DEFAULT_OPSET, FileFormat, check_opset, get_format, resolve_formats, vetting
 from fnnkit.formats.manifest import read_export_manifest, read_exported
 from fnnkit.store import (
     EXPORT_MANIFEST,
@@ -43,6 +43,7 @@ from fnnkit.store import (
     read_verified,
     sha256_bytes,
 )
+from fnnkit.variants import VARIANTS
 
 # How each format is written; what it is (file, vetting, proving backend) is ``fnnkit.formats.FORMATS``.
 WRITERS: dict[str, Writer] = {
@@ -113,7 +114,7 @@ def export_variant(
         results = []
         for fmt in fmts:
             entry = manifest["formats"].get(fmt.key(device))
-            if not force and _reusable(entry, fmt, folder, ctx):
+            if not force and _reusable(entry, fmt, folder, ctx) and _stamped(fmt, card, manifest, entry):
                 notify(fmt.name, "reused")
                 results.append(_result(card, fmt, folder, entry, "reused"))
                 continue
@@ -171,10 +172,12 @@ def _export_one(
         WRITERS[fmt.name](ctx, staged)
         made["seconds"] = time.perf_counter() - started
         data = read_regular(staged, MAX_EXPORT_BYTES, "exported file")
+        made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
+        if fmt.vet is not None:  # the vetting every load would run, once here; its stamp spares them
+            fmt.vet(data, path, VARIANTS[ctx.metadata["variant"]])
         notify(fmt.name, "parity")
         backend, predictor = prover(fmt, data, path, ctx.device)
         made["parity"] = judge(fmt, backend, predictor, path)
-        made["sha256"], made["bytes"] = sha256_bytes(data), len(data)
 
     def write_manifest(staged: Path) -> None:
         made["entry"] = {
@@ -189,6 +192,9 @@ def _export_one(
             "parity": made["parity"].as_dict(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        stamp = fmt.vet and vetting.stamp(fmt.name, judge.card, manifest, made["entry"])
+        if stamp:
+            made["entry"]["vetted"] = stamp
         updated = {**manifest, "formats": {**manifest["formats"], fmt.key(ctx.device): made["entry"]}}
         staged.write_bytes((json.dumps(updated, indent=2, allow_nan=False) + "\n").encode())
 
@@ -232,6 +238,12 @@ def _reusable(entry: dict | None, fmt: FileFormat, folder: Path, ctx: ExportCont
     except ArtifactError:
         return False
     return True
+
+
+def _stamped(fmt: FileFormat, card: dict, manifest: dict, entry: dict) -> bool:
+    """A vetted format's entry carries this machine's stamp (``vetting``); one without is made again, so its
+    loads need no second vetting."""
+    return fmt.vet is None or vetting.holds(entry.get("vetted"), fmt.name, card, manifest, entry)
 
 
 def _isa_bound(fmt: FileFormat, device: str) -> bool:

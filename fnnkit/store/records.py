@@ -165,6 +165,7 @@ class ExportEntry(Record):
     source_sha256: Sha256  # the weights it was made from
     parity: ParityRecord
     created: Text | None = None
+    vetted: Sha256 | None = None  # an ONNX file vetted at export: this machine's stamp (fnnkit.formats.vetting)
 
 
 class ExportManifest(Record):
