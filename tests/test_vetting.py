@@ -160,6 +160,18 @@ def test_an_edited_card_voids_the_stamps(folder, vettings):
     assert vettings == ["onnx"]
 
 
+def test_export_restamps_a_current_file_whose_card_changed(folder, vettings):
+    """Retrained to the same weights (a new card): export keeps the file and stamps it again."""
+    from fnnkit.export import export_variant
+
+    test_an_edited_card_voids_the_stamps(folder, vettings)
+    before = (folder / "model.onnx").read_bytes()
+    (result,) = export_variant(folder, "onnx")
+    assert result.status == "reused" and (folder / "model.onnx").read_bytes() == before
+    manifest.read_exported(folder, "onnx", "cpu")
+    assert vettings == ["onnx"]  # the fresh stamp holds: the load after the export vets nothing
+
+
 RECORDS = ({"variant": {"name": "A"}}, {"schema": "s", "variant": "A", "dataset": "d"}, {"sha256": "a" * 64})
 
 

@@ -35,6 +35,7 @@ from fnnkit.store import (
     EXPORT_SCHEMA,
     MAX_EXPORT_BYTES,
     Artifact,
+    atomic_write_json,
     commit_files,
     export_command,  # noqa: F401  (re-exported: export hints are named from here too)
     folder_lock,
@@ -114,7 +115,9 @@ def export_variant(
         results = []
         for fmt in fmts:
             entry = manifest["formats"].get(fmt.key(device))
-            if not force and _reusable(entry, fmt, folder, ctx) and _stamped(fmt, card, manifest, entry):
+            if not force and _reusable(entry, fmt, folder, ctx):
+                if not _stamped(fmt, card, manifest, entry):  # e.g. retrained to the same weights: a new card
+                    entry = _restamp(fmt, ctx, folder, card, manifest, entry)
                 notify(fmt.name, "reused")
                 results.append(_result(card, fmt, folder, entry, "reused"))
                 continue
@@ -244,6 +247,20 @@ def _stamped(fmt: FileFormat, card: dict, manifest: dict, entry: dict) -> bool:
     """A vetted format's entry carries this machine's stamp (``vetting``); one without is made again, so its
     loads need no second vetting."""
     return fmt.vet is None or vetting.holds(entry.get("vetted"), fmt.name, card, manifest, entry)
+
+
+def _restamp(fmt: FileFormat, ctx: ExportContext, folder: Path, card: dict, manifest: dict, entry: dict) -> dict:
+    """A current file whose stamp no longer holds (the card changed, or no stamp yet): vet its bytes in full
+    again and record a fresh stamp; the file itself is kept, so the switch is the manifest alone."""
+    data = read_verified(folder / entry["file"], entry["sha256"])
+    fmt.vet(data, folder / entry["file"], VARIANTS[ctx.metadata["variant"]])
+    fresh = {name: value for name, value in entry.items() if name != "vetted"}
+    stamp = vetting.stamp(fmt.name, card, manifest, fresh)
+    if stamp:
+        fresh["vetted"] = stamp
+    manifest["formats"][fmt.key(ctx.device)] = fresh
+    atomic_write_json(folder / EXPORT_MANIFEST, manifest)
+    return fresh
 
 
 def _isa_bound(fmt: FileFormat, device: str) -> bool:
