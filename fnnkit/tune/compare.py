@@ -84,11 +84,9 @@ def _incomparable(now: TuneRecord, earlier: TuneRecord) -> list[str]:
             f"only now: {', '.join(sorted(gained))}"
         ] * bool(gained)
         reasons.append(f"other instruction sets ({'; '.join(flags)})")
-    for name, record in (("earlier", earlier), ("now", now)):
+    for run, record in (("the earlier run", earlier), ("this run", now)):
         if record.machine.others_cores_max > BUSY_CORES:
-            reasons.append(
-                f"other processes kept up to {record.machine.others_cores_max:.1f} cores busy during the {name} run"
-            )
+            reasons.append(f"other processes kept up to {record.machine.others_cores_max:.1f} cores busy during {run}")
     return reasons
 
 
