@@ -101,6 +101,7 @@ def test_a_bad_compare_fails_before_anything_is_measured(served_root, tmp_path, 
     bad.write_text(_set("schema", "fnnkit.tune/0"))
     code, text = cli("tune", "--compare", str(bad), "--json", str(tmp_path / "t.json"), "--artifacts", str(served_root))
     assert_user_error((code, text), str(bad), "fnnkit.tune/0")
+    assert code == 2
     assert "tuning" not in text and not (tmp_path / "t.json").exists()
 
 
