@@ -174,3 +174,16 @@ def test_a_busy_machine_now_and_other_settings_are_said():
     result, text = _compared(now, earlier)
     assert result.incomparable == ["other processes kept up to 2.0 cores busy during this run"]
     assert any("--budget-s differs" in n for n in result.notes) and any("--min-accuracy" in n for n in result.notes)
+
+
+def test_a_measured_record_reads_back_and_compares():
+    """The record of a real LoadGen tune (E, p99 <= 5 ms) passes the schema it was written under."""
+    from pathlib import Path
+
+    measured = read_tune(Path(__file__).resolve().parents[1] / "docs/results/2026-12-05-cpu/tune-E-5ms.json")
+    result, text = _compared(measured.model_dump(mode="json"), measured.model_dump(mode="json"))
+    assert not result.pick_changed and all(c.change_pct == 0 for c in result.changes)
+    assert measured.pick.deployment.backend in text and result.incomparable == []
+    result, _ = _compared(GOOD, measured.model_dump(mode="json"))
+    assert any("another model: earlier mnist/E" in r for r in result.incomparable)
+    assert any("p99 <= 5 ms, now 1 ms" in r for r in result.incomparable)
