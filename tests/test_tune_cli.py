@@ -45,10 +45,12 @@ def test_a_floor_no_backend_meets_times_nothing(served_root, tmp_path, cli):
 @pytest.mark.slow  # ~25 s: one short LoadGen peak search (offline calibration + ~10 runs of 2 s)
 def test_a_tiny_tune_writes_record_table_plot_and_triton_repository(served_root, tmp_path, cli):
     out, triton, serve_file = tmp_path / "tune.json", tmp_path / "triton", tmp_path / "serve.json"
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(_served_record(16)))  # a known-surface tune at p99 <= 1 ms, its pick onnxruntime
     code, text = cli(
         "tune", "-v", "C", "--backends", "onnxruntime,onnxruntime-int8", "--latency-bound-ms", "20",
         "--budget-s", "10", "--json", str(out), "--write-triton", str(triton), "--write-serve", str(serve_file),
-        "--artifacts", str(served_root),
+        "--compare", str(earlier), "--artifacts", str(served_root),
     )  # fmt: skip
     record = json.loads(out.read_text())
     assert "onnxruntime-int8" in record["dropped"]  # dynamic int8: its answers depend on the batch
@@ -57,6 +59,9 @@ def test_a_tiny_tune_writes_record_table_plot_and_triton_repository(served_root,
     assert record["out_of_budget"] and "budget spent" in text and "pick: onnxruntime" in text
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "tune.loadgen").is_dir()
+    # the comparison: onnxruntime's peak then and now, and the other bound named
+    assert f"Change vs {earlier}" in text and "the pick is the same deployment" not in text, text
+    assert "not comparable:" in text and "another latency bound: earlier p99 <= 1 ms, now 20 ms" in text
     # the repository: Triton's schema parses the config, and its model runs in ONNX Runtime by the config's names
     picked = record["pick"]["deployment"]
     config = parse_config(triton / "fnnkit_mnist-sample_C" / "config.pbtxt")
@@ -101,3 +106,44 @@ def test_a_serve_config_round_trips_and_hostile_ones_are_one_line(tmp_path, cli)
     ]:
         (tmp_path / "bad.json").write_text(json.dumps({**json.loads(path.read_text()), **bad}))
         assert_user_error(cli("serve", "--config", str(tmp_path / "bad.json")), "--config", field)
+
+
+def _served_record(max_batch: int) -> dict:
+    """A tune record whose pick is an onnxruntime deployment of the served model, at ``max_batch``."""
+    from tunekit import tune_record
+
+    text = json.dumps(tune_record()).replace('"backend": "fast"', '"backend": "onnxruntime"')
+    record = json.loads(text.replace('"max_batch": 16', f'"max_batch": {max_batch}'))
+    return {**record, "dataset": "mnist-sample"}
+
+
+def _tree(root) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_write_triton_checks_the_staged_model_before_it_replaces_the_earlier_one(served_root, tmp_path, monkeypatch):
+    from fnnkit.errors import ConfigError
+    from fnnkit.export import triton_check
+    from fnnkit.tune import deploy
+
+    folder, out = served_root / "mnist-sample" / "C", tmp_path / "triton"
+    _, model = deploy.write_triton(_served_record(16), folder, out)
+    assert parse_config(model.folder / "config.pbtxt").max_batch_size == 16
+    earlier, live = _tree(out), _tree(model.folder)
+    checked = []
+
+    def failing_check(staged, name):
+        checked.append((staged, _tree(model.folder) == live))  # the live model is untouched while its stage is checked
+        rows = triton_check.check_model(staged, name)
+        assert all(ok for _, _, ok, _ in rows), rows  # the staged folder itself checks: the failure is the test's
+        return [*rows, (staged / "config.pbtxt", "config", False, f"{staged}/config.pbtxt: refused for the test")]
+
+    monkeypatch.setattr(deploy, "check_model", failing_check)
+    with pytest.raises(ConfigError, match="nothing there was replaced") as caught:
+        deploy.write_triton(_served_record(32), folder, out)
+    assert checked and checked[0][1] and checked[0][0].parent == out and checked[0][0].name.startswith(".")
+    assert str(model.folder / "config.pbtxt") in str(caught.value) and ".stage-" not in str(caught.value)
+    assert _tree(out) == earlier and not checked[0][0].exists()  # earlier model whole; the stage removed
+    monkeypatch.undo()
+    deploy.write_triton(_served_record(32), folder, out)  # a passing check replaces it
+    assert parse_config(model.folder / "config.pbtxt").max_batch_size == 32

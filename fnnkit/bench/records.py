@@ -70,7 +70,7 @@ def read_record(cls: type[R], path: str | os.PathLike, what: str, remake: str, s
         found = header.get("schema") if isinstance(header, dict) else payload.get("schema")
         if found != schema:
             raise ArtifactError(
-                f"{what} {path} has schema {found!r}; this fnnkit reads {schema!r}. Compare only runs written by "
+                f"{what} {path} has schema {found!r:.80}; this fnnkit reads {schema!r}. Compare only runs written by "
                 f"the same fnnkit version, or re-create it with `{remake}`"
             )
     try:

@@ -9,8 +9,18 @@ import typer
 from rich.table import Table
 
 from fnnkit.cli import app
-from fnnkit.cli.options import ARTIFACTS, DATA_DIR, TRAINED_DATASET, build, field_number, folder_option, output_path
+from fnnkit.cli.options import (
+    ARTIFACTS,
+    DATA_DIR,
+    TRAINED_DATASET,
+    build,
+    field_number,
+    folder_option,
+    input_path,
+    output_path,
+)
 from fnnkit.cli.render import console, show, wrote
+from fnnkit.tune.compare import BUSY_CORES
 from fnnkit.tune.config import TuneConfig as T
 
 NO_PICK_EXIT = 1  # measured, but no deployment met the bound: a finding about the machine, not a usage error
@@ -33,6 +43,9 @@ def tune(
         None, "--write-triton", "Write the best ONNX Runtime deployment found as a Triton model repository here."
     ),
     write_serve: Path | None = output_path("--write-serve", "Write the pick as a `fnnkit serve --config` file here."),
+    compare: Path | None = input_path(
+        "--compare", "An earlier tune record: each backend's and the pick's peak then and now, % change."
+    ),
     artifacts: Path = ARTIFACTS,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
@@ -41,12 +54,14 @@ def tune(
     Example: fnnkit tune --variant C --latency-bound-ms 2 --min-accuracy 95.5 --budget-s 300 --write-serve serve.json
     """
     from fnnkit.store import atomic_write_json, ensure_writable_dir, find_variant_dir
+    from fnnkit.tune.record import read_tune
     from fnnkit.tune.run import run_tune
 
     config = build(
         T, latency_bound_ms=latency_bound_ms, min_accuracy=min_accuracy, budget_s=budget_s, backends=backends,
         device=device,
     )  # fmt: skip
+    earlier = read_tune(compare) if compare else None  # a bad record fails before minutes of measuring
     folder = find_variant_dir(artifacts, variant.strip().upper(), dataset)
     name = f"{folder.parent.name}-{folder.name}-{latency_bound_ms:g}ms-{time.strftime('%Y%m%d-%H%M%S')}"
     json_path = json_path or ensure_writable_dir(artifacts / "tune") / f"{name}.json"
@@ -60,6 +75,8 @@ def tune(
     show(frontier_table(record))
     for line in summary_lines(record):
         console.print(line, highlight=False)
+    if earlier is not None:
+        show_comparison(record, earlier, compare)
     atomic_write_json(json_path, record)
     from fnnkit.cli.plots import write_tune_plot
 
@@ -89,6 +106,60 @@ def tune(
 def _settings(trial: dict) -> str:
     d = trial["deployment"]
     return f"batch {d['max_batch']}, wait {d['max_queue_delay_us']} µs, {d['workers']} worker(s)"
+
+
+def show_comparison(record: dict, earlier, path: Path) -> None:
+    """This tune against ``earlier`` (a validated TuneRecord): the table, then why it may not compare."""
+    from fnnkit.tune.compare import compare_tunes
+    from fnnkit.tune.record import TuneRecord
+
+    result = compare_tunes(TuneRecord.model_validate(record), earlier)
+    show(comparison_table(result, path, earlier.run_id))
+    for line in comparison_lines(result):
+        console.print(line, highlight=False)
+
+
+def comparison_table(result, path: Path, run_id: str) -> Table:
+    """Per backend (the pick first): the best peak at the bound in the earlier run and now, and the change."""
+    table = Table(title=f"Change vs {path} (tune {run_id}; peak req/s at the bound; + is faster)")
+    for column in ("", "earlier", "earlier req/s", "now", "now req/s", "change"):
+        table.add_column(column, justify="right" if column.endswith("req/s") or column == "change" else "left")
+    for c in result.changes:
+        pct = c.change_pct
+        change = "-" if pct is None else f"{pct:+.1f}%"
+        colour = "" if pct is None or abs(pct) < 5 else "green" if pct > 0 else "red"  # within 5%: LoadGen's noise
+        table.add_row(
+            c.label, _brief(c.earlier, c.label == "pick"), _peak(c.earlier), _brief(c.now, c.label == "pick"),
+            _peak(c.now), f"[{colour}]{change}[/]" if colour else change,
+        )  # fmt: skip
+    return table
+
+
+def comparison_lines(result) -> list[str]:
+    """Whether the pick changed; then, in plain words, why the two runs may not measure the same thing."""
+    pick = next(c for c in result.changes if c.label == "pick")
+    if pick.earlier is None and pick.now is None:
+        lines = ["neither tune found a deployment that met its bound"]
+    elif not result.pick_changed:
+        lines = ["the pick is the same deployment as in the earlier tune"]
+    else:
+        lines = [f"the pick changed: earlier {_brief(pick.earlier, True)}, now {_brief(pick.now, True)}"]
+    if result.incomparable:
+        lines.append("[bold yellow]not comparable:[/] " + "; ".join(result.incomparable))
+    lines += [f"[yellow]note:[/] {note}" for note in result.notes]
+    return lines
+
+
+def _brief(trial, with_backend: bool) -> str:
+    if trial is None:
+        return "-"
+    d = trial.deployment
+    where = f"{d.backend} " if with_backend else ""
+    return f"{where}b{d.max_batch} {d.max_queue_delay_us}µs {d.workers}w ({trial.fidelity})"
+
+
+def _peak(trial) -> str:
+    return "-" if trial is None or trial.peak_qps is None else f"{trial.peak_qps:,.0f}"
 
 
 def frontier_table(record: dict) -> Table:
@@ -146,7 +217,7 @@ def summary_lines(record: dict) -> list[str]:
         else:  # a short figure beside a full one: 1 s runs meet a p99 more easily, so no margin is claimed
             said += " from short runs only (the budget ended before its full-length run): no margin is claimed"
         lines.append(said)
-    if record["machine"]["others_cores_max"] > 0.5:
+    if record["machine"]["others_cores_max"] > BUSY_CORES:
         lines.append(
             f"other processes kept up to {record['machine']['others_cores_max']:.1f} cores busy: "
             "the figures are lower than on a quiet machine"
@@ -154,4 +225,4 @@ def summary_lines(record: dict) -> list[str]:
     return lines
 
 
-__all__ = ["frontier_table", "summary_lines", "tune"]
+__all__ = ["comparison_lines", "comparison_table", "frontier_table", "summary_lines", "tune"]

@@ -16,9 +16,11 @@ whatever a killed one left. Triton never sees a config without its model.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,10 +172,15 @@ def _not_regular(path: Path) -> bool:
 
 
 def write_repository(
-    folder: Path, out: Path, settings: TritonSettings, formats: tuple[str, ...] | None = None
+    folder: Path,
+    out: Path,
+    settings: TritonSettings,
+    formats: tuple[str, ...] | None = None,
+    check: Callable[[Path, str], None] | None = None,
 ) -> list[TritonModel]:
     """One Triton model per exported ONNX flavour of the variant in ``folder`` (fp32 always, static int8 when
-    exported; exactly ``formats`` when given), each folder written as one unit."""
+    exported; exactly ``formats`` when given), each folder written as one unit; ``check(staged folder, model
+    name)`` runs before it replaces an earlier one, and what it raises leaves that one as it was."""
     card = read_model_card(folder)
     dataset, variant = card["dataset"]["name"], card["variant"]["name"]
     labels = labels_text(dataset).encode()
@@ -185,12 +192,12 @@ def write_repository(
         name, digest = model_name(dataset, variant, fmt), sha256_bytes(data)
         text = config_text(name, settings, card["weights"]["sha256"], digest, int8=fmt != "onnx").encode()
         files = {CONFIG: text, LABELS: labels, f"{VERSION}/{ONNX_IN_REPO}": data}
-        commit_model(out / name, files)
+        commit_model(out / name, files, None if check is None else functools.partial(check, name=name))
         models.append(TritonModel(name, out / name, digest, fmt))
     return models
 
 
-def commit_model(target: Path, files: dict[str, bytes]) -> None:
+def commit_model(target: Path, files: dict[str, bytes], before_swap: Callable[[Path], None] | None = None) -> None:
     """Replace one model folder whole, under its lock; a user's file inside it stops the write instead."""
     with folder_lock(target):  # repairs what a killed writer left beside it first
         foreign = foreign_entries(target)
@@ -200,4 +207,4 @@ def commit_model(target: Path, files: dict[str, bytes]) -> None:
                 "and export again"
             )
         writers = {rel: (lambda path, d=data: path.write_bytes(d)) for rel, data in files.items()}
-        commit_files(target, writers, carry=False)
+        commit_files(target, writers, carry=False, before_swap=before_swap)

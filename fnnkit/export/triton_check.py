@@ -114,13 +114,14 @@ def _root_entry(entry: Path) -> Row | None:
     )
 
 
-def check_model(folder: Path) -> list[Row]:
-    """One model folder: its entries, config, ONNX file and labels, each a row."""
-    match = MODEL_NAME_RE.match(folder.name)
+def check_model(folder: Path, name: str | None = None) -> list[Row]:
+    """One model folder: its entries, config, ONNX file and labels, each a row (``name``: the model's, for a
+    folder staged under another name)."""
+    match = MODEL_NAME_RE.match(name or folder.name)
     if folder.is_symlink() or not folder.is_dir():
         return [(folder, "model folder", False, f"{folder} is not a plain folder; fnnkit writes one")]
     if match is None:
-        return [(folder, "model folder", False, f"{folder.name!r} is not a name fnnkit gives a model folder")]
+        return [(folder, "model folder", False, f"{name or folder.name!r} is not a name fnnkit gives a model folder")]
     rows = _entries(folder)
     config_row, config = _config(folder, match)
     rows.append(config_row)
@@ -178,11 +179,11 @@ def _config(folder: Path, match: re.Match):
     path = folder / CONFIG
     try:
         config = parse_config(path)
-        expected = parse_config(path, _expected_config(config, folder.name, bool(match["int8"])).encode())
+        expected = parse_config(path, _expected_config(config, match.string, bool(match["int8"])).encode())
     except ArtifactError as exc:
         return (path, "config", False, str(exc)), None
     if config == expected:
-        return (path, "config", True, f"exactly what fnnkit writes for {folder.name} (ModelConfig parsed)"), config
+        return (path, "config", True, f"exactly what fnnkit writes for {match.string} (ModelConfig parsed)"), config
     found, wanted = _fields(config), _fields(expected)
     differing = sorted(n for n in set(found) | set(wanted) if found.get(n) != wanted.get(n))
     return (path, "config", False,

@@ -102,7 +102,13 @@ def _crash_point(step: str) -> None:
         os.kill(os.getpid(), 9)
 
 
-def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], None]], *, carry: bool = True) -> Path:
+def commit_files(
+    folder: str | os.PathLike,
+    writers: dict[str, Callable[[Path], None]],
+    *,
+    carry: bool = True,
+    before_swap: Callable[[Path], None] | None = None,
+) -> Path:
     """Replace several files of ``folder`` as one unit: a reader sees all old files or all new ones.
 
     The new folder is built as a hidden sibling (unchanged files hard-linked when ``carry``, each new
@@ -111,7 +117,8 @@ def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], 
     a mix; a crash before the swap leaves the old folder whole and a staging sibling the sweeper
     removes by pid, a crash after it leaves the new one whole. Where the filesystem cannot exchange,
     see ``_swap_by_two_renames``. A writer's name may hold one ``/`` (``1/model.onnx``: Triton's
-    version folder); ``carry=False`` replaces the folder whole (nothing old is kept).
+    version folder); ``carry=False`` replaces the folder whole (nothing old is kept). ``before_swap`` checks
+    the staged folder: what it raises leaves the live folder as it was.
     Call under ``folder_lock`` (the lock file lives beside the folder, so the swap keeps it).
     """
     folder = Path(folder)
@@ -133,6 +140,8 @@ def commit_files(folder: str | os.PathLike, writers: dict[str, Callable[[Path], 
                 os.fsync(f.fileno())
         for sub in {(stage / name).parent for name in writers}:
             fsync_dir(sub)
+        if before_swap is not None:
+            before_swap(stage)
         _crash_point("staged")
         if not folder.exists():
             os.rename(stage, folder)

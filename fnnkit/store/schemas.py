@@ -1,4 +1,4 @@
-"""The JSON Schemas of fnnkit's records, generated from ``records``: ``python -m fnnkit.store.schemas [folder]``
+"""The JSON Schemas of fnnkit's records, generated from their models: ``python -m fnnkit.store.schemas [folder]``
 writes them (default ``docs/schemas``); a test checks the committed files equal what this generates."""
 
 from __future__ import annotations
@@ -9,16 +9,22 @@ from pathlib import Path
 
 from fnnkit.store.commit import atomic_write_bytes
 from fnnkit.store.records import ExportEntry, ExportManifest, ModelCard
+from fnnkit.tune.record import TuneRecord
 
 
 def schemas() -> dict[str, dict]:
-    """File name -> JSON Schema, for model.json and export.json (its entries inlined as ``$defs``)."""
+    """File name -> JSON Schema, for model.json, export.json (its entries inlined as ``$defs``) and the tune
+    record (``fnnkit tune --json``)."""
     card = ModelCard.model_json_schema()
     manifest = ExportManifest.model_json_schema()
     entry = ExportEntry.model_json_schema()
     manifest["$defs"] = {**entry.pop("$defs", {}), "ExportEntry": entry}
     manifest["properties"]["formats"]["additionalProperties"] = {"$ref": "#/$defs/ExportEntry"}
-    return {"model.schema.json": card, "export.schema.json": manifest}
+    return {
+        "model.schema.json": card,
+        "export.schema.json": manifest,
+        "tune.schema.json": TuneRecord.model_json_schema(),
+    }
 
 
 def render(schema: dict) -> bytes:

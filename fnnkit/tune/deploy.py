@@ -36,7 +36,8 @@ def triton_settings(trial: dict) -> TritonSettings:
 
 def write_triton(record: dict, folder: Path, out: Path) -> tuple[dict, TritonModel]:
     """(the deployment written, its model folder): the config parses with Triton's schema before anything is
-    replaced, and the written folder passes `fnnkit verify`'s checks."""
+    written, and the staged folder passes `fnnkit verify`'s checks before it replaces an earlier one as one unit
+    (a failed check leaves the earlier one as it was)."""
     trial = triton_choice(record)
     if trial is None:
         raise ConfigError(
@@ -46,10 +47,16 @@ def write_triton(record: dict, folder: Path, out: Path) -> tuple[dict, TritonMod
     settings, fmt = triton_settings(trial), TRITON_FORMATS[trial["deployment"]["backend"]]
     name = model_name(record["dataset"], record["variant"], fmt)
     parse_config(out / name / "config.pbtxt", config_text(name, settings, "0" * 64, "0" * 64, fmt != "onnx").encode())
-    (model,) = write_repository(folder, out, settings, formats=(fmt,))
-    failed = [f"{path}: {what}" for path, _, ok, what in check_model(model.folder) if not ok]
-    if failed:
-        raise ConfigError(f"the Triton model written in {model.folder} does not check: {'; '.join(failed[:3])}")
+
+    def check(staged: Path, name: str) -> None:
+        """`fnnkit verify`'s checks on the staged folder, before it replaces the live one."""
+        failed = [f"{path}: {what}" for path, _, ok, what in check_model(staged, name) if not ok]
+        if failed:
+            said = "; ".join(failed[:3]).replace(str(staged), str(out / name))
+            raise ConfigError(f"--write-triton: the model written for {out / name} does not check, so nothing there "
+                              f"was replaced: {said}")  # fmt: skip
+
+    (model,) = write_repository(folder, out, settings, formats=(fmt,), check=check)
     return trial, model
 
 

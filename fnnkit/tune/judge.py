@@ -61,13 +61,17 @@ class LoadgenJudge:
             self.predictors[backend] = predictor
         return self.predictors[backend]
 
-    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
+    def _begin(self, deployment: Deployment, fidelity: Fidelity, suffix: str = ""):
+        """(config, warmed predictor, a fresh log folder, start time): what every measurement opens with."""
         config = self.config(deployment, fidelity)
         predictor = self.predictor(deployment.backend)
         predictor.warmup(deployment.max_batch)
         self.runs += 1
-        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}"
-        started = time.perf_counter()
+        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}{suffix}"
+        return config, predictor, logs, time.perf_counter()
+
+    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
+        config, predictor, logs, started = self._begin(deployment, fidelity)
         if fidelity == "full" and deployment.backend not in self.found:
             found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
@@ -82,12 +86,7 @@ class LoadgenJudge:
 
     def sustains(self, deployment: Deployment, qps: float) -> Vote:
         """One short LoadGen run at ``qps`` (a failure while other processes were busy is run once more)."""
-        config = self.config(deployment, "short")
-        predictor = self.predictor(deployment.backend)
-        predictor.warmup(deployment.max_batch)
-        self.runs += 1
-        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}-vote"
-        started = time.perf_counter()
+        config, predictor, logs, started = self._begin(deployment, "short", "-vote")
         result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-01", qps=qps))
         if not result.valid and result.contended and not result.overloaded:
             result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-02", qps=qps))

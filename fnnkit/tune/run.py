@@ -25,9 +25,8 @@ from fnnkit.store import read_model_card
 from fnnkit.tune.config import TuneConfig
 from fnnkit.tune.frontier import frontier
 from fnnkit.tune.judge import LoadgenJudge
+from fnnkit.tune.record import SCHEMA, TuneRecord
 from fnnkit.tune.search import Space, TuneResult, tune
-
-SCHEMA = "fnnkit.tune/1"
 
 
 def run_tune(config: TuneConfig, folder: Path, log_root: Path, data_dir: str | None = None) -> dict:
@@ -69,11 +68,13 @@ def _accuracy(predictor: Any, inputs: Any, labels: Any) -> float:
 
 
 def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, wall_s: float, load: float) -> dict:
-    """Everything a later reader needs: the machine (a tune holds for it only), the space, every measurement."""
+    """Everything a later reader needs: the machine (a tune holds for it only), the space, every measurement;
+    validated by ``TuneRecord``, the model ``--compare`` reads an earlier record back by."""
     caps = cpu_capabilities()
     points = frontier(result.trials, accuracy)
-    return {
+    made = TuneRecord.model_validate({
         **RunHeader.new(SCHEMA, "tune", config).model_dump(mode="json"),
+        "config": config,
         "machine": {"cores": usable_cpus(), "flags": sorted(caps.simd_flags()), "others_cores_max": round(load, 3)},
         "variant": card["variant"]["name"],
         "dataset": card["dataset"]["name"],
@@ -92,4 +93,5 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
         "pick": asdict(result.pick) if result.pick else None,
         "runner_up": asdict(result.runner_up) if result.runner_up else None,
         "margin": result.margin,
-    }
+    })  # fmt: skip
+    return made.model_dump(mode="json")
