@@ -160,6 +160,10 @@ class Compile(_TorchBackend):
 
             options |= list_mode_options("reduce-overhead")
         compiled = torch.compile(model, dynamic=True, options=options)
+        if device == "cpu":  # its first call builds C++; without CUDA, cpp_extension warns "No CUDA runtime is found"
+            import logging
+
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         step = torch.compiler.cudagraph_mark_step_begin if self.cudagraphs else None
 
         def run(x: torch.Tensor) -> torch.Tensor:
