@@ -60,3 +60,18 @@ def test_a_spent_budget_and_no_pick_are_said(tmp_path):
 def test_the_plot_is_a_png(tmp_path):
     path = write_tune_plot(made(), tmp_path / "tune.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_triton_gets_the_pick_and_never_a_deployment_whose_full_search_failed():
+    from fnnkit.tune.deploy import triton_choice
+
+    def trial(backend: str, peak: float | None, fidelity: str) -> dict:
+        deployment = {"backend": backend, "max_batch": 64, "max_queue_delay_us": 0, "workers": 1}
+        return {"deployment": deployment, "peak_qps": peak, "p99_ms": 1.0, "seconds": 1.0, "fidelity": fidelity}
+
+    ort_short, ort_failed = trial("onnxruntime", 300_000.0, "short"), trial("onnxruntime", None, "full")
+    int8 = trial("onnxruntime-int8-static", 270_000.0, "short")
+    record = {"pick": int8, "trials": [int8, ort_short, ort_failed]}
+    assert triton_choice(record) == int8  # the pick, though a short figure of another backend is higher
+    record["pick"] = trial("openvino", 400_000.0, "full")
+    assert triton_choice(record) == int8  # not Triton's: the best servable one, never the failed onnxruntime

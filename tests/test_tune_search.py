@@ -107,10 +107,25 @@ def test_frontier_prefers_the_full_length_measurement():
     assert len(points) == 1 and points[0].peak_qps == 800.0
 
 
-def test_no_margin_is_claimed_between_a_full_and_a_short_figure():
-    """When the budget ends before the runner-up's full-length run, its short figure is shown but not compared."""
-    judge = KnownJudge()
-    result = tune(space(), judge, budget_s=1500, gate=gate)
-    assert result.margin is not None
-    result.runner_up = next(t for t in result.trials if t.fidelity == "short" and t.deployment.backend == "mid")
-    assert result.margin is None
+def test_the_margin_is_taken_at_one_fidelity():
+    """Full against full; when the runner-up has only short runs, short against short: never a full figure
+    against a short one (2 s runs meet a p99 more easily than 5 s ones)."""
+    result = tune(space(), KnownJudge(), budget_s=1500, gate=gate)
+    assert result.margin_fidelity == "full" and result.margin == pytest.approx(100 / 70 - 1)
+    mid_short = next(t for t in result.trials if t.fidelity == "short" and t.deployment == result.runner_up.deployment)
+    result.runner_up = mid_short
+    assert result.margin_fidelity == "short"
+    assert result.margin == pytest.approx(result.best_short(result.pick.deployment) / mid_short.score - 1)
+
+
+def test_a_deployment_whose_full_search_confirms_nothing_is_not_picked():
+    class FullFails(KnownJudge):
+        def peak(self, d: Deployment, fidelity: str) -> Trial:
+            if fidelity == "full" and d.backend == "fast":
+                self.calls.append((d, fidelity))
+                return Trial(d, None, None, 50.0, "full")
+            return super().peak(d, fidelity)
+
+    result = tune(space(), FullFails(), budget_s=1500, gate=gate)
+    assert result.pick.deployment.backend == "mid" and result.pick.fidelity == "full"
+    assert result.runner_up is None  # fast's short figure was not confirmed: it is no runner-up either

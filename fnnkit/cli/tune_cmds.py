@@ -209,13 +209,21 @@ def summary_lines(record: dict) -> list[str]:
         lines.append(f"no deployment met p99 <= {record['config']['latency_bound_ms']:g} ms on this machine")
         return lines
     pick, runner = record["pick"], record["runner_up"]
-    lines.append(f"pick: {pick['deployment']['backend']} ({_settings(pick)}): {pick['peak_qps']:,.0f} req/s")
+    measured = (
+        "full-length runs"
+        if pick["fidelity"] == "full"
+        else "short runs only: the budget ended before a full-length search"
+    )
+    lines.append(
+        f"pick: {pick['deployment']['backend']} ({_settings(pick)}): {pick['peak_qps']:,.0f} req/s ({measured})"
+    )
     if runner:
         said = f"runner-up: {runner['deployment']['backend']} ({_settings(runner)}): {runner['peak_qps']:,.0f} req/s"
+        if runner["fidelity"] == "short":
+            said += " (short runs; the budget ended before its full-length search)"
         if record["margin"] is not None:
             said += f"; the pick is {100 * record['margin']:+.1f}%"
-        else:  # a short figure beside a full one: 1 s runs meet a p99 more easily, so no margin is claimed
-            said += " from short runs only (the budget ended before its full-length run): no margin is claimed"
+            said += " (short runs against short runs)" if record.get("margin_fidelity") == "short" else ""
         lines.append(said)
     if record["machine"]["others_cores_max"] > BUSY_CORES:
         lines.append(

@@ -18,8 +18,16 @@ TRITON_FORMATS = {"onnxruntime": "onnx", "onnxruntime-int8-static": "onnx-int8-s
 
 
 def triton_choice(record: dict) -> dict | None:
-    """The best measured deployment Triton can serve: full-length measurements first, then by peak."""
-    served = [t for t in record["trials"] if t["deployment"]["backend"] in TRITON_FORMATS and t["peak_qps"]]
+    """The pick when Triton serves it; else the best measured deployment Triton can serve: full-length
+    measurements first, then by peak, never one whose full-length search confirmed nothing."""
+    pick = record["pick"]
+    if pick is not None and pick["deployment"]["backend"] in TRITON_FORMATS:
+        return pick
+    failed = [t["deployment"] for t in record["trials"] if t["fidelity"] == "full" and not t["peak_qps"]]
+    served = [
+        t for t in record["trials"]
+        if t["deployment"]["backend"] in TRITON_FORMATS and t["peak_qps"] and t["deployment"] not in failed
+    ]  # fmt: skip
     return max(served, key=lambda t: (t["fidelity"] == "full", t["peak_qps"]), default=None)
 
 

@@ -1,7 +1,7 @@
 """The judge of a tune: LoadGen server-scenario runs for one deployment — a peak search, or one vote.
 
 An estimate (samples/s of one warm in-process call at a small batch, a fraction of a second)
-only orders the backends. Short searches rank candidates: 1 s runs, 10% precision, two
+only orders the backends. Short searches rank candidates: 2 s runs, 10% precision, two
 confirmation runs, starting at the best peak this backend (or, for its first search, any
 backend) has shown so far, so the offline calibration runs once per tune and a neighbour costs a
 few runs, not a whole search. A vote is one short run at one rate. Full searches are the search
@@ -27,10 +27,11 @@ from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
-SHORT = {"min_duration_ms": 1000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
+SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
 ESTIMATE_BATCH, ESTIMATE_S = 16, 0.2  # a batch the server sees near its peak; long enough for a stable median
 FULL_RANGE = (0.7, 1.15)  # a full search from a short peak looks this far down / up: the short search failed at
-# +10%, and 1 s runs meet a p99 more easily than 5 s ones (E, 5 ms: short 224k, full 204k)
+# +10%, and 2 s runs meet a p99 more easily than 5 s ones (E, 5 ms: short 224k, full 204k; with 1 s runs the
+# short peak was 303k and a full search confirmed nothing down to 212k)
 
 
 class LoadgenJudge:

@@ -96,7 +96,8 @@ class TuneRecord(RunHeader):
     frontier: tuple[FrontierPoint, ...] = Field(max_length=MAX_ITEMS)
     pick: Trial | None
     runner_up: Trial | None
-    margin: Float | None = Field(ge=-1, le=10**9)  # the pick's lead over the runner-up (same fidelity only)
+    margin: Float | None = Field(ge=-1, le=10**9)  # the pick's lead over the runner-up, at margin_fidelity
+    margin_fidelity: Literal["short", "full"] | None = None  # full against full, else both best short figures
 
 
 def read_tune(path: str | os.PathLike, flag: str = "--compare") -> TuneRecord:

@@ -93,5 +93,6 @@ def record(config: TuneConfig, card: dict, result: TuneResult, accuracy: dict, w
         "pick": asdict(result.pick) if result.pick else None,
         "runner_up": asdict(result.runner_up) if result.runner_up else None,
         "margin": result.margin,
+        "margin_fidelity": result.margin_fidelity,
     })  # fmt: skip
     return made.model_dump(mode="json")

@@ -17,8 +17,10 @@ worse, so the search narrows in three stages:
    noise margin: one short run, which most neighbours fail at once. Only a neighbour that passes
    gets a peak search of its own, and the search moves there; it stops when no neighbour passes.
 
-The best two deployments are then measured again with full-length runs, so the pick and its
-runner-up are compared at the same fidelity, and the reported peak is not a short run's luck.
+The best deployment is then measured again with full-length runs (the budget keeps that back
+from the start), so the reported peak is not a short run's luck; the runner-up too when the
+budget still allows. A deployment whose full-length search confirms nothing is out. The margin
+between pick and runner-up is taken at one fidelity: full against full, else short against short.
 A ``judge`` does the measuring (LoadGen in ``fnnkit tune``, a known curve in the tests); this
 module only decides what to measure next and when the budget is spent.
 """
@@ -35,7 +37,7 @@ QUEUE_DELAY_LADDER_US = (0, 25, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US, DEFAULT_WORKERS = 64, 0, 1  # `fnnkit bench load`'s defaults
 NOISE = 0.05  # a move must beat the best by more than this share: short runs on a shared CPU spread ~5%
 FULL_COST = 5.0  # until one is measured, a full-length peak search is planned at this many short ones (5 s
-# runs against 1 s; measured E at 5 ms: short 28-38 s with 2 s runs, full 116 s)
+# runs against 2 s, more confirmation; measured E at 5 ms: short 28-38 s, full 116 s: planned high, not low)
 
 
 @dataclass(frozen=True, order=True)
@@ -164,13 +166,23 @@ class TuneResult:
 
     @property
     def margin(self) -> float | None:
-        """How much the pick beats the runner-up by, as a share of the runner-up's peak; None unless both were
-        measured at the same fidelity (short runs meet a p99 more easily than full-length ones)."""
-        if self.pick is None or self.runner_up is None or not self.runner_up.score:
+        """How much the pick beats the runner-up by, as a share of the runner-up's peak, at one fidelity: full
+        against full, else both deployments' best short figures (1 s of a stall fails a 5 s run more often)."""
+        if self.pick is None or self.runner_up is None:
             return None
-        if self.pick.fidelity != self.runner_up.fidelity:
+        pick, runner = self.pick.score, self.runner_up.score
+        if self.margin_fidelity == "short":
+            pick, runner = self.best_short(self.pick.deployment), self.best_short(self.runner_up.deployment)
+        return pick / runner - 1 if runner else None
+
+    @property
+    def margin_fidelity(self) -> Fidelity | None:
+        if self.pick is None or self.runner_up is None:
             return None
-        return self.pick.score / self.runner_up.score - 1
+        return "full" if self.pick.fidelity == self.runner_up.fidelity == "full" else "short"
+
+    def best_short(self, deployment: Deployment) -> float:
+        return max((t.score for t in self.trials if t.deployment == deployment and t.fidelity == "short"), default=0.0)
 
 
 def tune(
@@ -206,15 +218,14 @@ def tune(
             else FULL_COST * median_cost([t for t in result.trials if t.fidelity == "short"])
         )
 
-    def affordable(cost: float, finals: int = 2) -> bool:
-        """Whether ``cost`` still fits beside the full-length runs kept for the end."""
-        reserve = finals * full_cost()
-        if result.spent_s + cost + reserve > budget_s:
+    def affordable(cost: float) -> bool:
+        """Whether ``cost`` still fits beside the pick's full-length search, kept for the end."""
+        if result.spent_s + cost + full_cost() > budget_s:
             result.out_of_budget = True
         return not result.out_of_budget
 
-    def search(deployment: Deployment, finals: int = 2) -> Trial | None:
-        if result.trials and not affordable(median_cost(result.trials), finals):
+    def search(deployment: Deployment) -> Trial | None:
+        if result.trials and not affordable(median_cost(result.trials)):
             return None
         seen.add(deployment)
         trial = judge.peak(deployment, "short")
@@ -226,12 +237,12 @@ def tune(
     for backend in backends:
         result.estimates.append(judge.estimate(backend))
     order = [e.backend for e in sorted(result.estimates, key=lambda e: e.samples_per_s, reverse=True)]
-    for backend in order:  # stage 2: the challenge (only the pick's final is reserved)
+    for backend in order:  # stage 2: the challenge
         result.out_of_budget = False
         start = space.start(backend)
         bar = max((t.score for t in best.values()), default=0.0) * (1 + NOISE)
         if len(best) >= keep_at_least and bar > 0:  # with no peak yet there is nothing to challenge: search
-            if not affordable(median_cost(result.votes) or median_cost(result.trials) / 4, finals=1):
+            if not affordable(median_cost(result.votes) or median_cost(result.trials) / 4):
                 continue
             seen.add(start)
             vote = judge.sustains(start, bar)
@@ -239,7 +250,7 @@ def tune(
             if not vote.passed:
                 result.outvoted[backend] = bar
                 continue
-        search(start, finals=1)
+        search(start)
     ranked = sorted(best.values(), key=lambda t: t.score, reverse=True)
     kept = [t.deployment.backend for t in ranked if t.score > 0][:keep_at_least]  # the finalists-to-be
 
@@ -258,17 +269,16 @@ def tune(
                     break
 
     finalists = sorted((best[b] for b in kept), key=lambda t: t.score, reverse=True)[:2]
-    confirmed = []
-    for trial in finalists:  # the reserve kept for these is spent here
+    fulls: dict[Deployment, Trial] = {}
+    for trial in finalists:  # the reserve kept for the first is spent here; the second runs when it still fits
         if result.spent_s + full_cost() > budget_s:
             result.out_of_budget = True
             break
-        full = judge.peak(trial.deployment, "full")
+        fulls[trial.deployment] = full = judge.peak(trial.deployment, "full")
         result.trials.append(full)
-        confirmed.append(full)
-    ranked = sorted(confirmed, key=lambda t: t.score, reverse=True)
-    ranked += [t for t in finalists if t.deployment not in {c.deployment for c in confirmed}]
-    ranked = [t for t in ranked if t.score > 0]
+    # a full-length run outranks a short one; a deployment whose full-length search confirmed nothing is out
+    ranked = sorted((t for t in fulls.values() if t.score > 0), key=lambda t: t.score, reverse=True)
+    ranked += [t for t in finalists if t.deployment not in fulls and t.score > 0]
     result.pick = ranked[0] if ranked else None
     result.runner_up = ranked[1] if len(ranked) > 1 else None
     return result
