@@ -153,11 +153,13 @@ def write_tune_plot(record: dict, path: str | os.PathLike) -> Path:
     colors = dict(zip(record["accuracy"], plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, strict=False))
     for backend, color in colors.items():
         points = [t for t in record["trials"] if t["deployment"]["backend"] == backend and t["peak_qps"]]
-        if points:
-            ax.scatter(
-                [t["p99_ms"] for t in points], [t["peak_qps"] for t in points], color=color, alpha=0.7,
-                label=f"{backend} ({record['accuracy'][backend]:.2f}%)",
-            )  # fmt: skip
+        for fidelity, marker in (("short", "o"), ("full", "D")):  # full-length runs as diamonds
+            shown = [t for t in points if t["fidelity"] == fidelity]
+            if shown:
+                ax.scatter(
+                    [t["p99_ms"] for t in shown], [t["peak_qps"] for t in shown], color=color, alpha=0.7,
+                    marker=marker, label=f"{backend} ({record['accuracy'][backend]:.2f}%), {fidelity} runs",
+                )  # fmt: skip
     front = sorted(record["frontier"], key=lambda p: p["p99_ms"])
     if front:
         ax.plot([p["p99_ms"] for p in front], [p["peak_qps"] for p in front], "k--", lw=1, label="frontier")
@@ -168,7 +170,9 @@ def write_tune_plot(record: dict, path: str | os.PathLike) -> Path:
     ax.set_xlabel("p99 latency at the peak, ms")
     ax.set_ylabel("peak requests/s under the bound")
     ax.set_title(f"fnnkit tune: {record['dataset']}/{record['variant']}")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0, right=bound * 1.05)
+    peaks = [t["peak_qps"] for t in record["trials"] if t["peak_qps"]]
+    ax.set_ylim(bottom=0, top=max(peaks, default=1.0) * 1.1)  # room above the best point and its ring
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
     ax.legend(fontsize=8, loc="lower right")
     return _save(plt, fig, path, dpi=120, bbox_inches="tight")
