@@ -123,9 +123,16 @@ def test_a_deployment_whose_full_search_confirms_nothing_is_not_picked():
         def peak(self, d: Deployment, fidelity: str) -> Trial:
             if fidelity == "full" and d.backend == "fast":
                 self.calls.append((d, fidelity))
-                return Trial(d, None, None, 50.0, "full")
+                return Trial(d, None, None, 25.0, "full")
             return super().peak(d, fidelity)
 
     result = tune(space(), FullFails(), budget_s=1500, gate=gate)
     assert result.pick.deployment.backend == "mid" and result.pick.fidelity == "full"
     assert result.runner_up is None  # fast's short figure was not confirmed: it is no runner-up either
+
+
+def test_a_budget_too_small_for_a_second_search_still_challenges_every_backend():
+    """After the first search only votes fit (each a few seconds): the others are challenged, not skipped."""
+    result = tune(space(), KnownJudge(), budget_s=45, gate=gate)
+    assert set(result.outvoted) == {"mid", "slow"} and result.pick.deployment.backend == "fast"
+    assert result.pick.fidelity == "full" and result.spent_s <= 45

@@ -10,7 +10,7 @@ from fnnkit.tune.search import Deployment, Estimate, Space, Trial, Vote, tune
 
 BASE = {"fast": 100_000.0, "mid": 70_000.0, "slow": 20_000.0, "inaccurate": 500_000.0}
 OPTIMUM = Deployment("fast", max_batch=16, max_queue_delay_us=50, workers=2)
-SHORT_S, FULL_S, VOTE_S, ESTIMATE_S = 10.0, 50.0, 3.0, 0.2
+SHORT_S, FULL_S, VOTE_S, ESTIMATE_S = 10.0, 25.0, 3.0, 0.2
 
 
 def known_peak(d: Deployment) -> float:

@@ -36,8 +36,9 @@ MAX_BATCH_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 QUEUE_DELAY_LADDER_US = (0, 25, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US, DEFAULT_WORKERS = 64, 0, 1  # `fnnkit bench load`'s defaults
 NOISE = 0.05  # a move must beat the best by more than this share: short runs on a shared CPU spread ~5%
-FULL_COST = 5.0  # until one is measured, a full-length peak search is planned at this many short ones (5 s
-# runs against 2 s, more confirmation; measured E at 5 ms: short 28-38 s, full 116 s: planned high, not low)
+FULL_COST = 2.5  # until one is measured, a full-length peak search is planned at this many short ones: 5 s runs
+# against 2 s, but it starts at the short peak (measured E at 5 ms: short 43 s, full 37 s; one that confirmed nothing
+# and stepped down to the window's floor: 150 s against 20)
 
 
 @dataclass(frozen=True, order=True)
@@ -238,10 +239,11 @@ def tune(
         result.estimates.append(judge.estimate(backend))
     order = [e.backend for e in sorted(result.estimates, key=lambda e: e.samples_per_s, reverse=True)]
     for backend in order:  # stage 2: the challenge
-        result.out_of_budget = False
         start = space.start(backend)
         bar = max((t.score for t in best.values()), default=0.0) * (1 + NOISE)
-        if len(best) >= keep_at_least and bar > 0:  # with no peak yet there is nothing to challenge: search
+        searchable = len(best) < keep_at_least and affordable(median_cost(result.trials))
+        result.out_of_budget = False  # a search that no longer fits may still leave room for a vote
+        if not searchable and bar > 0:  # with no peak yet there is nothing to challenge
             if not affordable(median_cost(result.votes) or median_cost(result.trials) / 4):
                 continue
             seen.add(start)
@@ -256,6 +258,7 @@ def tune(
 
     for backend in kept:  # stage 3: coordinate moves from each kept backend's best
         here, moved = best[backend], True
+        result.out_of_budget = False
         while moved and not result.out_of_budget:
             moved = False
             for neighbour in space.neighbours(here.deployment):
