@@ -179,7 +179,7 @@ def test_a_measured_record_reads_back_and_compares():
     """The record of a real LoadGen tune (E, p99 <= 5 ms) passes the schema it was written under."""
     from pathlib import Path
 
-    measured = read_tune(Path(__file__).resolve().parents[1] / "docs/results/2026-12-05-cpu/tune-E-5ms.json")
+    measured = read_tune(Path(__file__).resolve().parents[1] / "docs/results/2026-12-05-cpu/tune-E-5ms-halving.json")
     result, text = _compared(measured.model_dump(mode="json"), measured.model_dump(mode="json"))
     assert not result.pick_changed and all(c.change_pct == 0 for c in result.changes)
     assert measured.pick.deployment.backend in text and result.incomparable == []
