@@ -12,10 +12,10 @@ import pytest
 from artifactkit import DATASET, copy_variants
 
 from fnnkit.errors import ArtifactError, DataError, IntegrityError
+from fnnkit.schemas import render, schemas
 from fnnkit.store import EXPORT_MANIFEST, MODEL_CARD, WEIGHTS_FILE, Artifact, load_trained, open_regular
 from fnnkit.store import artifact as artifact_module
 from fnnkit.store.records import ExportEntry, ModelCard
-from fnnkit.store.schemas import render, schemas
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def _rewrite(path: Path, change) -> None:
 
 
 def test_published_schemas_are_the_generated_ones():
-    """docs/schemas/ is regenerated with `python -m fnnkit.store.schemas`; a model change without it fails here."""
+    """docs/schemas/ is regenerated with `python -m fnnkit.schemas`; a model change without it fails here."""
     for name, schema in schemas().items():
         assert (REPO / "docs" / "schemas" / name).read_bytes() == render(schema), f"regenerate docs/schemas/{name}"
 

@@ -5,7 +5,7 @@
 from, its parity with eager). Strict, frozen, finite, and nothing unknown: a record is read
 through the bounded reader first (``io.read_json``), then ``check`` turns a ValidationError into
 one ArtifactError line naming the file, the field and the command that re-creates it. The JSON
-Schemas in docs/schemas/ are generated from these models (``python -m fnnkit.store.schemas``).
+Schemas in docs/schemas/ are generated from these models (``python -m fnnkit.schemas``).
 """
 
 from __future__ import annotations

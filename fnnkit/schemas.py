@@ -1,4 +1,4 @@
-"""The JSON Schemas of fnnkit's records, generated from their models: ``python -m fnnkit.store.schemas [folder]``
+"""The JSON Schemas of fnnkit's records, generated from their models: ``python -m fnnkit.schemas [folder]``
 writes them (default ``docs/schemas``); a test checks the committed files equal what this generates."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from fnnkit.store.commit import atomic_write_bytes
+from fnnkit.store import atomic_write_bytes
 from fnnkit.store.records import ExportEntry, ExportManifest, ModelCard
 from fnnkit.tune.record import TuneRecord
 
