@@ -39,7 +39,7 @@ def test_a_floor_no_backend_meets_times_nothing(served_root, tmp_path, cli):
     record = json.loads(out.read_text())
     assert code == 1 and record["pick"] is None and record["trials"] == [] and record["votes"] == []
     assert all("below --min-accuracy 100%" in why for why in record["dropped"].values()), record["dropped"]
-    assert "not timed: onnxruntime" in text and "no deployment met" in text
+    assert "not timed: onnxruntime" in text and "no deployment confirmed a peak" in text
 
 
 @pytest.mark.slow  # ~25 s: one short LoadGen peak search (offline calibration + ~10 runs of 2 s)

@@ -53,7 +53,7 @@ def test_a_spent_budget_and_no_pick_are_said(tmp_path):
     assert "not reached within the budget: " in lines and "fast" in lines.split("not reached within the budget: ")[1]
     r = made()
     r["pick"], r["runner_up"], r["frontier"] = None, None, []
-    assert "no deployment met p99 <= 1 ms" in "\n".join(summary_lines(r))
+    assert "no deployment confirmed a peak with p99 <= 1 ms" in "\n".join(summary_lines(r))
     assert write_tune_plot(r, tmp_path / "none.png").stat().st_size > 1000  # an empty frontier still draws
 
 

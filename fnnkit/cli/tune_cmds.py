@@ -23,7 +23,7 @@ from fnnkit.cli.render import console, show, wrote
 from fnnkit.tune.compare import BUSY_CORES
 from fnnkit.tune.config import TuneConfig as T
 
-NO_PICK_EXIT = 1  # measured, but no deployment met the bound: a finding about the machine, not a usage error
+NO_PICK_EXIT = 1  # measured, but no deployment confirmed a peak: a finding about the machine, not a usage error
 
 
 @app.command()
@@ -206,7 +206,10 @@ def summary_lines(record: dict) -> list[str]:
         + (" (budget spent: the search stopped early)" if record["out_of_budget"] else "")
     )
     if record["pick"] is None:
-        lines.append(f"no deployment met p99 <= {record['config']['latency_bound_ms']:g} ms on this machine")
+        lines.append(
+            f"no deployment confirmed a peak with p99 <= {record['config']['latency_bound_ms']:g} ms on this machine "
+            "(a short search reports a rate only when most of its runs there meet the bound)"
+        )
         return lines
     pick, runner = record["pick"], record["runner_up"]
     measured = (
