@@ -186,3 +186,14 @@ def test_a_measured_record_reads_back_and_compares():
     result, _ = _compared(GOOD, measured.model_dump(mode="json"))
     assert any("another model: earlier mnist/E" in r for r in result.incomparable)
     assert any("p99 <= 5 ms, now 1 ms" in r for r in result.incomparable)
+
+
+def test_a_short_pick_against_a_full_one_claims_no_change():
+    """A budget that ended before the full-length search leaves a short pick: set beside a full one, it is a
+    different run length, not a change."""
+    now = tune_record(budget=20)  # one short search, no full one
+    assert now["pick"]["fidelity"] == "short" and GOOD["pick"]["fidelity"] == "full"
+    result, text = _compared(now, GOOD)
+    pick = next(c for c in result.changes if c.label == "pick")
+    assert pick.change_pct is None
+    assert any("different length (earlier full, now short)" in note for note in result.notes)

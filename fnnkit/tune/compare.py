@@ -20,8 +20,11 @@ class Change:
 
     @property
     def change_pct(self) -> float | None:
-        """Now against earlier, in percent of the earlier peak; + is faster."""
+        """Now against earlier, in percent of the earlier peak; + is faster. None across run lengths: 2 s runs
+        meet a p99 more easily than 5 s ones, so a short figure against a full one measures the runs, not a change."""
         if self.earlier is None or self.now is None or not self.earlier.peak_qps or self.now.peak_qps is None:
+            return None
+        if self.earlier.fidelity != self.now.fidelity:
             return None
         return 100.0 * (self.now.peak_qps / self.earlier.peak_qps - 1)
 
@@ -96,6 +99,11 @@ def _notes(now: TuneRecord, earlier: TuneRecord) -> list[str]:
     for field, flag in (("min_accuracy", "--min-accuracy"), ("budget_s", "--budget-s"), ("threads", "threads")):
         if getattr(a, field) != getattr(b, field):
             notes.append(f"{flag} differs: earlier {getattr(a, field)}, now {getattr(b, field)}")
+    if earlier.pick and now.pick and earlier.pick.fidelity != now.pick.fidelity:
+        notes.append(
+            f"the picks were measured with runs of different length (earlier {earlier.pick.fidelity}, now "
+            f"{now.pick.fidelity}): no change is claimed for them"
+        )
     if set(earlier.accuracy) != set(now.accuracy):
         notes.append("the backends considered differ (--backends, or what this machine runs)")
     va, vb = earlier.environment.get("versions"), now.environment.get("versions")
