@@ -1,10 +1,19 @@
-"""The in-memory dataset every stage consumes, and the one preprocessing step the tutorial used."""
+"""The in-memory dataset every stage consumes, and the one preprocessing step the tutorial used.
+
+Loaders read numpy arrays (``DatasetArrays``), so a process that only checks an exported file's
+accuracy (a bench worker running ONNX Runtime) needs no torch. ``Dataset`` holds the same arrays
+as torch tensors (``torch.from_numpy``: shared memory, no copy), for training and export.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 DIGITS = tuple(str(i) for i in range(10))
 
@@ -31,9 +40,45 @@ class Dataset:
     info: DatasetInfo = field(compare=False)
 
 
-TestSet = tuple[torch.Tensor, torch.Tensor]  # preprocessed float32 [N, 784], labels int64 [N]
+@dataclass(frozen=True)
+class DatasetArrays:
+    """A dataset as the loaders read it: numpy arrays, no torch."""
+
+    train_x: np.ndarray  # uint8 [N, 28, 28]
+    train_y: np.ndarray  # int64 [N]
+    test_x: np.ndarray  # uint8 [M, 28, 28]
+    test_y: np.ndarray  # int64 [M]
+    info: DatasetInfo = field(compare=False)
+
+    def as_torch(self) -> Dataset:
+        """The same arrays as tensors, sharing their memory."""
+        import torch
+
+        tensors = (torch.from_numpy(a) for a in (self.train_x, self.train_y, self.test_x, self.test_y))
+        return Dataset(*tensors, info=self.info)
+
+    def test_arrays(self) -> TestArrays:
+        """The test split preprocessed (``preprocess_array``), with its labels."""
+        return preprocess_array(self.test_x), self.test_y
+
+
+TestArrays = tuple[np.ndarray, np.ndarray]  # preprocessed float32 [N, 784], labels int64 [N]
+TestSet = tuple["torch.Tensor", "torch.Tensor"]  # the same two arrays as tensors (shared memory)
+
+
+def preprocess_array(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]: exactly what ToTensor + view(-1, 784) gave.
+
+    The one preprocessing rule: ``preprocess`` (tensors) is this function. A float32 true division,
+    as torch's ``div`` by a scalar does, so the two agree bit for bit on all 256 pixel values.
+    """
+    pixels = images.reshape(images.shape[0], -1).astype(np.float32)
+    pixels /= np.float32(255.0)
+    return pixels
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]: exactly what ToTensor + view(-1, 784) gave."""
-    return images.reshape(images.shape[0], -1).to(torch.float32).div_(255.0)
+    """``preprocess_array`` on a uint8 CPU tensor, returned as a tensor (sharing the result's memory)."""
+    import torch
+
+    return torch.from_numpy(preprocess_array(images.numpy()))
