@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import numpy as np
+import psutil
 import pytest
 from artifactkit import DATASET
 
@@ -102,6 +103,7 @@ def test_a_bench_worker_measures_an_onnx_file_without_torch(backend, exported_ro
     )  # fmt: skip
     job_path, out_path = tmp_path / "job.json", tmp_path / "outcome.json"
     save_record(Job.of(config, folder, backend, "cpu"), job_path)
+    parent_mb = psutil.Process().memory_info().rss / 2**20  # this process: torch, the session's fixtures
     result = run_without_torch(
         """
         from fnnkit.bench.worker import main  # what fnnkit.spawn.python_module_argv runs in the worker
@@ -121,6 +123,8 @@ def test_a_bench_worker_measures_an_onnx_file_without_torch(backend, exported_ro
     assert parity is not None and parity.agrees, parity
     assert 0 <= parity.max_abs_diff <= (get_backend(backend).tolerance.max_abs_diff or 1.0)
     assert parity.accuracy > 80
+    # the worker's own peak memory (Linux carries ru_maxrss across exec: it read as the parent's size)
+    assert all(0 < r.memory.peak_rss_mb < parent_mb for r in outcome.rows), (parent_mb, outcome.rows[0].memory)
     # the reference's accuracy is the one training measured in torch on the same test images
     assert abs(parity.eager_accuracy - read_model_card(folder)["test_accuracy"]) <= 0.01
 
