@@ -26,7 +26,7 @@ def test_inference(benchmark, case, bench_config, predictors, test_inputs):
     threads = bench_config.threads_for(case.batch)
     predictor = predictors(case, threads)
     set_threads(threads)  # torch's pool is process-wide: put it back to what this case's Predictor was made with
-    prepared = predictor.prepare(batch_of(test_inputs, case.batch).numpy())
+    prepared = predictor.prepare(batch_of(test_inputs, case.batch))
 
     def call() -> None:
         predictor(prepared)

@@ -3,8 +3,10 @@
 Precision and instruction set are properties of the hardware, not of the device type: a CPU
 with AVX512-BF16 or AMX runs bfloat16 matmuls faster than float32, and a compiled artifact
 built with AVX-512 dies with SIGILL on a CPU without it. Everything here is read from the
-kernel's ``/proc/cpuinfo`` flags, cross-checked with torch's own dispatch probe
-(``torch.backends.cpu.get_cpu_capability()``), never guessed from "cpu vs cuda".
+kernel's ``/proc/cpuinfo`` flags, never guessed from "cpu vs cuda"; torch's own dispatch probe
+(``torch.backends.cpu.get_cpu_capability()``) is reported beside them and stands in for them only
+where ``/proc/cpuinfo`` cannot be read. Reading the flags imports no torch: OpenVINO's bf16 check
+runs in processes without it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
 @dataclass(frozen=True)
 class CpuCapabilities:
     flags: frozenset[str]
-    torch_capability: str  # torch's own dispatch level: "AVX512", "AVX2", "DEFAULT", ...
+    torch_capability: str | None = None  # torch's own dispatch level ("AVX512", "AVX2", ...); None: asked when shown
 
     @property
     def bf16(self) -> str | None:
@@ -84,7 +86,7 @@ class CpuCapabilities:
     def describe(self) -> str:
         native = [f"{p} ({self.native(p)})" for p in ("bf16", "fp16", "int8") if self.native(p)]
         return (
-            f"isa {self.best_isa()} (torch dispatch {self.torch_capability}); "
+            f"isa {self.best_isa()} (torch dispatch {self.torch_capability or torch_dispatch()}); "
             f"native reduced precision: {', '.join(native) or 'none'}"
         )
 
@@ -99,19 +101,25 @@ def parse_cpuinfo_flags(text: str) -> frozenset[str]:
 
 
 @cache
-def cpu_capabilities() -> CpuCapabilities:
-    """This machine's capabilities, read once per process."""
+def torch_dispatch() -> str:
+    """torch's own CPU dispatch level ("AVX512", "AVX2", "DEFAULT", ...); imports torch."""
     import torch
 
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+@cache
+def cpu_capabilities() -> CpuCapabilities:
+    """This machine's capabilities, read once per process (torch is imported only where /proc/cpuinfo is not read)."""
     try:
         flags = parse_cpuinfo_flags(CPUINFO.read_text())
     except OSError:  # not Linux: fall back on torch's probe alone
         flags = frozenset()
-    probe = str(torch.backends.cpu.get_cpu_capability())
-    if not flags:  # map torch's dispatch level onto the flag sets above, so checks still mean something
-        level = {"AVX512": "avx512", "AVX2": "avx2"}.get(probe.split("_")[0].upper())
-        flags = frozenset(ISA_FLAGS.get(level, ()))
-    return CpuCapabilities(flags, probe)
+    if flags:
+        return CpuCapabilities(flags)
+    probe = torch_dispatch()  # map torch's dispatch level onto the flag sets above, so checks still mean something
+    level = {"AVX512": "avx512", "AVX2": "avx2"}.get(probe.split("_")[0].upper())
+    return CpuCapabilities(frozenset(ISA_FLAGS.get(level, ())), probe)
 
 
 def check_isa(isa: str) -> str:

@@ -24,14 +24,13 @@ Expected = dict[str, tuple[str, list[int]]]  # tensor name -> (safetensors dtype
 
 
 def expected_tensors(spec) -> Expected:
-    """Names, dtypes and shapes the variant's module expects (built on the meta device: no memory)."""
-    import torch
-
-    from fnnkit.network import FeedForward
-
-    with torch.device("meta"):
-        state = FeedForward(spec).state_dict()
-    return {name: ("F32", list(tensor.shape)) for name, tensor in state.items()}
+    """Names, dtypes and shapes of the variant module's state dict, from the spec alone (no torch): a Linear's
+    weight is [out, in], its bias [out]. A test holds this to ``FeedForward(spec).state_dict()``."""
+    expected: Expected = {}
+    for name, (fan_in, fan_out) in zip(spec.linear_names, spec.layer_dims, strict=True):
+        expected[f"{name}.weight"] = ("F32", [fan_out, fan_in])
+        expected[f"{name}.bias"] = ("F32", [fan_out])
+    return expected
 
 
 def read_safetensors_header(f: BinaryIO, size: int, path: Path) -> tuple[dict, int]:

@@ -41,6 +41,13 @@ class VariantSpec:
         return list(zip(dims[:-1], dims[1:], strict=True))
 
     @property
+    def linear_names(self) -> list[str]:
+        """Every Linear layer's state-dict prefix, input to logits, as ``fnnkit.network.FeedForward`` names it:
+        its ``layers`` hold Linear, activation, ..., Linear, so Linear k is entry 2k. Torch-free readers of the
+        weights (``safetensors_vet``, ``fnnkit.reference``) find the tensors by these names."""
+        return [f"layers.{2 * k}" for k in range(len(self.layer_dims))]
+
+    @property
     def num_parameters(self) -> int:
         return sum(i * o + o for i, o in self.layer_dims)
 

@@ -20,10 +20,14 @@ from fnnkit.data import (
     DATASET_NAMES,
     IDX_FILES,
     dataset_statuses,
+    load_arrays,
     load_dataset,
     load_sample,
+    load_test_arrays,
+    load_test_set,
     package_index,
     preprocess,
+    preprocess_array,
     read_idx,
     read_images,
     read_labels,
@@ -370,6 +374,28 @@ def test_preprocess_matches_totensor(sample_data):
     got = preprocess(x)
     assert got.dtype == torch.float32 and got.shape == (16, 784)
     assert torch.equal(got, expected)
+
+
+def test_numpy_preprocessing_is_torchs_bit_for_bit_on_every_pixel_value():
+    """The one rule (``preprocess_array``) against ToTensor's own arithmetic, on all 256 values."""
+    images = (np.arange(2 * 784) % 256).astype(np.uint8).reshape(2, 28, 28)
+    got = preprocess_array(images)
+    assert got.dtype == np.float32 and got.shape == (2, 784) and got.flags.c_contiguous
+    assert np.array_equal(got, torch.from_numpy(images).reshape(2, -1).to(torch.float32).div(255).numpy())
+
+
+@pytest.mark.parametrize("name", ["mnist-sample", "mnist"])
+def test_the_test_set_as_arrays_is_the_test_set_as_tensors(tmp_path, name):
+    """One path: the tensors are the arrays (shared memory), and the arrays are the dataset's test split."""
+    write_mnist_folder(tmp_path / "mnist", gz=True)
+    inputs, labels = load_test_arrays({"dataset": {"name": name}}, tmp_path)
+    tensors, tensor_labels = load_test_set(name, tmp_path)
+    assert inputs.dtype == np.float32 and labels.dtype == np.int64 and inputs.shape == (len(labels), 784)
+    assert np.array_equal(tensors.numpy(), inputs) and np.array_equal(tensor_labels.numpy(), labels)
+    arrays = load_arrays(name, tmp_path, download=False)
+    assert np.array_equal(labels, arrays.test_y) and np.array_equal(inputs, preprocess_array(arrays.test_x))
+    dataset = load_dataset(name, tmp_path, download=False)
+    assert np.array_equal(dataset.test_x.numpy(), arrays.test_x) and dataset.info == arrays.info
 
 
 # --------------------------------------------------------------------------- resource bombs (issue 9, class 7)

@@ -3,11 +3,12 @@
 Each child installs a meta-path finder that raises ImportError for ``torch``, ``onnx`` and their
 submodules (``onnxruntime`` is another package and stays importable), then runs the real code:
 ``fnnkit predict`` through the CLI's own ``main``, the cold-start probe
-(``fnnkit.bench.coldstart.CHILD``, exactly as each fresh process runs it), and the serving
-engines' ``Service``. Any import of torch or onnx on those paths fails the child, so the test
-fails: only the vetting needs onnx, and a file ``fnnkit export`` vetted on this machine carries a
-stamp that spares its loaders a second vetting (``fnnkit.formats.vetting``). A backend that cannot
-run here skips with its reason.
+(``fnnkit.bench.coldstart.CHILD``, exactly as each fresh process runs it), the serving
+engines' ``Service``, and the bench worker (``fnnkit.bench.worker.main``, the code a
+``WorkerProcess`` child runs) for every backend whose ``imports_torch`` is False. Any import of
+torch or onnx on those paths fails the child, so the test fails: only the vetting needs onnx, and a
+file ``fnnkit export`` vetted on this machine carries a stamp that spares its loaders a second
+vetting (``fnnkit.formats.vetting``). A backend that cannot run here skips with its reason.
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ import sys
 import textwrap
 
 import numpy as np
+import psutil
 import pytest
 from artifactkit import DATASET
 
-from fnnkit.backends import get_backend
+from fnnkit.backends import BACKEND_NAMES, get_backend
+from fnnkit.bench import BenchConfig, Job, Outcome
 from fnnkit.bench.coldstart import CHILD, MARK
+from fnnkit.bench.records import read_record, save_record
+from fnnkit.store import read_model_card
+
+# every backend that declares it runs without torch, and runs on the CPU: the class, not two examples
+TORCH_FREE = [n for n in BACKEND_NAMES if not get_backend(n).imports_torch]
+TORCH_FREE_CPU = [n for n in TORCH_FREE if "cpu" in get_backend(n).devices]
 
 NO_TORCH = """
 import sys
@@ -57,17 +66,67 @@ def test_the_blocker_leaves_onnxruntime_importable():
 
 
 def test_readers_and_the_registry_import_no_torch():
-    result = run_without_torch("""
+    assert {"onnxruntime", "openvino"} <= set(TORCH_FREE_CPU)
+    result = run_without_torch(
+        """
         import fnnkit, fnnkit.export, fnnkit.formats.manifest, fnnkit.backends.base, fnnkit.predict.run
+        import fnnkit.bench.worker, fnnkit.numpy_forward
         from fnnkit.backends import BACKENDS, get_backend, resolve_backends
+        from fnnkit.data import load_test_arrays
         from fnnkit.export import read_exported, FORMATS
-        for name in ("onnxruntime", "onnxruntime-int8", "onnxruntime-int8-static", "openvino", "openvino-int8"):
-            get_backend(name)
+        for name in sys.argv[1].split(","):
+            assert not get_backend(name).imports_torch
         resolve_backends("onnxruntime,openvino")
+        inputs, labels = load_test_arrays("mnist-sample")
+        assert inputs.dtype.name == "float32" and inputs.shape == (len(labels), 784) and labels.dtype.name == "int64"
         assert "torch" not in sys.modules
         print("ok", len(FORMATS))
-    """)
+        """,
+        ",".join(TORCH_FREE),
+    )  # fmt: skip
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-3000:]
+
+
+# a fresh process per backend that imports its runtime and measures two rows, ~0.4 s each: the first in the fast tier
+@pytest.mark.parametrize(
+    "backend", [pytest.param(n, marks=() if i == 0 else pytest.mark.slow) for i, n in enumerate(TORCH_FREE_CPU)]
+)
+def test_a_bench_worker_measures_an_onnx_file_without_torch(backend, exported_root, tmp_path):
+    """The worker's own code, on a Job record as ``WorkerProcess`` writes it: rows, parity, no torch, no onnx."""
+    ok, why = get_backend(backend).available("cpu")
+    if not ok:
+        pytest.skip(why)
+    folder = exported_root / DATASET / "A"  # sigmoid: the numpy reference's one activation with an exp
+    config = BenchConfig(
+        variants=("A",), backends=(backend,), batch_sizes=(1, 64), artifacts=str(exported_root), dataset=DATASET,
+        min_time_s=0.02, max_time_s=0.05, warmup_rounds=1, warmup_s=0.001,
+    )  # fmt: skip
+    job_path, out_path = tmp_path / "job.json", tmp_path / "outcome.json"
+    save_record(Job.of(config, folder, backend, "cpu"), job_path)
+    parent_mb = psutil.Process().memory_info().rss / 2**20  # this process: torch, the session's fixtures
+    result = run_without_torch(
+        """
+        from fnnkit.bench.worker import main  # what fnnkit.spawn.python_module_argv runs in the worker
+        try:
+            main(sys.argv[1:3])
+        finally:
+            print("TORCH", "torch" in sys.modules, "ONNX", "onnx" in sys.modules)
+        """,
+        str(job_path), str(out_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == "TORCH False ONNX False"
+    outcome = read_record(Outcome, out_path, "benchmark outcome", "rerun the test")
+    assert outcome.status == "ok", outcome.message
+    assert [(r.backend, r.batch_size) for r in outcome.rows] == [(backend, 1), (backend, 64)]
+    parity = outcome.rows[0].parity
+    assert parity is not None and parity.agrees, parity
+    assert 0 <= parity.max_abs_diff <= (get_backend(backend).tolerance.max_abs_diff or 1.0)
+    assert parity.accuracy > 80
+    # the worker's own peak memory (Linux carries ru_maxrss across exec: it read as the parent's size)
+    assert all(0 < r.memory.peak_rss_mb < parent_mb for r in outcome.rows), (parent_mb, outcome.rows[0].memory)
+    # the reference's accuracy is the one training measured in torch on the same test images
+    assert abs(parity.eager_accuracy - read_model_card(folder)["test_accuracy"]) <= 0.01
 
 
 @pytest.mark.slow  # three fresh processes that import onnxruntime and openvino, ~3 s

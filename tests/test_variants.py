@@ -3,6 +3,7 @@ import torch
 
 from fnnkit.errors import ConfigError
 from fnnkit.network import FeedForward, build
+from fnnkit.safetensors_vet import expected_tensors
 from fnnkit.variants import VARIANTS, VariantSpec, get_spec, resolve_variants
 
 # The tutorial's networks: 784 -> 100 (x1, x2, x3) -> 10.
@@ -62,3 +63,11 @@ def test_spec_validation():
         VariantSpec("X", "gelu?", 1)
     with pytest.raises(ValueError):
         VariantSpec("X", "relu", 0)
+
+
+@pytest.mark.parametrize("spec", [*VARIANTS.values(), VariantSpec("W", "tanh", 2, hidden_dim=32)], ids=lambda s: s.name)
+def test_torch_free_tensor_names_are_the_modules_state_dict(spec):
+    """safetensors vetting and the numpy forward pass find the weights by the spec's names, without torch."""
+    state = FeedForward(spec).state_dict()
+    assert expected_tensors(spec) == {name: ("F32", list(t.shape)) for name, t in state.items()}
+    assert [f"{n}.weight" for n in spec.linear_names] == [n for n in state if n.endswith(".weight")]

@@ -214,6 +214,9 @@ class Backend(ABC):
     hardware_gated: ClassVar[bool] = False
     # how its idle threads' waiting is switched: "omp" (OMP_WAIT_POLICY), "onnxruntime" (session spinning), "" none
     wait_switch: ClassVar[str] = "omp"
+    # runs in torch (its module imports it). False for ONNX Runtime and OpenVINO: on the CPU their processes import
+    # no torch (predict, serve, bench workers, cold start; tests/test_torch_free.py); on CUDA torch finds the GPU
+    imports_torch: ClassVar[bool] = False
     # a sample's logits do not depend on the other samples of its batch (within ``tolerance``, same top-1):
     # False for dynamic int8, whose activation ranges come from the whole batch. Serving refuses such backends.
     batch_invariant: ClassVar[bool] = True

@@ -54,6 +54,8 @@ def known_deprecation() -> Iterator[None]:
 class _TorchBackend(Backend):
     """A backend that runs in torch: torch's intra-op pool gets the thread count before anything loads."""
 
+    imports_torch = True
+
     def _runtime(self, device: str) -> tuple[bool, str]:
         return True, f"torch {torch.__version__} on {device}"
 

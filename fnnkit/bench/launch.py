@@ -65,10 +65,11 @@ class WorkerProcess:
 def omp_policy(job: Job) -> str:
     """OpenMP's wait policy for a job's worker: ACTIVE only where OpenMP runs the backend's own calls.
 
-    Torch's OpenMP pool also serves the job's incidental torch work (gathering the input batch),
-    and under ACTIVE its threads keep spinning afterwards: beside ONNX Runtime's own pool on 2
-    cores that halved ONNX Runtime at batch 8192 (8.1 ms against 3.7-4.0 ms, measured). So every
-    backend whose threads are not OpenMP's gets PASSIVE; its own switch carries the spin choice.
+    Under ACTIVE an OpenMP pool's threads keep spinning after their work: when workers gathered the
+    input batch with torch, its pool spun beside ONNX Runtime's own on 2 cores and halved ONNX
+    Runtime at batch 8192 (8.1 ms against 3.7-4.0 ms, measured). A worker running an ONNX file
+    now imports no torch, but any OpenMP pool in it would do the same, so every backend whose
+    threads are not OpenMP's gets PASSIVE; its own switch carries the spin choice.
     """
     from fnnkit.backends import get_backend
 

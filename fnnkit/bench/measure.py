@@ -3,6 +3,12 @@
 A launcher (``launch.InProcess`` / ``launch.WorkerProcess``) calls ``measure(job)``. It knows
 nothing about particular backends: the registry loads a Predictor, and everything here
 goes through the Predictor interface. The timed call is ``stats.time_calls``.
+
+Nothing here imports torch: the test set is read as numpy (``fnnkit.data.load_test_arrays``), and
+the logits every backend is held to come from the trained weights' forward pass in numpy
+(``fnnkit.numpy_forward``, equal to eager PyTorch's within 1e-5), for every backend alike. A worker
+measuring ONNX Runtime or OpenVINO on the CPU therefore runs without torch; a torch backend imports
+it itself, and a CUDA row imports it for the device's memory figures.
 """
 
 from __future__ import annotations
@@ -11,19 +17,19 @@ import os
 import resource
 import time
 
-import torch
+import numpy as np
 
 from fnnkit.backends import Backend, Predictor, get_backend
 from fnnkit.backends.onnx_runtime import set_spinning, spinning
 from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.results import BenchRow, Latency, Memory, Parity, Setup, Trust
 from fnnkit.bench.stats import TIMERS, CpuLoad, LatencyStats, time_calls
-from fnnkit.data import load_test_set
+from fnnkit.data import load_test_arrays
 from fnnkit.errors import BackendUnavailable
 from fnnkit.export.parity import measure as parity_of
-from fnnkit.export.parity import reference
-from fnnkit.store import load_trained
-from fnnkit.variants import VariantSpec, get_spec
+from fnnkit.numpy_forward import forward
+from fnnkit.store import Artifact
+from fnnkit.variants import VariantSpec
 
 
 def hold_freed_memory() -> str:
@@ -66,10 +72,14 @@ def measure(job: Job) -> Outcome:
 
 
 def _measure(job: Job, backend: Backend) -> list[BenchRow]:
-    """Time every batch size, then check parity once; each row is built once, when all of it is known."""
-    eager, card = load_trained(job.variant_dir, "cpu")
-    spec = get_spec(card["variant"]["name"])
-    inputs, labels = load_test_set(card, job.data_dir)
+    """Time every batch size, then check parity once; each row is built once, when all of it is known.
+
+    The trained weights are read (sha256, vetted) before anything is timed, so a damaged model stops
+    the job at once; their forward pass runs after the timing, so its threads never share the timed calls.
+    """
+    artifact = Artifact.at(job.variant_dir)
+    weights, spec = artifact.weights("numpy"), artifact.spec
+    inputs, labels = load_test_arrays(artifact.card_json, job.data_dir)
     _reset_device_memory(job.device)
 
     timed: list[tuple[dict, float, str]] = []  # (a row's measured fields, rss added by its Predictor, wait)
@@ -85,12 +95,12 @@ def _measure(job: Job, backend: Backend) -> list[BenchRow]:
 
     parity = None
     if job.accuracy and predictor is not None:
-        p = parity_of(predictor, inputs, labels, reference(eager, inputs), backend.tolerance)
+        p = parity_of(predictor, inputs, labels, forward(weights, spec, inputs), backend.tolerance)
         parity = Parity(
             accuracy=p.accuracy, eager_accuracy=p.eager_accuracy, max_abs_diff=p.max_abs_diff,
             agreement=p.agreement, agrees=p.passed,
         )  # fmt: skip
-    peak_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    peak_rss = peak_rss_mb()
     peak_device = _peak_device_mb(job.device)
     return [
         BenchRow(
@@ -120,17 +130,18 @@ def _by_threads(batch_threads: tuple[tuple[int, int], ...]) -> list[tuple[int, l
     return list(groups.items())
 
 
-def batch_of(inputs: torch.Tensor, batch: int) -> torch.Tensor:
-    """``batch`` real test images (repeated when the test set is smaller): realistic values, fixed."""
-    index = torch.arange(batch) % inputs.shape[0]
-    return inputs[index].contiguous()
+def batch_of(inputs: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` real test images (repeated when the test set is smaller) as a new C-contiguous float32 array
+    [batch, 784]: realistic values, fixed. ``inputs`` is the preprocessed test set (an array or a CPU tensor)."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    return inputs[np.arange(batch) % inputs.shape[0]]
 
 
 def _time_batch(
-    predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: torch.Tensor, batch: int, load_s: float
+    predictor: Predictor, backend: Backend, job: Job, spec: VariantSpec, inputs: np.ndarray, batch: int, load_s: float
 ) -> dict:
     """First call, warm-up, then the timed calls (``stats.time_calls``) for one batch size: a row's measured part."""
-    x = batch_of(inputs, batch).numpy()
+    x = batch_of(inputs, batch)
     prepared = predictor.prepare(x)  # made once, on the device, in the backend's format
 
     started = time.perf_counter()
@@ -201,6 +212,20 @@ def _time_batch(
     )
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB, its own: Linux carries ``ru_maxrss`` across exec, so a worker
+    started by a 1 GB ``fnnkit bench`` reported 1,060 MB whatever it ran (measured, eager and ONNX Runtime
+    alike). The high-water mark of the process's own memory map (``VmHWM``) starts at exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -209,6 +234,8 @@ def _rss_mb() -> float:
 
 def _reset_device_memory(device: str) -> None:
     if device == "cuda":
+        import torch
+
         torch.cuda.reset_peak_memory_stats()
 
 
@@ -216,6 +243,8 @@ def _peak_device_mb(device: str) -> float | None:
     """Peak memory torch allocated on the GPU, or the device's used memory when a non-torch runtime ran."""
     if device != "cuda":
         return None
+    import torch
+
     allocated = torch.cuda.max_memory_allocated()
     if allocated:
         return round(allocated / 2**20, 1)

@@ -15,7 +15,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fnnkit.errors import DataError
 from fnnkit.shapes import IMAGE_SHAPE, INPUT_DIM, NUM_CLASSES  # noqa: F401  (the data's shape, named here too)
@@ -141,11 +140,11 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     return labels
 
 
-def read_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images and labels that belong together: counts must agree and be non-zero."""
+def read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (uint8 [N, 28, 28]) and labels (int64 [N]) that belong together: counts must agree and be non-zero."""
     images, labels = read_images(images_path), read_labels(labels_path)
     if len(images) != len(labels):
         raise _idx_error(labels_path, f"label count (one per image in {images_path.name})", len(images), len(labels))
     if len(images) == 0:
         raise _idx_error(images_path, "image count", "at least 1", 0)
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+    return images, labels.astype(np.int64)

@@ -9,9 +9,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from fnnkit.data.dataset import Dataset, DatasetInfo
+from fnnkit.data.dataset import Dataset, DatasetArrays, DatasetInfo
 from fnnkit.data.idx import IMAGE_SHAPE, NUM_CLASSES
 from fnnkit.errors import DataError
 
@@ -32,7 +31,12 @@ def _sample_array(npz: np.lib.npyio.NpzFile, key: str, shape: tuple[int | None, 
 
 
 def load_sample(path: str | os.PathLike | None = None) -> Dataset:
-    """The bundled 4,000/1,000 MNIST sample (or an npz of the same layout at ``path``)."""
+    """The bundled 4,000/1,000 MNIST sample (or an npz of the same layout at ``path``), as tensors."""
+    return read_sample(path).as_torch()
+
+
+def read_sample(path: str | os.PathLike | None = None) -> DatasetArrays:
+    """The bundled sample (or an npz of the same layout at ``path``) as numpy arrays."""
     target = sample_file() if path is None else Path(path)
     try:
         with target.open("rb") as f, np.load(f, allow_pickle=False) as npz:
@@ -49,5 +53,4 @@ def load_sample(path: str | os.PathLike | None = None) -> Dataset:
         if labels.size and labels.max() >= NUM_CLASSES:
             raise DataError(f"bundled sample {target} is damaged ({name} holds {labels.max()}); reinstall fnnkit")
     info = DatasetInfo("mnist-sample", "bundled" if path is None else str(path), len(train_x), len(test_x))
-    as_labels = lambda y: torch.from_numpy(y.astype(np.int64))  # noqa: E731
-    return Dataset(torch.from_numpy(train_x), as_labels(train_y), torch.from_numpy(test_x), as_labels(test_y), info)
+    return DatasetArrays(train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64), info)

@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fnnkit.data import mirrors
-from fnnkit.data.dataset import DIGITS, Dataset, DatasetInfo, TestSet, preprocess
+from fnnkit.data.dataset import DIGITS, Dataset, DatasetArrays, DatasetInfo, TestArrays, TestSet
 from fnnkit.data.idx import read_idx, read_split
 from fnnkit.data.mirrors import FetchError, Progress
-from fnnkit.data.sample import load_sample, sample_file
+from fnnkit.data.sample import read_sample, sample_file
 from fnnkit.errors import DataError
 from fnnkit.paths import require_absolute
 from fnnkit.registry import lookup
@@ -121,15 +120,15 @@ def find_idx_folder(source: IdxSource, data_dir: Path) -> dict[str, Path] | None
     return None
 
 
-def _load_idx_files(source: IdxSource, files: dict[str, Path], note: str = "") -> Dataset:
-    """The four files as one Dataset; for MNIST, whether their content is the official release is checked
+def _load_idx_files(source: IdxSource, files: dict[str, Path], note: str = "") -> DatasetArrays:
+    """The four files as one dataset (numpy arrays); for MNIST, whether their content is the official release is checked
     on the arrays just read and recorded (``DatasetInfo.official``, and a note every card carries)."""
     (train_x, train_y), (test_x, test_y) = (read_split(files[i], files[lab]) for i, lab in SPLIT_FILES.values())
     folder = files[IDX_FILES[0]].parent
     official = None
     if source.package_index:  # the official files' sha256 are published (package_index.OFFICIAL)
-        arrays = (train_x, train_y.to(torch.uint8), test_x, test_y.to(torch.uint8))
-        differs = official_mismatch(dict(zip(IDX_FILES, (a.numpy() for a in arrays), strict=True)))
+        arrays = (train_x, train_y.astype(np.uint8), test_x, test_y.astype(np.uint8))
+        differs = official_mismatch(dict(zip(IDX_FILES, arrays, strict=True)))
         official = differs is None
         if differs:
             warning = (
@@ -137,7 +136,7 @@ def _load_idx_files(source: IdxSource, files: dict[str, Path], note: str = "") -
             )
             note = f"{note}; {warning}" if note else warning
     info = DatasetInfo(source.name, str(folder), len(train_x), len(test_x), source.classes, note, official)
-    return Dataset(train_x, train_y, test_x, test_y, info)
+    return DatasetArrays(train_x, train_y, test_x, test_y, info)
 
 
 def _where_to_put(source: IdxSource, data_dir: Path) -> str:
@@ -231,7 +230,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
-def fetch_dataset(source: IdxSource, data_dir: Path, progress: Progress | None = None) -> Dataset:
+def fetch_dataset(source: IdxSource, data_dir: Path, progress: Progress | None = None) -> DatasetArrays:
     """Fetch ``source`` by the first route that works, store it under ``data_dir`` and load it.
 
     Each route writes into a private temp folder that is removed whatever happens (a full disk
@@ -266,7 +265,7 @@ def fetch_dataset(source: IdxSource, data_dir: Path, progress: Progress | None =
     )
 
 
-def _load_idx(source: IdxSource, data_dir: Path, download: bool, progress: Progress | None) -> Dataset:
+def _load_idx(source: IdxSource, data_dir: Path, download: bool, progress: Progress | None) -> DatasetArrays:
     files = find_idx_folder(source, data_dir)
     if files is not None:
         return _load_idx_files(source, files)
@@ -278,7 +277,7 @@ def _load_idx(source: IdxSource, data_dir: Path, download: bool, progress: Progr
 # --------------------------------------------------------------------------- registry + auto
 
 
-def _load_auto(data_dir: Path, download: bool, progress: Progress | None) -> Dataset:
+def _load_auto(data_dir: Path, download: bool, progress: Progress | None) -> DatasetArrays:
     """Full MNIST from any source, else the sample, saying why in one line.
 
     Only absence falls back: a damaged local MNIST file is an error to fix, not to hide.
@@ -295,16 +294,16 @@ def _load_auto(data_dir: Path, download: bool, progress: Progress | None) -> Dat
             reason = f"not in {where} and could not be fetched ({exc.reason})"
     else:
         reason = f"not in {where} and downloads are off"
-    sample = load_sample()
+    sample = read_sample()
     note = f"auto: full MNIST {reason}; using the bundled mnist-sample (4,000/1,000 real MNIST digits)"
     return dataclasses.replace(sample, info=dataclasses.replace(sample.info, note=note))
 
 
-_Loader = Callable[[Path, bool, "Progress | None"], Dataset]
+_Loader = Callable[[Path, bool, "Progress | None"], DatasetArrays]
 _LOADERS: dict[str, _Loader] = {
     "auto": _load_auto,
     **{name: functools.partial(_load_idx, source) for name, source in IDX_SOURCES.items()},
-    "mnist-sample": lambda data_dir, download, progress: load_sample(),
+    "mnist-sample": lambda data_dir, download, progress: read_sample(),
 }
 DATASET_NAMES: tuple[str, ...] = tuple(_LOADERS)  # ("auto", "mnist", "fashion-mnist", "mnist-sample")
 
@@ -313,24 +312,42 @@ def _folder(data_dir: str | os.PathLike | None) -> Path:
     return require_absolute(data_dir, "data folder") if data_dir is not None else default_data_dir()
 
 
+def load_arrays(
+    name: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: Progress | None = None,
+) -> DatasetArrays:
+    """Load a dataset by name into memory as numpy arrays; ``progress`` is called while fetching."""
+    return lookup(_LOADERS, name, "dataset")(_folder(data_dir), download, progress)
+
+
 def load_dataset(
     name: str = "auto",
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
     progress: Progress | None = None,
 ) -> Dataset:
-    """Load a dataset by name into memory; ``progress`` is called while fetching."""
-    return lookup(_LOADERS, name, "dataset")(_folder(data_dir), download, progress)
+    """``load_arrays`` as tensors (the same memory): what training and export consume."""
+    return load_arrays(name, data_dir, download, progress).as_torch()
 
 
-def load_test_set(card_or_name: dict | str, data_dir: str | os.PathLike | None = None) -> TestSet:
-    """The test split preprocessed as in training; given a model card, of the dataset it was trained on.
+def load_test_arrays(card_or_name: dict | str, data_dir: str | os.PathLike | None = None) -> TestArrays:
+    """The test split preprocessed as in training, as numpy arrays; given a model card, of the dataset it
+    was trained on. Imports no torch (a bench worker running an ONNX file reads it).
 
     Never downloads: a model's test set is the one it was trained beside, so it is already here.
     """
     name = card_or_name["dataset"]["name"] if isinstance(card_or_name, dict) else card_or_name
-    data = load_dataset(name, data_dir=data_dir, download=False)
-    return preprocess(data.test_x), data.test_y
+    return load_arrays(name, data_dir=data_dir, download=False).test_arrays()
+
+
+def load_test_set(card_or_name: dict | str, data_dir: str | os.PathLike | None = None) -> TestSet:
+    """``load_test_arrays`` as tensors (the same memory, the same preprocessing)."""
+    import torch
+
+    inputs, labels = load_test_arrays(card_or_name, data_dir)
+    return torch.from_numpy(inputs), torch.from_numpy(labels)
 
 
 # --------------------------------------------------------------------------- status

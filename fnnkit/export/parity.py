@@ -1,8 +1,10 @@
-"""Parity: run a backend's Predictor on the whole test set and compare it with eager PyTorch.
+"""Parity: run a backend's Predictor on the whole test set and compare it with reference logits.
 
 The logits come from ``Predictor.logits`` (``bound(n).run()``, the call bench times and serve
 deploys), so export parity proves the path that is measured, and bench's accuracy columns come
-from the same function. Arrays are numpy: no torch is needed to judge, only to make the reference.
+from the same function. Arrays are numpy: no torch is needed to judge. The reference is eager
+PyTorch at export (``reference``); bench workers use the same network's forward pass in numpy
+(``fnnkit.numpy_forward``, within 1e-5 of eager's logits), so they import no torch to judge.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Parity:
 
 
 def reference(model: Any, inputs: Any) -> np.ndarray:
-    """Eager float32 logits on the CPU (numpy): the ground truth every backend is held to."""
+    """Eager float32 logits on the CPU (numpy): the ground truth ``fnnkit export`` holds every file to."""
     import torch
 
     from fnnkit.metrics import logits_of
@@ -49,7 +51,8 @@ def _percent(hits: np.ndarray) -> float:
 
 
 def measure(predictor: Predictor, inputs: Any, labels: Any, eager: Any, tol: Tolerance) -> Parity:
-    """``predictor`` on every row of ``inputs`` (float32 [N, 784]), judged against ``eager`` logits by ``tol``."""
+    """``predictor`` on every row of ``inputs`` (float32 [N, 784]), judged against the reference logits ``eager``
+    (eager PyTorch's, or the numpy forward pass's) by ``tol``."""
     inputs, labels, eager = (np.asarray(a) for a in (inputs, labels, eager))
     started = time.perf_counter()
     logits = predictor.logits(inputs)

@@ -148,22 +148,29 @@ class Artifact:
 
         return VARIANTS[self.card.variant.name]
 
-    def weights(self) -> dict:
-        """The state dict, after its sha256 matched the card's and its header passed the checks `fnnkit
-        verify` runs (lengths, offsets, the variant's tensor names, dtypes, shapes). A reader that read the
-        card just before a save swapped the folder meets the new weights' sha256: it reads the card again
-        once instead of calling them damaged."""
+    def weights(self, framework: str = "torch") -> dict:
+        """The state dict (torch tensors; ``framework="numpy"``: numpy arrays, no torch imported), after its
+        sha256 matched the card's and its header passed the checks `fnnkit verify` runs (lengths, offsets,
+        the variant's tensor names, dtypes, shapes). A reader that read the card just before a save swapped
+        the folder meets the new weights' sha256: it reads the card again once instead of calling them
+        damaged."""
+        if framework not in ("torch", "numpy"):
+            raise ValueError(f"framework must be 'torch' or 'numpy', not {framework!r}")
         try:
-            return self._weights()
+            return self._weights(framework)
         except IntegrityError:
             before = self.card_json
             if self._read_card(again=True)[1] == before:
                 raise
-            return self._weights()
+            return self._weights(framework)
 
-    def _weights(self) -> dict:
+    def _weights(self, framework: str) -> dict:
         from safetensors import SafetensorError
-        from safetensors.torch import load as safetensors_load
+
+        if framework == "numpy":
+            from safetensors.numpy import load as safetensors_load
+        else:
+            from safetensors.torch import load as safetensors_load
 
         from fnnkit.safetensors_vet import vet_safetensors
         from fnnkit.store.records import max_weights_bytes
