@@ -132,6 +132,28 @@ def test_compile_refuses_to_compile_inside_the_timed_region(folder):
         predictor(predictor.prepare(np.random.rand(2, 1, 784).astype(np.float32)))  # 3-d: a new graph, never seen here
 
 
+def test_compile_builds_frozen_graphs_at_load(folder, test_set, monkeypatch):
+    """Freezing folds the weight matrices into the graphs (prepacked, on the CPU): once loaded, zeroing the
+    module's weights changes nothing (an unfrozen graph reads them on every call and would return the bias
+    chain), and no batch size compiles again (both graphs, batch 1 and the dynamic one, were built at load)."""
+    import fnnkit.backends.torch as torch_backends
+
+    modules = []
+    real = torch_backends._eager_model
+    monkeypatch.setattr(torch_backends, "_eager_model", lambda *a: modules.append(real(*a)) or modules[-1])
+    predictor = get_backend("compile").load(folder, "cpu", threads=1)
+    built = predictor.compilations
+    inputs, _, eager = test_set
+    with torch.no_grad():
+        for name, parameter in modules[0].named_parameters():
+            if name.endswith("weight"):
+                parameter.zero_()
+    with predictor.steady():
+        for batch in (1, 7, 1000):
+            assert np.abs(predictor.to_host(predictor(predictor.prepare(inputs[:batch]))) - eager[:batch]).max() <= 1e-4
+    assert predictor.compilations == built
+
+
 def test_cudagraphs_backend_is_cuda_only_and_says_why():
     backend = get_backend("compile-cudagraphs")
     assert backend.devices == ("cuda",) and backend.precision == "fp32"
