@@ -4,10 +4,10 @@ respect the accuracy gate and the budget, and compare its finalists at full leng
 from __future__ import annotations
 
 import pytest
-from tunekit import ESTIMATE_S, OPTIMUM, SHORT_S, KnownJudge, gate, known_peak, space
+from tunekit import ESTIMATE_S, OPTIMUM, SHORT_S, VOTE_S, KnownJudge, gate, known_peak, space
 
 from fnnkit.tune.frontier import frontier
-from fnnkit.tune.search import Deployment, Space, Trial, tune
+from fnnkit.tune.search import Deployment, Space, Trial, Vote, tune
 
 
 @pytest.mark.parametrize("misleading", [False, True], ids=["estimate-right", "estimate-backwards"])
@@ -133,6 +133,29 @@ def test_a_deployment_whose_full_search_confirms_nothing_is_not_picked():
 
 def test_a_budget_too_small_for_a_second_search_still_challenges_every_backend():
     """After the first search only votes fit (each a few seconds): the others are challenged, not skipped."""
-    result = tune(space(), KnownJudge(), budget_s=45, gate=gate)
+    result = tune(space(), KnownJudge(), budget_s=48, gate=gate)  # one search, two votes, the reserve + margin
     assert set(result.outvoted) == {"mid", "slow"} and result.pick.deployment.backend == "fast"
-    assert result.pick.fidelity == "full" and result.spent_s <= 45
+    assert result.pick.fidelity == "full" and result.spent_s <= 48
+
+
+class OverrunningVotes(KnownJudge):
+    """Every second vote runs 3 s over the usual one (a slow LoadGen start, a re-run): the search plans each
+    vote with the median so far, so those overrun their plan."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.votes = 0
+
+    def sustains(self, d: Deployment, qps: float) -> Vote:
+        vote = super().sustains(d, qps)
+        self.votes += 1
+        return Vote(vote.deployment, vote.qps, vote.passed, VOTE_S + 3.0 * (self.votes % 2 == 0))
+
+
+@pytest.mark.parametrize("budget", range(40, 301, 5))
+def test_votes_that_overrun_their_estimate_still_leave_the_picks_full_search(budget):
+    """The reserve for the pick's full-length search is kept with a margin: votes that each cost more than the
+    median planned for them do not eat it, so the pick is measured at full length within the budget."""
+    result = tune(space(), OverrunningVotes(), budget_s=budget, gate=gate)
+    assert result.pick is not None and result.pick.fidelity == "full"
+    assert result.spent_s <= budget
