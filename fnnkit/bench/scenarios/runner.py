@@ -29,6 +29,7 @@ from fnnkit.store import read_model_card
 SCHEMA = "fnnkit.scenario/3"  # 3: the run header; skipped rows are the plan's records
 NULL = "null-sut"  # the row name of the null predictor's run
 START_SHARE = 0.2  # --find-peak starts at this share of the offline throughput
+CALIBRATION_MS = 2000  # the offline run that places the start: a throughput, not a p99, needs no long run
 StepFn = Callable[[str, LoadgenResult], None]  # (backend, result) after every LoadGen run
 
 
@@ -140,7 +141,13 @@ def run_one(
         # starts near the top, from the offline throughput of the same batcher instead of at --qps: peaks
         # under a 2 ms bound measured 18-24% of it (docs/design.md), and a rate far above the peak costs
         # the longest runs (the queue LoadGen must drain)
-        offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
+        offline = config.model_copy(
+            update={
+                "scenario": "offline",
+                "find_peak": False,
+                "min_duration_ms": min(config.min_duration_ms, CALIBRATION_MS),
+            }
+        )
         calibration = sized_offline(lambda qps: measure(qps, offline), config.qps)
         start = (calibration[-1].completed_qps or 5 * config.qps) * START_SHARE
         search = find_peak(
