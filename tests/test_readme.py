@@ -69,7 +69,7 @@ ADAPT = {
         _append("--repeats 1 --backend eager,onnxruntime"),
     ),
     "fnnkit bench load": Adapt(
-        "LoadGen runs of at least 0.5 s instead of 2 s (still 500 queries, so its p99 estimate stands): bounded",
+        "LoadGen runs of at least 0.5 s instead of 20 s (still 500 queries, so its p99 estimate stands): bounded",
         _append("--min-duration-ms 500"),
     ),
     "fnnkit tune": Adapt(

@@ -213,6 +213,24 @@ def test_a_first_rate_that_failed_by_chance_is_voted_on_again():
     assert [q for q, _ in search.steps].count(2000) >= 4  # the failed vote, then the passing re-vote
 
 
+def test_a_re_voted_bound_keeps_the_failed_rate_above_it():
+    """The failing bound passes its re-vote; a higher rate that failed earlier still bounds the search (measured: a
+    search re-voted 201.6k, doubled to 403k past 219.9k, which had failed, and ended 19% above a round that did not)."""
+    seen: dict[float, int] = {}
+
+    def measure(qps):
+        seen[qps] = seen.get(qps, 0) + 1
+        by_chance = 2800 < qps <= 2850 and seen[qps] <= 2  # the first vote at 2,828 fails; its re-vote passes
+        return _Threshold(qps <= 3000 and not by_chance)
+
+    search = find_peak(measure, 2000, 10, 1e6, 0.05, 40)
+    rates = [q for q, _ in search.steps]
+    assert rates[:4] == [2000, 2000, 4000, 4000] and rates[4] == pytest.approx(2828.43, rel=1e-4), rates
+    re_voted = len(rates) - 1 - rates[::-1].index(rates[4])  # the last run at 2,828: its passing re-vote
+    assert max(rates[re_voted + 1 :]) < 4000, rates  # 4,000 failed: no run at or above it again
+    assert search.status == CONFIRMED and 3000 / 1.05 <= search.peak_qps <= 3000, rates
+
+
 def test_one_lucky_run_above_the_peak_does_not_lift_the_search():
     """One VALID run far above the peak (measured: 225k passed once where 186k could not be confirmed) is outvoted."""
     lucky = {4000: 1}  # the first run at 4,000 q/s passes

@@ -5,10 +5,11 @@ only orders the backends. Short searches rank candidates: 2 s runs, 10% precisio
 confirmation runs, starting at the best peak this backend (or, for its first search, any
 backend) has shown so far, so the offline calibration runs once per tune and a neighbour costs a
 few runs, not a whole search. A vote is one short run at one rate. Full searches are the search
-of ``fnnkit bench load --scenario server --find-peak`` with its defaults (run length,
-precision, confirmation), started at 0.8x the short search's peak and kept within 0.5-1.15x of
-it instead of starting from an offline calibration, so the tune's reported peak is the figure an
-independent bench run re-measures.
+of ``fnnkit bench load --scenario server --find-peak --min-duration-ms 5000`` (its precision and
+confirmation), started at 0.8x the short search's peak and kept within 0.5-1.15x of it instead of
+starting from an offline calibration, so the tune's reported peak is the figure an independent
+bench run with 5 s runs re-measures. Bench's own default is 20 s runs: one such search takes
+5-20 minutes, more than a tune's whole budget.
 Predictors are loaded once per backend and reused: the batching knobs live in the batcher, not
 in the model.
 """
@@ -28,6 +29,7 @@ from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
+FULL = {"min_duration_ms": 5000}  # bench load's settings otherwise
 ESTIMATE_BATCH, ESTIMATE_S = 16, 0.2  # a batch the server sees near its peak; long enough for a stable median
 FULL_START, FULL_RANGE = 0.8, (0.5, 1.15)  # a full search from a short peak starts below it and climbs, as bench's
 # does: 5 s runs meet a p99 less easily than 2 s ones (E, 5 ms: short 224k, full 204k), and a search that started
@@ -54,7 +56,7 @@ class LoadgenJudge:
             "find_peak": True,
             "scenario": "server",
         }
-        return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else {})})
+        return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else FULL)})
 
     def predictor(self, backend: str) -> Predictor:
         if backend not in self.predictors:

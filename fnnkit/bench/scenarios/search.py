@@ -22,7 +22,9 @@ Rates move geometrically (double until a rate fails, then bisect, halve while no
 passed); the peak is known within ``precision`` in a few votes. Once bracketed, the failing
 bound is voted on once more: a first rate that failed two runs by chance (110.8k, p99 2.4 /
 2.9 ms, where the same machine sustained 155k minutes earlier) otherwise capped the whole
-search; when it passes, the search goes on upward from it. The rate found is then run
+search; when it passes, the search goes on between it and the next rate above it that failed
+(doubling only when none did: a search that doubled from a re-voted 201.6k to 403k, past a
+219.9k that had failed, ended at 239.8k, 21% above a round at 198k). The rate found is then run
 ``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
 search steps down by one precision notch (at most ``STEP_DOWNS`` times) and confirms again,
 and finally says it could not confirm a peak rather than report one. It says so at once, without
@@ -113,11 +115,13 @@ def find_peak(
     retests = RETESTS
     valid: float | None = None  # highest rate whose vote passed
     invalid: float | None = None  # lowest rate whose vote failed
+    failed: list[float] = []  # every rate whose vote failed: above a re-voted bound, the next one still bounds
     qps = min(max(start, min_qps), max_qps)
     while len(search.steps) < max_steps:
         if vote(qps):
             valid = qps if valid is None else max(valid, qps)
         else:
+            failed.append(qps)
             invalid = qps if invalid is None else min(invalid, qps)
         if invalid is None:  # nothing failed yet: go up fast
             if qps >= max_qps:
@@ -132,9 +136,13 @@ def find_peak(
                 if not retests or len(search.steps) >= max_steps or not vote(invalid):
                     break
                 retests -= 1  # the failing bound passed its second vote: that failure was a moment, not the rate
-                valid, invalid = invalid, None
-                qps = min(valid * 2, max_qps)
-                continue
+                valid = invalid
+                invalid = min((q for q in failed if q > valid), default=None)  # not re-voted: still the rate's bound
+                if invalid is None:
+                    qps = min(valid * 2, max_qps)
+                    continue
+                if invalid / valid - 1 <= precision:
+                    break
             qps = math.sqrt(valid * invalid)
     search.failed_above = invalid
     if valid is None:
