@@ -211,7 +211,9 @@ def test_real_run_measures_every_cpu_backend_and_they_agree(real_run):
         lat = r.latency
         assert lat.p50_us > 0 and lat.p90_us >= lat.p50_us and lat.p99_us >= lat.p90_us and lat.samples >= 20
         assert r.throughput == pytest.approx(r.batch_size / (lat.p50_us / 1e6))
-        assert r.setup.recompiles == 0 and r.versus.ceiling_share is not None and r.versus.speedup_vs_eager
+        assert r.setup.recompiles == 0 and r.versus.speedup_vs_eager
+        # a share, or the flag for a row timed above its ceiling on a noisy machine: never both, never neither
+        assert (r.versus.ceiling_share is not None) != r.versus.ceiling_suspect, r.versus
         assert r.parity.agrees is True, r
         if r.precision == "fp32":
             assert r.parity.accuracy == r.parity.eager_accuracy and r.parity.max_abs_diff <= 1e-4
