@@ -8,8 +8,8 @@ few runs, not a whole search. A vote is one short run at one rate. Full searches
 of ``fnnkit bench load --scenario server --find-peak --min-duration-ms 5000`` (its precision and
 confirmation), started at 0.8x the short search's peak and kept within 0.5-1.15x of it instead of
 starting from an offline calibration, so the tune's reported peak is the figure an independent
-bench run with 5 s runs re-measures. Bench's own default is 20 s runs: one such search takes
-5-20 minutes, more than a tune's whole budget.
+bench run with 5 s runs re-measures. Bench's own default is 20 s runs: one such search took
+7-10 minutes on a 2-core machine, more than a tune's whole budget.
 Predictors are loaded once per backend and reused: the batching knobs live in the batcher, not
 in the model.
 """
