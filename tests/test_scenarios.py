@@ -319,7 +319,7 @@ def test_batching_absorbs_the_same_overload(test_set, tmp_path):
 def test_a_bound_no_rate_meets_ends_in_a_clear_result(test_set, tmp_path):
     inputs, labels = test_set
     config = ScenarioConfig(scenario="server", latency_bound_ms=1, find_peak=True, min_qps=20, max_batch=1, **QUICK)
-    entry = run_one(SleepPredictor(0.004), inputs, None, config, tmp_path, lambda b, r: None, "C")
+    entry = run_one(SleepPredictor(0.004), inputs, None, config, tmp_path, lambda b, r, s: None, "C")
     assert entry.peak_qps is None
     assert entry.calibration[-1].completed_qps < 300  # 4 ms a call, one at a time: at most 250 samples/s
     rates = [s.target_qps for s in entry.steps]
@@ -441,6 +441,10 @@ def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path, cli
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
     assert "Peak rate with p99 ≤ 20 ms" in text and "SUT overhead" in text
     assert all(entry["calibration"][-1]["completed_qps"] > 0 for entry in [run["overhead"], *run["results"]])
+    # the live line of an offline calibration run says so and gives its throughput, not a p99 against the bound
+    calibrations = [line for line in text.splitlines() if " calibration " in line]
+    assert len(calibrations) == sum(len(e["calibration"]) for e in [run["overhead"], *run["results"]]), text
+    assert all("samples/s" in line and "p99" not in line for line in calibrations), calibrations
 
 
 def test_missing_loadgen_says_how_to_install_it(monkeypatch):

@@ -488,13 +488,23 @@ def print_gate(result, path: Path, threshold: float) -> None:
 # --------------------------------------------------------------------------- bench load
 
 
-def scenario_step(backend: str, r, scenario: str) -> None:
-    """One dim line per LoadGen run, as it finishes: a long search is never silent."""
+def scenario_step(backend: str, r, scenario: str, calibration: bool = False) -> None:
+    """One dim line per LoadGen run, as it finishes: a long search is never silent. An offline run says its
+    throughput (its p99 is the whole run's queue) and ``calibration`` marks the one a search starts from; an
+    INVALID run says LoadGen's first reason (an offline run sized too short is re-run, not a failure)."""
     rate = f"{r.target_qps:,.0f} q/s" if r.target_qps else scenario
     p99 = "-" if r.p() is None else f"{r.p():.3f} ms"
-    what = f"accuracy {r.accuracy:.2f}%" if r.mode == "accuracy" else f"p99 {p99}"
+    if r.mode == "accuracy":
+        what = f"accuracy {r.accuracy:.2f}%"
+    elif scenario == "offline":
+        what = f"{r.completed_qps or 0:,.0f} samples/s"
+        rate = f"{'calibration' if calibration else 'offline'} {rate}"
+    else:
+        what = f"p99 {p99}"
+    why = f" ({r.reasons[0]})" if r.reasons and not r.valid else ""
     busy = f", [yellow]{r.others_cores:.1f} cores busy elsewhere[/]" if r.contended else ""
-    console.print(f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{busy}[/]", highlight=False)
+    line = f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{why}{busy}[/]"
+    console.print(line, highlight=False, soft_wrap=True)  # one line per run, also in a log
 
 
 def _verdict(validity: str) -> str:

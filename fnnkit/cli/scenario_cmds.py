@@ -112,8 +112,8 @@ def load(
     json_path = json_path or artifacts / "bench" / f"scenario-{time.strftime('%Y%m%d-%H%M%S')}.json"
     log_root = json_path.with_name(json_path.stem + ".loadgen")
 
-    def step(backend: str, result) -> None:
-        scenario_step(backend, result, config.scenario)
+    def step(backend: str, result, scenario: str) -> None:
+        scenario_step(backend, result, scenario, calibration=scenario != config.scenario)
 
     run = run_scenarios(config, folder, names, devices, log_root, str(data_dir) if data_dir else None, step)
     for entry in [run.overhead, *run.results]:

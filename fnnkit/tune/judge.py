@@ -77,7 +77,7 @@ class LoadgenJudge:
     def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
         config, predictor, logs, started = self._begin(deployment, fidelity)
         if fidelity == "full" and deployment.backend not in self.found:
-            found = run_one(predictor, self.inputs, None, config, logs, lambda backend, result: self._saw(result), "")
+            found = run_one(predictor, self.inputs, None, config, logs, lambda _b, result, _s: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
         elif fidelity == "full":
             near = self.found[deployment.backend]

@@ -30,7 +30,7 @@ SCHEMA = "fnnkit.scenario/3"  # 3: the run header; skipped rows are the plan's r
 NULL = "null-sut"  # the row name of the null predictor's run
 START_SHARE = 0.2  # --find-peak starts at this share of the offline throughput
 CALIBRATION_MS = 2000  # the offline run that places the start: a throughput, not a p99, needs no long run
-StepFn = Callable[[str, LoadgenResult], None]  # (backend, result) after every LoadGen run
+StepFn = Callable[[str, LoadgenResult, str], None]  # (backend, result, its scenario) after every LoadGen run
 
 
 class BackendScenario(Record):
@@ -96,7 +96,7 @@ def run_scenarios(
     names = [NULL, *(f"{variant}-{t.backend.name}-{t.device}" for t in targets)]
     check_log_places(log_root, names)  # a file or a link where a log folder goes: refused before measuring
     inputs, labels = load_test_set(card, data_dir)
-    notify = on_step or (lambda backend, result: None)
+    notify = on_step or (lambda backend, result, scenario: None)
     header = RunHeader.new(SCHEMA, "load", config)
 
     overhead = run_one(NullPredictor(config.threads), inputs, None, config, log_root / NULL, notify, variant)
@@ -124,7 +124,7 @@ def run_one(
     labels: Any,
     config: ScenarioConfig,
     logs: Path,
-    notify: Callable[[str, LoadgenResult], None],
+    notify: StepFn,
     variant: str,
 ) -> BackendScenario:
     """Performance (one run, or the search), then AccuracyOnly at the rate found when labels are given."""
@@ -132,7 +132,7 @@ def run_one(
 
     def measure(qps: float | None, settings: ScenarioConfig = config) -> LoadgenResult:
         result = run_loadgen(predictor, inputs, settings, logs / f"step-{next(counter):02d}", qps=qps)
-        notify(predictor.backend, result)
+        notify(predictor.backend, result, settings.scenario)
         return result
 
     peak, calibration, status, failed_above = None, [], None, None
@@ -164,7 +164,7 @@ def run_one(
     if labels is not None:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
         accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
-        notify(predictor.backend, accuracy)
+        notify(predictor.backend, accuracy, config.scenario)
     return BackendScenario(
         variant=variant, backend=predictor.backend, device=predictor.device, steps=steps, peak_qps=peak,
         accuracy=accuracy, calibration=calibration, peak_status=status, failed_above_qps=failed_above,
