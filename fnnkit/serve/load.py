@@ -17,7 +17,6 @@ import asyncio
 import re
 import tempfile
 import threading
-import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,13 +364,3 @@ def sample_body(pixels) -> bytes:
     import numpy as np
 
     return json.dumps({"pixels": np.round(pixels, 4).tolist()}).encode()
-
-
-def wait_until(predicate, seconds: float, every: float = 0.2) -> bool:
-    """Poll ``predicate`` until it is true or ``seconds`` pass (for callers waiting on a service)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return predicate()

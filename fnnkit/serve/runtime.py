@@ -275,15 +275,3 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def replica_actors(app_name: str) -> list:
-    """Handles of the application's replica actors (for tests that kill one: Ray Serve must replace it)."""
-    import ray
-
-    names = ray.util.list_named_actors(all_namespaces=True)
-    return [
-        ray.get_actor(a["name"], namespace=a["namespace"])
-        for a in names
-        if a["name"].startswith("SERVE_REPLICA::") and f"{app_name}#" in a["name"]
-    ]
