@@ -25,9 +25,12 @@ bound is voted on once more: a first rate that failed two runs by chance (110.8k
 search; when it passes, the search goes on between it and the next rate above it that failed
 (doubling only when none did: a search that doubled from a re-voted 201.6k to 403k, past a
 219.9k that had failed, ended at 239.8k, 21% above a round at 198k). The rate found is then run
-``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise the
-search steps down by one precision notch (at most ``STEP_DOWNS`` times) and confirms again,
-and finally says it could not confirm a peak rather than report one. It says so at once, without
+``confirm`` more times: it is reported only when most of its runs are VALID. Otherwise it counts
+as a failed vote and the search goes on below it, bisecting from the highest rate that passed
+(a round passed 272k twice early on, then the machine held about 220k: stepping down two 10%
+notches found nothing and no peak was reported, where an independent harness then confirmed
+220k), within a budget of ``(1 + confirm) * (STEP_DOWNS + 1)`` runs beyond the search's own; when
+that is spent it says it could not confirm a peak rather than report one. It says so at once, without
 confirming, when most of the search's runs were contended: with one core kept busy by another
 process throughout, a search confirmed 46k q/s where the quiet machine sustains about 150k, a
 number about the neighbour rather than the system.
@@ -40,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-STEP_DOWNS = 2  # notches below an unconfirmed peak that are tried before giving up
+STEP_DOWNS = 2  # room for this many failed confirmations (and the search below them) before giving up
 VOTE_RUNS = 3  # a rate's vote: the majority of up to this many runs (stops once it is decided)
 RETESTS = 1  # once bracketed, the failing bound is voted on again this many times before it is believed
 RERUNS_IF_CONTENDED = 1  # a failed run while other processes were busy is run again once (a busy machine stays busy)
@@ -82,8 +85,10 @@ def find_peak(
     confirm: int = 2,
 ) -> PeakSearch:
     """Search from ``start``: at most ``max_steps`` LoadGen runs to find a rate, then up to
-    ``(1 + confirm) * (STEP_DOWNS + 1)`` more to confirm it."""
+    ``(1 + confirm) * (STEP_DOWNS + 1)`` more to confirm it, or to search below it when it did not hold."""
     search = PeakSearch(None, NO_RATE)
+    limit = max_steps  # the runs the current search phase may reach; a search resumed after a failed confirmation
+    budget = max_steps + (1 + confirm) * (STEP_DOWNS + 1)  # may use the whole budget but the confirmation's runs
 
     def run(qps: float) -> bool:
         result = measure(qps)
@@ -98,67 +103,78 @@ def find_peak(
             result = search.steps[-1][1]
             if result.valid or not result.contended or attempt == RERUNS_IF_CONTENDED:
                 return result
-            if len(search.steps) >= max_steps:
+            if len(search.steps) >= limit:
                 break
         return result
 
     def vote(qps: float) -> bool:
         """The majority of up to VOTE_RUNS runs, stopping once decided; an overloaded run fails it at once."""
         passed = failed = 0
-        while 2 * max(passed, failed) <= VOTE_RUNS and len(search.steps) < max_steps:
+        while 2 * max(passed, failed) <= VOTE_RUNS and len(search.steps) < limit:
             result = counted_run(qps)
             if result.overloaded:
                 return False
             passed, failed = passed + result.valid, failed + (not result.valid)
         return 2 * passed > VOTE_RUNS
 
+    verdicts: dict[float, bool] = {}  # each rate's latest vote (a re-vote or a failed confirmation overrules one)
     retests = RETESTS
-    valid: float | None = None  # highest rate whose vote passed
-    invalid: float | None = None  # lowest rate whose vote failed
-    failed: list[float] = []  # every rate whose vote failed: above a re-voted bound, the next one still bounds
-    qps = min(max(start, min_qps), max_qps)
-    while len(search.steps) < max_steps:
-        if vote(qps):
-            valid = qps if valid is None else max(valid, qps)
-        else:
-            failed.append(qps)
-            invalid = qps if invalid is None else min(invalid, qps)
-        if invalid is None:  # nothing failed yet: go up fast
-            if qps >= max_qps:
-                break
-            qps = min(qps * 2, max_qps)
-        elif valid is None:  # nothing passed yet: go down (the failure was a repeated one)
-            if qps <= min_qps * (1 + precision):  # at the floor already (20.06 is 20): do not run it again
-                break
-            qps = max(qps / 2, min_qps)
-        else:
-            if invalid / valid - 1 <= precision:
-                if not retests or len(search.steps) >= max_steps or not vote(invalid):
-                    break
-                retests -= 1  # the failing bound passed its second vote: that failure was a moment, not the rate
-                valid = invalid
-                invalid = min((q for q in failed if q > valid), default=None)  # not re-voted: still the rate's bound
-                if invalid is None:
-                    qps = min(valid * 2, max_qps)
-                    continue
-                if invalid / valid - 1 <= precision:
-                    break
-            qps = math.sqrt(valid * invalid)
-    search.failed_above = invalid
-    if valid is None:
-        return search
-    search.status = UNCONFIRMED
-    if 2 * sum(r.contended for _, r in search.steps) > len(search.steps):
-        return search  # other processes held the cores through most runs: what was found is theirs, not the rate's
-    notch = 1 + 2 * precision
-    for notches in range(STEP_DOWNS + 1):
-        for _ in range(confirm + (notches > 0)):  # a stepped-down rate has no run yet: one more
+
+    def bounds() -> tuple[float | None, float | None]:
+        """The highest rate that passed, and the lowest above it that failed: the peak lies between them."""
+        valid = max((q for q, ok in verdicts.items() if ok), default=None)
+        above = [q for q, ok in verdicts.items() if not ok and (valid is None or q > valid)]
+        return valid, min(above, default=None)
+
+    def bracket(qps: float, runs_limit: int) -> None:
+        """Vote and move until the bounds are within ``precision`` (or ``runs_limit`` runs are spent)."""
+        nonlocal retests, limit
+        limit = runs_limit
+        while len(search.steps) < limit:
+            verdicts[qps] = vote(qps)
+            valid, invalid = bounds()
+            if invalid is None:  # nothing failed above: go up fast
+                if qps >= max_qps:
+                    return
+                qps = min(qps * 2, max_qps)
+            elif valid is None:  # nothing passed yet: go down (the failure was a repeated one)
+                if qps <= min_qps * (1 + precision):  # at the floor already (20.06 is 20): do not run it again
+                    return
+                qps = max(qps / 2, min_qps)
+            elif invalid / valid - 1 > precision:
+                qps = math.sqrt(valid * invalid)
+            elif retests and len(search.steps) < limit:
+                retests -= 1  # the failing bound is voted on once more before it is believed
+                verdicts[invalid] = vote(invalid)
+                if not verdicts[invalid]:
+                    return
+                valid, invalid = bounds()  # it passed: that failure was a moment, not the rate
+                if invalid is not None and invalid / valid - 1 <= precision:
+                    return
+                qps = min(valid * 2, max_qps) if invalid is None else math.sqrt(valid * invalid)
+            else:
+                return
+
+    bracket(min(max(start, min_qps), max_qps), max_steps)
+    while True:
+        valid, search.failed_above = bounds()
+        if valid is None:
+            return search
+        search.status = UNCONFIRMED
+        if 2 * sum(r.contended for _, r in search.steps) > len(search.steps):
+            return search  # other processes held the cores through most runs: what was found is theirs, not the rate's
+        if len(search.steps) + confirm > budget:
+            return search
+        for _ in range(confirm):
             run(valid)
-        runs = search.at(valid)  # the search's own run(s) at this rate count in the majority
+        runs = search.at(valid)  # the search's own runs at this rate count in the majority
         if 2 * sum(r.valid for r in runs) > len(runs):
             search.peak_qps, search.status = valid, CONFIRMED
             return search
-        valid = valid / notch
-        if valid < min_qps:
-            break
-    return search
+        verdicts[valid] = False  # it did not hold: a failed vote, and the search goes on below it
+        valid, invalid = bounds()
+        if valid is None or invalid / valid - 1 > precision:
+            below = max(invalid / 2, min_qps) if valid is None else math.sqrt(valid * invalid)
+            if valid is None and invalid <= min_qps * (1 + precision):
+                return search  # the floor itself did not hold
+            bracket(below, budget - confirm)
