@@ -34,6 +34,7 @@ from fnnkit.bench.scenarios import (  # noqa: E402
 )
 from fnnkit.bench.scenarios.loadgen import SWITCH_INTERVAL_S, loadgen  # noqa: E402
 from fnnkit.bench.scenarios.search import CONFIRMED, NO_RATE, STEP_DOWNS, UNCONFIRMED  # noqa: E402
+from fnnkit.bench.scenarios.sut import BatchingSUT  # noqa: E402
 from fnnkit.data import preprocess
 from fnnkit.errors import ConfigError  # noqa: E402
 from fnnkit.metrics import accuracy  # noqa: E402
@@ -330,6 +331,42 @@ def test_batching_absorbs_the_same_overload(test_set, tmp_path):
     assert result.mean_batch > 1.5
     # the GIL changes hands within 0.1 ms during the run (LoadGen's issue thread needs it), and the setting comes back
     assert any(abs(s - SWITCH_INTERVAL_S) < 1e-9 for s in predictor.switch) and sys.getswitchinterval() == before
+
+
+class GilHolder(OnHost):
+    """Holds the GIL about ``seconds`` per call in one C loop (``sum`` over a range never lets go of it),
+    so LoadGen's issue thread cannot hand over the queries that arrive meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("gil", "cpu", 1)
+        started = time.perf_counter()
+        sum(range(200_000))
+        self.n = max(1, int(200_000 * seconds / (time.perf_counter() - started)))
+
+    def __call__(self, prepared: np.ndarray) -> np.ndarray:
+        sum(range(self.n))
+        return np.zeros((len(prepared), 10), np.float32)
+
+
+@pytest.mark.slow  # one LoadGen server run per case: ~1.5 s each
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_queries_that_arrive_while_the_gil_is_held_come_in_one_issue_call(coalesce, test_set, tmp_path, monkeypatch):
+    """With coalescing (the default) a worker that held the GIL finds the late arrivals in one call, not one each."""
+    sizes: list[int] = []
+    issue = BatchingSUT.issue
+
+    def recording(self, ids, indices):
+        sizes.append(len(ids))
+        issue(self, ids, indices)
+
+    monkeypatch.setattr(BatchingSUT, "issue", recording)
+    config = ScenarioConfig(scenario="server", latency_bound_ms=50, coalesce_queries=coalesce, **QUICK)
+    run_loadgen(GilHolder(0.004), test_set[0], config, tmp_path / "run", qps=1000)
+    assert sum(sizes) >= 600  # 0.8 s of Poisson arrivals at 1,000/s, each through the SUT's issue call
+    if coalesce:
+        assert max(sizes) > 1 and len(sizes) < 0.9 * sum(sizes), sizes[:50]
+    else:
+        assert set(sizes) == {1}
 
 
 @pytest.mark.slow  # a LoadGen search down to its floor, every failure voted on twice: ~11 s

@@ -56,6 +56,9 @@ def load(
     max_queue_delay_us: float = field_number(
         S, "max_queue_delay_us", "--max-queue-delay-us", "Longest wait for a fuller batch, µs (0 measured best)."
     ),
+    coalesce_queries: bool = typer.Option(
+        True, "--coalesce/--no-coalesce", help="Server: queries already due reach the batcher in one call."
+    ),
     workers: int = field_number(S, "workers", "--workers", "Threads calling the model."),
     seed: int = field_number(S, "seed", "--seed", "LoadGen's seeds: same seed, same arrivals."),
     min_duration_ms: int = field_number(S, "min_duration_ms", "--min-duration-ms", "Shortest LoadGen run."),

@@ -26,6 +26,12 @@ class ScenarioConfig(Record):
     percentile: Float = Field(0.99, gt=0, lt=1)
     max_batch: Int = Field(64, ge=1, le=MAX_BATCH)  # the batcher never calls the model with more samples
     max_queue_delay_us: Float = Field(0.0, ge=0, le=10_000_000)  # wait for company; 0 measured best
+    # server: queries whose arrival time has passed when LoadGen's issue thread gets the GIL come in one call
+    # (LoadGen's server_coalesce_queries; latency still counts from each one's own arrival). Without it one
+    # stall left the issue thread a call per late query behind: at 250k q/s 2 of 3 runs collapsed to a p99
+    # of seconds; with it 0 of 3, and both fnnkit and the independent harness passed 290k 2 of 3
+    # (docs/results/2026-12-05-cpu, coalesce-ab.txt)
+    coalesce_queries: Bool = True
     workers: Int = Field(1, ge=1, le=256)  # threads calling the predictor; more help only GIL-free backends
     threads: Int = Field(1, ge=1, le=MAX_THREADS)  # intra-op threads of torch / ONNX Runtime: batches are small
     seed: Int = Field(0, ge=0, le=SEED_MAX)  # LoadGen's qsl / sample-index / schedule seeds: same seed, same arrivals

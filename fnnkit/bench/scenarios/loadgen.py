@@ -108,6 +108,7 @@ def settings_for(config: ScenarioConfig, qps: float | None, accuracy: bool):
         s.server_target_qps = float(qps or config.qps)
         s.server_target_latency_ns = config.bound_ns
         s.server_target_latency_percentile = pct
+        s.server_coalesce_queries = config.coalesce_queries
     elif config.scenario == "offline":
         s.offline_expected_qps = float(qps or config.qps)
     elif config.scenario == "multi-stream":
@@ -156,7 +157,7 @@ def run_loadgen(
         sys.setswitchinterval(switch)
         wall = time.perf_counter() - started
         sut.stop()
-        lg.DestroySUT(handle)
+        lg.DestroyFastSUT(handle)
         lg.DestroyQSL(qsl)
     if sut.errors:
         shutil.rmtree(work, ignore_errors=True)
