@@ -57,7 +57,9 @@ def load(
         S, "max_queue_delay_us", "--max-queue-delay-us", "Longest wait for a fuller batch, µs (0 measured best)."
     ),
     coalesce_queries: bool = typer.Option(
-        True, "--coalesce/--no-coalesce", help="Server: queries already due reach the batcher in one call."
+        S.model_fields["coalesce_queries"].default,  # stated once, in ScenarioConfig
+        "--coalesce/--no-coalesce",
+        help="Server: queries already due reach the batcher in one call.",
     ),
     workers: int = field_number(S, "workers", "--workers", "Threads calling the model."),
     seed: int = field_number(S, "seed", "--seed", "LoadGen's seeds: same seed, same arrivals."),
