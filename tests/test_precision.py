@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from fnnkit import __version__
 from fnnkit.backends import BACKENDS, get_backend
 from fnnkit.bench.ceiling import ceiling_precisions, matmul_ceiling, repetition_rates, summarize
-from fnnkit.bench.coldstart import measure_cold_starts, quantile
+from fnnkit.bench.coldstart import measure_cold_starts
+from fnnkit.bench.coldstart import summarize as summarize_cold
 from fnnkit.bench.config import ColdStartConfig
 from fnnkit.capabilities import CpuCapabilities, check_isa, cpu_capabilities, parse_cpuinfo_flags
 from fnnkit.data import preprocess
@@ -206,9 +207,14 @@ def test_cold_start_refuses_up_front_when_no_backend_asked_for_can_start(tmp_pat
         measure_cold_starts(ColdStartConfig(backends=("onnxruntime-trt",), repeats=1, artifacts=str(tmp_path)))
 
 
+def test_cold_start_percentiles_are_observed_runs():
+    """Nearest rank: of 10 runs, p50 is the 5th fastest and p90 the 9th, never a value between two runs."""
+    ten = summarize_cold("x", [{"load": float(v), "total": 2.0 * v} for v in (4, 1, 3, 2, 10, 5, 9, 6, 8, 7)])
+    assert ten.p50_s == {"load": 5.0, "total": 10.0} and ten.p90_s == {"load": 9.0, "total": 18.0}  # observed runs
+
+
 @pytest.mark.slow  # three fresh processes that import torch: 7-15 s on 2 shared cores
 def test_cold_start_runs_fresh_processes(folder):
-    assert quantile([3.0, 1.0, 2.0], 0.5) == 2.0 and quantile(list(range(1, 11)), 0.9) == 9
     config = ColdStartConfig(
         variant=folder.name, dataset=folder.parent.name, backends=("eager", "eager-fp16"), repeats=1,
         artifacts=str(folder.parent.parent),

@@ -18,13 +18,13 @@ so a backend's cost can be read against the floor every torch program pays.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from pydantic import Field
 
 from fnnkit.bench.config import ColdStartConfig
@@ -82,12 +82,6 @@ class ColdStartRun(Record):
     skipped: list[Skipped] = []
 
 
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile: with 10 runs, p90 is the 9th fastest, an observed value."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout_s: float = 300.0) -> dict[str, float]:
     """One fresh process, isolated as every fnnkit child is (``fnnkit.spawn``); its phases in seconds,
     and ``total`` as the parent saw it."""
@@ -114,12 +108,14 @@ def run_once(kind: str, folder: Path | None, backend: str, threads: int, timeout
 
 
 def summarize(name: str, runs: list[dict[str, float]]) -> ColdStart:
+    """p50 and p90 of each phase by nearest rank, so each is an observed run: with 10 runs, p90 is the 9th fastest."""
     phases = [p for p in PHASES if p in runs[0]]
+
+    def rank(p: str, q: float) -> float:
+        return round(float(np.percentile([r[p] for r in runs], q, method="inverted_cdf")), 5)
+
     return ColdStart(
-        name=name,
-        repeats=len(runs),
-        p50_s={p: round(quantile([r[p] for r in runs], 0.5), 5) for p in phases},
-        p90_s={p: round(quantile([r[p] for r in runs], 0.9), 5) for p in phases},
+        name=name, repeats=len(runs), p50_s={p: rank(p, 50) for p in phases}, p90_s={p: rank(p, 90) for p in phases}
     )
 
 
