@@ -34,7 +34,13 @@ def tune(
     min_accuracy: float | None = field_number(
         T, "min_accuracy", "--min-accuracy", "Backends below this test accuracy (%) are never timed."
     ),
-    budget_s: float = field_number(T, "budget_s", "--budget-s", "Seconds of measuring the search may spend."),
+    budget_s: float = field_number(
+        T,
+        "budget_s",
+        "--budget-s",
+        "Seconds of measuring the search plans within; the first short peak search "
+        "always runs, so a budget below its cost (tens of seconds) is overrun by it.",
+    ),
     backends: str = typer.Option("all", "--backends", "-b", help="Backends to consider: a comma list or all."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
     json_path: Path | None = output_path("--json", "The tune record \\[default: <artifacts>/tune/<name>.json]."),
