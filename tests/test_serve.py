@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from artifactkit import DATASET
 from clitools import assert_user_error, cli_env, run_fnnkit
 from PIL import Image
@@ -42,16 +43,16 @@ from fnnkit.store import read_model_card
 psutil = pytest.importorskip("psutil")
 PREFIX = f"/fnnkit_{DATASET}_C"
 BATCH_ATOL = 1e-5  # logits of one sample alone vs inside any batch, for runtimes that are not bit-identical
-MANTISSA_BITS = {"fp16": 10, "bf16": 7}  # reduced precisions whose logits are rounded to that precision
 
 
-def batch_tolerance(precision: str, logits: np.ndarray) -> float:
-    """BATCH_ATOL, or for fp16/bf16 two units in the last place at the largest logit: CPUs with AVX512-FP16 run
-    one row and many rows through different kernels, which round the same sum to neighbouring fp16 values."""
-    bits = MANTISSA_BITS.get(precision)
-    if bits is None:
+def batch_tolerance(dtype: torch.dtype | None, logits: np.ndarray) -> float:
+    """BATCH_ATOL, or two steps of the predictor's own dtype at the largest logit where that is coarser: CPUs with
+    AVX512-FP16 run one row and many rows through different fp16 kernels, which round the same sum to neighbouring
+    fp16 values."""
+    if dtype is None:  # ONNX Runtime, OpenVINO: fp32 logits
         return BATCH_ATOL
-    return 2.0 * 2.0 ** (np.floor(np.log2(float(np.abs(logits).max()))) - bits)
+    step = torch.finfo(dtype).eps * 2.0 ** np.floor(np.log2(float(np.abs(logits).max())))
+    return max(BATCH_ATOL, 2 * step)
 
 
 def free_port() -> int:
@@ -522,7 +523,7 @@ def test_each_sample_gets_one_answer_alone_or_in_any_batch(name, exported_root, 
         got = model.predictor.predict(mixed)[n // 2 : n // 2 + n]
         worst = max(worst, float(np.abs(got - alone[order]).max()))
         flips += int((got.argmax(1) != alone[order].argmax(1)).sum())
-    allowed = batch_tolerance(backend.precision, alone)
+    allowed = batch_tolerance(getattr(model.predictor, "dtype", None), alone)
     if backend.batch_invariant:
         assert worst <= allowed and flips == 0, f"{name}: max |d| {worst:g} (allowed {allowed:g}), {flips} flips"
     else:
@@ -530,9 +531,9 @@ def test_each_sample_gets_one_answer_alone_or_in_any_batch(name, exported_root, 
 
 
 def test_batch_tolerance_is_the_rounding_of_the_precision():
-    """fp32 and int8 backends get BATCH_ATOL; fp16 and bf16 two steps of their precision at the largest logit."""
+    """fp32 and non-torch predictors get BATCH_ATOL; fp16 and bf16 two steps of their dtype at the largest logit."""
     logits = np.array([[-3.0, 7.5]], dtype=np.float32)
-    assert batch_tolerance("fp32", logits) == BATCH_ATOL
-    assert batch_tolerance("int8", logits) == BATCH_ATOL
-    assert batch_tolerance("fp16", logits) == 2 * 2.0**-8
-    assert batch_tolerance("bf16", logits) == 2 * 2.0**-5
+    assert batch_tolerance(None, logits) == BATCH_ATOL
+    assert batch_tolerance(torch.float32, logits) == BATCH_ATOL
+    assert batch_tolerance(torch.float16, logits) == 2 * 2.0**-8
+    assert batch_tolerance(torch.bfloat16, logits) == 2 * 2.0**-5
