@@ -1,4 +1,7 @@
-"""Accuracy, computed one way for training, export parity, benchmarks and scenarios.
+"""Accuracy, computed one way for training, export parity and benchmarks.
+
+(LoadGen's accuracy runs score the classes they logged with numpy, by the same rule, so that a run
+of an ONNX file imports no torch: ``fnnkit.bench.scenarios.loadgen.score_accuracy``.)
 
 Every caller has something that maps float32 inputs [N, 784] to logits [N, 10] (a module, a
 Predictor's ``predict``, an exported file's runner); ``logits_of`` runs it in chunks that bound

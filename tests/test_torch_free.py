@@ -169,3 +169,41 @@ def test_predict_coldstart_and_serve_run_without_torch(backend, exported_root, t
     rows = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(rows) == 3 and all(abs(sum(t["probability"] for t in r["top"]) - 1) < 0.5 for r in rows)
     assert lines[-1] == "TORCH False ONNX False"
+
+
+def test_a_loadgen_run_of_an_onnx_file_runs_without_torch(exported_root, tmp_path):
+    """The code each fresh LoadGen process runs (``fnnkit.bench.scenarios.runs.main``), performance and accuracy."""
+    pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: pip install mlcommons-loadgen")
+    from fnnkit.bench.scenarios import ScenarioConfig
+    from fnnkit.bench.scenarios.runs import RunJob, RunOutcome
+    from fnnkit.data import load_test_arrays
+
+    inputs, labels = load_test_arrays(DATASET)
+    np.save(tmp_path / "inputs.npy", inputs)
+    np.save(tmp_path / "labels.npy", labels)
+    config = ScenarioConfig(qps=5000, min_duration_ms=200, min_query_count=600, time_cap_s=10)  # 600: early stopping
+    folder = exported_root / DATASET / "C"
+    for accuracy in (False, True):
+        job = RunJob(
+            backend="onnxruntime", folder=str(folder), device="cpu", config=config, qps=5000.0,
+            log_dir=str(tmp_path / f"logs-{accuracy}"), inputs=str(tmp_path / "inputs.npy"),
+            labels=str(tmp_path / "labels.npy") if accuracy else None, accuracy=accuracy,
+        )  # fmt: skip
+        save_record(job, tmp_path / "job.json")
+        result = run_without_torch(
+            """
+            from fnnkit.bench.scenarios.runs import main  # what each fresh process runs
+            try:
+                main(sys.argv[1:3])
+            finally:
+                print("TORCH", "torch" in sys.modules, "ONNX", "onnx" in sys.modules)
+            """,
+            str(tmp_path / "job.json"), str(tmp_path / "out.json"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.splitlines()[-1] == "TORCH False ONNX False"
+        outcome = read_record(RunOutcome, tmp_path / "out.json", "LoadGen run outcome", "rerun the test")
+        assert outcome.error == "" and outcome.result is not None and outcome.result.valid, outcome
+        assert (tmp_path / f"logs-{accuracy}" / "mlperf_log_detail.txt").is_file()
+        if accuracy:  # the same images and labels the model card's accuracy was measured on
+            assert abs(outcome.result.accuracy - read_model_card(folder)["test_accuracy"]) <= 0.01

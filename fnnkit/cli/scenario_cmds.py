@@ -61,6 +61,11 @@ def load(
         "--coalesce/--no-coalesce",
         help="Server: queries already due reach the batcher in one call.",
     ),
+    fresh_process: bool = typer.Option(
+        S.model_fields["fresh_process"].default,
+        "--fresh-process/--same-process",
+        help="Each LoadGen run in a fresh process (a run's tail grew with the runs its process made before).",
+    ),
     workers: int = field_number(S, "workers", "--workers", "Threads calling the model."),
     seed: int = field_number(S, "seed", "--seed", "LoadGen's seeds: same seed, same arrivals."),
     min_duration_ms: int = field_number(S, "min_duration_ms", "--min-duration-ms", "Shortest LoadGen run."),

@@ -25,6 +25,7 @@ from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import run_loadgen
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
+from fnnkit.bench.scenarios.runs import InProcessRuns
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
@@ -55,6 +56,7 @@ class LoadgenJudge:
             "workers": deployment.workers,
             "find_peak": True,
             "scenario": "server",
+            "fresh_process": False,  # one loaded predictor per backend: a process start per 2 s run would cost more
         }
         return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else FULL)})
 
@@ -77,7 +79,8 @@ class LoadgenJudge:
     def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
         config, predictor, logs, started = self._begin(deployment, fidelity)
         if fidelity == "full" and deployment.backend not in self.found:
-            found = run_one(predictor, self.inputs, None, config, logs, lambda _b, result, _s: self._saw(result), "")
+            runs = InProcessRuns(predictor, self.inputs)
+            found = run_one(runs, config, logs, lambda _b, result, _s: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
         elif fidelity == "full":
             near = self.found[deployment.backend]

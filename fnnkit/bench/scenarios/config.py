@@ -33,6 +33,9 @@ class ScenarioConfig(Record):
     # (docs/results/2026-12-05-cpu, coalesce-ab.txt)
     coalesce_queries: Bool = True
     workers: Int = Field(1, ge=1, le=256)  # threads calling the predictor; more help only GIL-free backends
+    # each LoadGen run in a fresh process: a run's p99 grew with the runs its process made before
+    # (fnnkit.bench.scenarios.runs); False runs them all in this one
+    fresh_process: Bool = True
     threads: Int = Field(1, ge=1, le=MAX_THREADS)  # intra-op threads of torch / ONNX Runtime: batches are small
     seed: Int = Field(0, ge=0, le=SEED_MAX)  # LoadGen's qsl / sample-index / schedule seeds: same seed, same arrivals
     # 5 s runs failed now and then at any rate (4 of 22 at 60-96k q/s: a stall of the machine), so their

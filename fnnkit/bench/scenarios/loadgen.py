@@ -24,7 +24,6 @@ from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.sut import BatchingSUT
 from fnnkit.bench.stats import CONTENDED_CORES, CpuLoad
 from fnnkit.errors import ConfigError, FnnkitError
-from fnnkit.metrics import top1
 
 INSTALL_HINT = "pip install mlcommons-loadgen  (a dependency of fnnkit: `make setup` installs it)"
 DRAIN_GRACE_S = 5.0  # after the cap, queued work may run this long (at most the cap again), then is answered unrun
@@ -289,9 +288,11 @@ def _int(value: object) -> int | None:
 
 
 def score_accuracy(path: Path, labels: Any) -> float:
-    """% of logged responses whose class equals the label of the sample LoadGen sent; every sample once."""
+    """% of logged responses whose class equals the label of the sample LoadGen sent; every sample once.
+
+    numpy only (``labels`` may be a CPU tensor): a run of an ONNX file imports no torch.
+    """
     import numpy as np
-    import torch
 
     entries = json.loads(path.read_text() or "[]")
     if not entries:
@@ -300,5 +301,5 @@ def score_accuracy(path: Path, labels: Any) -> float:
     data = b"".join(bytes.fromhex(e["data"]) for e in entries)
     if len(data) != 4 * len(entries):
         raise FnnkitError(f"{path}: {len(entries)} responses but {len(data)} bytes; each must be one int32 class")
-    classes = torch.from_numpy(np.frombuffer(data, dtype="<i4").astype(np.int64))
-    return top1(classes, labels[torch.from_numpy(indices)])
+    classes = np.frombuffer(data, dtype="<i4")
+    return 100.0 * float(np.mean(classes == np.asarray(labels)[indices]))

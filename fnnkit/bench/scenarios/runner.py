@@ -1,16 +1,17 @@
 """A whole scenario run: every selected backend (and the null SUT) through LoadGen, then accuracy.
 
 The scenario layer knows backends only through the registry: ``get_backend(name).load(folder,
-device, threads)`` gives a Predictor, and the same batcher serves them all. The null predictor
-runs first under the same settings: its peak is the SUT's own ceiling, reported beside
-every backend so nobody mistakes a Python bottleneck for a model's.
+device, threads)`` gives a Predictor, and the same batcher serves them all. Each LoadGen run
+happens in a fresh process by default, or in this one (``fnnkit.bench.scenarios.runs``). The
+null predictor runs first under the same settings: its peak is the SUT's own ceiling, reported
+beside every backend so nobody mistakes a Python bottleneck for a model's.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
@@ -19,7 +20,8 @@ from fnnkit.bench.planner import nothing_to_run, plan
 from fnnkit.bench.records import Float, Int, Record, RunHeader, save_record
 from fnnkit.bench.results import Skipped
 from fnnkit.bench.scenarios.config import ScenarioConfig
-from fnnkit.bench.scenarios.loadgen import LoadgenResult, check_log_places, run_loadgen
+from fnnkit.bench.scenarios.loadgen import LoadgenResult, check_log_places
+from fnnkit.bench.scenarios.runs import NULL_BACKEND, FreshProcessRuns, InProcessRuns, Runs, warmed
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.bench.scenarios.sut import NullPredictor
 from fnnkit.data import load_test_set
@@ -88,6 +90,7 @@ def run_scenarios(
     on_step: StepFn | None = None,
 ) -> ScenarioRun:
     """Run ``config`` for every (backend, device) that can run here; the others are skipped with why (``plan``)."""
+    folder, log_root = folder.absolute(), log_root.absolute()  # each run's process starts in a folder of its own
     card = read_model_card(folder)
     variant = card["variant"]["name"]
     targets, skipped = plan(folder.parent.parent, (variant,), folder.parent.name, tuple(backends), devices)
@@ -99,14 +102,20 @@ def run_scenarios(
     notify = on_step or (lambda backend, result, scenario: None)
     header = RunHeader.new(SCHEMA, "load", config)
 
-    overhead = run_one(NullPredictor(config.threads), inputs, None, config, log_root / NULL, notify, variant)
-    results = []
-    for t in targets:
-        predictor = t.backend.load(folder, t.device, config.threads)
-        predictor.warmup(1)
-        predictor.warmup(config.max_batch)
-        logs = log_root / f"{variant}-{t.backend.name}-{t.device}"
-        results.append(run_one(predictor, inputs, labels, config, logs, notify, variant))
+    with tempfile.TemporaryDirectory(prefix="fnnkit-scenario-") as scratch:
+
+        def runs_of(backend: str, device: str, load: Callable[[], Predictor]) -> Runs:
+            if config.fresh_process:
+                return FreshProcessRuns(backend, folder, device, inputs, labels, Path(scratch))
+            return InProcessRuns(load(), inputs, labels)
+
+        null = runs_of(NULL_BACKEND, "cpu", lambda: NullPredictor(config.threads))
+        overhead = run_one(null, config, log_root / NULL, notify, variant, score=False)
+        results = []
+        for t in targets:
+            load = lambda t=t: warmed(t.backend.load(folder, t.device, config.threads), config.max_batch)  # noqa: E731
+            logs = log_root / f"{variant}-{t.backend.name}-{t.device}"
+            results.append(run_one(runs_of(t.backend.name, t.device, load), config, logs, notify, variant))
     return ScenarioRun(
         header=header,
         loadgen={"version": package_version("mlcommons-loadgen")},
@@ -119,20 +128,19 @@ def run_scenarios(
 
 
 def run_one(
-    predictor: Predictor,
-    inputs: Any,
-    labels: Any,
+    runs: Runs,
     config: ScenarioConfig,
     logs: Path,
     notify: StepFn,
     variant: str,
+    score: bool = True,
 ) -> BackendScenario:
-    """Performance (one run, or the search), then AccuracyOnly at the rate found when labels are given."""
+    """Performance (one run, or the search), then AccuracyOnly at the rate found when ``runs`` can score."""
     counter = iter(range(1, 10_000))
 
     def measure(qps: float | None, settings: ScenarioConfig = config) -> LoadgenResult:
-        result = run_loadgen(predictor, inputs, settings, logs / f"step-{next(counter):02d}", qps=qps)
-        notify(predictor.backend, result, settings.scenario)
+        result = runs.run(settings, logs / f"step-{next(counter):02d}", qps)
+        notify(runs.backend, result, settings.scenario)
         return result
 
     peak, calibration, status, failed_above = None, [], None, None
@@ -161,12 +169,12 @@ def run_one(
     else:
         steps = [measure(config.qps)]
     accuracy = None
-    if labels is not None:
+    if score and runs.can_score:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
-        accuracy = run_loadgen(predictor, inputs, config, logs / "accuracy", qps=rate, labels=labels)
-        notify(predictor.backend, accuracy, config.scenario)
+        accuracy = runs.run(config, logs / "accuracy", rate, accuracy=True)
+        notify(runs.backend, accuracy, config.scenario)
     return BackendScenario(
-        variant=variant, backend=predictor.backend, device=predictor.device, steps=steps, peak_qps=peak,
+        variant=variant, backend=runs.backend, device=runs.device, steps=steps, peak_qps=peak,
         accuracy=accuracy, calibration=calibration, peak_status=status, failed_above_qps=failed_above,
     )  # fmt: skip
 

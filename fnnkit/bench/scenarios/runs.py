@@ -1,0 +1,171 @@
+"""Where a LoadGen run happens: in a fresh process of its own (the default), or in this one.
+
+A LoadGen run's tail grows with the runs its process made before. On a 2-core VM at a fixed
+150k q/s (variant C, ONNX Runtime, 20 s runs) the first run of a process was VALID 6 times in 7
+and the later runs of the same process 7 times in 14; an independent harness with neither
+fnnkit nor torch in it failed its third run in one process in both of two tries, and its peak
+search found 102,676 and 158,114 q/s in one process against 210,848 with a fresh process per
+run (docs/results/2026-12-05-cpu-xeon). A search whose later runs fail more often than its
+first ones lands wherever the failures begin, not at the rate the machine sustains.
+
+So ``FreshProcessRuns`` starts every run in a new isolated process (``fnnkit.spawn``) that
+loads the model, binds and warms its batch sizes and runs LoadGen once; its result comes back
+as one JSON record. ``InProcessRuns`` reuses one loaded predictor: for predictors that exist
+only in this process (a test's fake) and for ``fnnkit tune``, whose many 2 s runs would pay
+a process start each.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from fnnkit.backends import Predictor
+from fnnkit.bench.records import Bool, Float, Record, read_record, save_record
+from fnnkit.bench.scenarios.config import ScenarioConfig
+from fnnkit.bench.scenarios.loadgen import DRAIN_GRACE_S, LoadgenResult, run_loadgen
+from fnnkit.errors import FnnkitError
+from fnnkit.paths import require_absolute
+from fnnkit.spawn import python_module_argv, run_isolated
+
+NULL_BACKEND = "null"  # the null predictor's backend name: the same batcher with a call that does nothing
+START_LIMIT_S = 600  # loading and warming a model before the run: a torch.compile on a slow machine, with margin
+
+
+class Runs(Protocol):
+    """Runs LoadGen for one backend on one device: the same call whichever process it happens in."""
+
+    backend: str
+    device: str
+    can_score: bool  # labels are known: an AccuracyOnly run can be scored
+
+    def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> LoadgenResult:
+        ...
+
+
+def warmed(predictor: Predictor, max_batch: int) -> Predictor:
+    """A predictor whose first calls (at batch 1 and at the largest batch) are behind it."""
+    predictor.warmup(1)
+    predictor.warmup(max_batch)
+    return predictor
+
+
+class InProcessRuns:
+    """LoadGen runs in this process, on one predictor loaded (and warmed) by the caller."""
+
+    def __init__(self, predictor: Predictor, inputs: Any, labels: Any = None) -> None:
+        self.predictor, self.inputs, self.labels = predictor, inputs, labels
+        self.backend, self.device = predictor.backend, predictor.device
+        self.can_score = labels is not None
+
+    def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> LoadgenResult:
+        labels = self.labels if accuracy else None
+        return run_loadgen(self.predictor, self.inputs, config, log_dir, qps=qps, labels=labels)
+
+
+class RunJob(Record):
+    """One LoadGen run for a fresh process: what to load, the settings, where the logs go."""
+
+    backend: str = Field(max_length=64)
+    folder: str  # the variant's folder (unused by the null predictor)
+    device: str = Field(max_length=32)
+    config: ScenarioConfig
+    qps: Float | None = None
+    log_dir: str
+    inputs: str  # .npy of the preprocessed test inputs, float32 [N, 784]
+    labels: str | None = None  # .npy of the labels, int64 [N]: only for an accuracy run
+    accuracy: Bool = False
+
+    @field_validator("folder", "log_dir", "inputs", "labels")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None:
+            require_absolute(value, "LoadGen run path")  # the process runs in its own private folder
+        return value
+
+
+class RunOutcome(Record):
+    """A run's result, or the message of what stopped it."""
+
+    result: LoadgenResult | None = None
+    error: str = Field("", max_length=100_000)
+
+
+class FreshProcessRuns:
+    """Every LoadGen run in a fresh isolated process that loads the model itself (the default)."""
+
+    def __init__(self, backend: str, folder: Path, device: str, inputs: Any, labels: Any, scratch: Path) -> None:
+        self.backend, self.folder, self.device = backend, require_absolute(folder, "variant folder"), device
+        self.can_score = labels is not None
+        self.inputs_file = require_absolute(scratch, "scratch folder") / "inputs.npy"
+        self.labels_file = scratch / "labels.npy"
+        if not self.inputs_file.exists():  # one copy per scenario run, shared by its backends
+            np.save(self.inputs_file, np.ascontiguousarray(np.asarray(inputs, dtype=np.float32)))
+            if labels is not None:
+                np.save(self.labels_file, np.asarray(labels, dtype=np.int64))
+
+    def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> LoadgenResult:
+        job = RunJob(
+            backend=self.backend, folder=str(self.folder), device=self.device, config=config, qps=qps,
+            log_dir=str(require_absolute(log_dir, "LoadGen log folder")), inputs=str(self.inputs_file),
+            labels=str(self.labels_file) if accuracy else None, accuracy=accuracy,
+        )  # fmt: skip
+        what = f"{self.backend} on {self.device}"
+        limit = START_LIMIT_S + config.time_cap_s + DRAIN_GRACE_S
+        with tempfile.TemporaryDirectory(prefix="fnnkit-loadgen-") as tmp:
+            job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
+            save_record(job, job_path)
+            argv = python_module_argv("fnnkit.bench.scenarios.runs", str(job_path), str(out_path))
+            try:
+                proc = run_isolated(argv, timeout=limit, cwd=tmp)
+            except subprocess.TimeoutExpired:
+                raise FnnkitError(f"a LoadGen run of {what} took over {limit:.0f} s; stopped") from None
+            if not out_path.exists():
+                tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
+                raise FnnkitError(f"the process running {what} under LoadGen died (exit {proc.returncode}) "
+                                  f"without a result:\n{tail}")  # fmt: skip
+            outcome = read_record(RunOutcome, out_path, "LoadGen run outcome", "fnnkit bench load")
+        if outcome.result is None:
+            raise FnnkitError(outcome.error or f"the LoadGen run of {what} returned no result")
+        return outcome.result
+
+
+def open_predictor(job: RunJob) -> Predictor:
+    """The job's predictor, loaded and warmed: the null one, or the backend's on the exported file."""
+    from fnnkit.backends import get_backend
+    from fnnkit.bench.scenarios.sut import NullPredictor
+
+    threads = job.config.threads
+    if job.backend == NULL_BACKEND:
+        return NullPredictor(threads)
+    return warmed(get_backend(job.backend).load(Path(job.folder), job.device, threads), job.config.max_batch)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m fnnkit.bench.scenarios.runs JOB.json OUT.json``: one LoadGen run; the outcome as JSON."""
+    job_path, out_path = argv
+    job = read_record(RunJob, job_path, "LoadGen run", "fnnkit bench load")
+    try:
+        inputs = np.load(job.inputs, allow_pickle=False)
+        labels = np.load(job.labels, allow_pickle=False) if job.labels else None
+        predictor = open_predictor(job)
+        result = run_loadgen(predictor, inputs, job.config, Path(job.log_dir), qps=job.qps, labels=labels)
+        outcome = RunOutcome(result=result)
+    except FnnkitError as exc:  # a user-facing failure: its message already says what to do
+        outcome = RunOutcome(error=str(exc))
+    except Exception as exc:  # a bug or a runtime crash: the parent shows it with the traceback's tail
+        tail = "".join(traceback.format_exception(exc)[-6:])
+        outcome = RunOutcome(error=f"{type(exc).__name__}: {exc}\n{tail}")
+    save_record(outcome, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
