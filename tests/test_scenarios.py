@@ -467,7 +467,7 @@ def test_cli_load_options_belong_to_bench_load(folder, cli):
     fnnkit_error_line(result, "`fnnkit bench --scenario` moved: run `fnnkit bench load --scenario ...`")
 
 
-@pytest.mark.slow  # ~20 s: three searches of 4-8 runs of 0.3 s (null SUT, eager, onnxruntime), each run in a fresh process
+@pytest.mark.slow  # ~20 s: three searches of 4-8 runs of 0.3 s (null SUT, eager, onnxruntime), a process per run
 def test_cli_find_peak_writes_steps_verdicts_logs_and_plot(folder, tmp_path, cli):
     out = tmp_path / "out.json"
     code, text = cli(
