@@ -46,8 +46,9 @@ class Runs(Protocol):
     device: str
     can_score: bool  # labels are known: an AccuracyOnly run can be scored
 
-    def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> LoadgenResult:
-        ...
+    def run(
+        self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False
+    ) -> LoadgenResult: ...
 
 
 def warmed(predictor: Predictor, max_batch: int) -> Predictor:
