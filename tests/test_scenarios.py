@@ -7,6 +7,7 @@ for a model whose call costs that much, so queueing theory says what LoadGen mus
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,11 +34,11 @@ from fnnkit.bench.scenarios import (  # noqa: E402
     run_one,
 )
 from fnnkit.bench.scenarios.loadgen import SWITCH_INTERVAL_S, loadgen  # noqa: E402
-from fnnkit.bench.scenarios.runs import InProcessRuns  # noqa: E402
+from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns  # noqa: E402
 from fnnkit.bench.scenarios.search import CONFIRMED, NO_RATE, STEP_DOWNS, UNCONFIRMED  # noqa: E402
 from fnnkit.bench.scenarios.sut import BatchingSUT  # noqa: E402
 from fnnkit.data import preprocess
-from fnnkit.errors import ConfigError  # noqa: E402
+from fnnkit.errors import ConfigError, FnnkitError  # noqa: E402
 from fnnkit.metrics import accuracy  # noqa: E402
 
 QUICK = dict(min_duration_ms=800, min_query_count=32, time_cap_s=10.0)  # seconds per LoadGen run, not minutes
@@ -554,3 +555,16 @@ def test_cli_a_file_or_link_where_logs_go_is_refused_before_measuring(folder, tm
     fnnkit_error_line(result, "symbolic link" if kind == "link" else "is a file")
     assert time.perf_counter() - started < 20 and not out.exists()  # refused up front: nothing was measured
     assert (target / "keep.txt").read_text() == "mine"
+
+
+def test_a_fresh_run_that_cannot_load_its_model_says_why(folder, test_set, tmp_path):
+    """The process of one run refuses a model file changed since export: one message back, no traceback, no logs."""
+    broken = tmp_path / "C"
+    shutil.copytree(folder, broken)
+    (broken / "model.onnx").write_bytes(b"not the exported file")
+    inputs, labels = test_set
+    runs = FreshProcessRuns("onnxruntime", broken, "cpu", inputs, labels, tmp_path)
+    with pytest.raises(FnnkitError, match="model.onnx") as info:
+        runs.run(ScenarioConfig(**QUICK), tmp_path / "logs", 1000.0)
+    assert "Traceback" not in str(info.value)
+    assert not (tmp_path / "logs").exists()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from artifactkit import DATASET
 from clitools import assert_user_error
 from test_serve import free_port, get, start_serve, stop, wait_healthy
 
@@ -147,3 +150,26 @@ def test_write_triton_checks_the_staged_model_before_it_replaces_the_earlier_one
     monkeypatch.undo()
     deploy.write_triton(_served_record(32), folder, out)  # a passing check replaces it
     assert parse_config(model.folder / "config.pbtxt").max_batch_size == 32
+
+
+def test_full_searches_run_as_bench_runs_them_and_short_ones_in_process(served_root, tmp_path, monkeypatch):
+    """A tune's full-length search is bench's: each LoadGen run in a fresh process, from a relative artifacts path."""
+    from fnnkit.bench.scenarios import ScenarioConfig
+    from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns
+    from fnnkit.data import load_test_arrays
+    from fnnkit.tune.judge import LoadgenJudge
+    from fnnkit.tune.search import Deployment
+
+    monkeypatch.chdir(served_root)  # relative paths, as a user's cwd gives them; the logs outside the shared root
+    inputs, _ = load_test_arrays(DATASET)
+    logs = Path(os.path.relpath(tmp_path / "tune-logs", served_root))
+    judge = LoadgenJudge(Path(DATASET, "C"), inputs, ScenarioConfig(), "cpu", logs)
+    assert judge.config(Deployment("onnxruntime"), "full").fresh_process
+    assert not judge.config(Deployment("onnxruntime"), "short").fresh_process
+    assert isinstance(judge.runs_for("onnxruntime", "short", 64), InProcessRuns)
+    runs = judge.runs_for("onnxruntime", "full", 64)
+    assert isinstance(runs, FreshProcessRuns)
+    quick = ScenarioConfig(qps=5000, min_duration_ms=200, min_query_count=600, time_cap_s=10)
+    result = runs.run(quick, judge.log_root / "one", 5000.0)
+    assert result.valid and result.completed_qps > 0
+    assert (tmp_path / "tune-logs" / "one" / "mlperf_log_detail.txt").is_file()

@@ -4,28 +4,29 @@ An estimate (samples/s of one warm in-process call at a small batch, a fraction 
 only orders the backends. Short searches rank candidates: 2 s runs, 10% precision, two
 confirmation runs, starting at the best peak this backend (or, for its first search, any
 backend) has shown so far, so the offline calibration runs once per tune and a neighbour costs a
-few runs, not a whole search. A vote is one short run at one rate. Full searches are the search
+few runs, not a whole search. A vote is one short run at one rate. Short searches and votes run in
+this process, on one predictor loaded per backend (the batching knobs live in the batcher, not in
+the model): a process start per 2 s run would cost more than the run. Full searches are the search
 of ``fnnkit bench load --scenario server --find-peak --min-duration-ms 5000`` (its precision and
-confirmation), started at 0.8x the short search's peak and kept within 0.5-1.15x of it instead of
-starting from an offline calibration, so the tune's reported peak is the figure an independent
-bench run with 5 s runs re-measures. Bench's own default is 20 s runs: one such search took
-7-10 minutes on a 2-core machine, more than a tune's whole budget.
-Predictors are loaded once per backend and reused: the batching knobs live in the batcher, not
-in the model.
+confirmation, and each run in a fresh process, as bench runs it), started at 0.8x the short
+search's peak and kept within 0.5-1.15x of it instead of starting from an offline calibration, so
+the tune's reported peak is the figure an independent bench run with 5 s runs re-measures. Bench's
+own default is 20 s runs: one such search took 7-10 minutes on a 2-core machine, more than a
+tune's whole budget.
 """
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
-from fnnkit.bench.scenarios.loadgen import run_loadgen
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
-from fnnkit.bench.scenarios.runs import InProcessRuns
+from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns, Runs
 from fnnkit.bench.scenarios.search import find_peak
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
@@ -42,9 +43,11 @@ class LoadgenJudge:
     """Measures deployments of one trained variant; every LoadGen log lands under ``log_root``."""
 
     def __init__(self, folder: Path, inputs: Any, base: ScenarioConfig, device: str, log_root: Path) -> None:
-        self.folder, self.inputs, self.base, self.device, self.log_root = folder, inputs, base, device, log_root
+        self.folder, self.inputs, self.base, self.device = folder.absolute(), inputs, base, device
+        self.log_root = log_root.absolute()  # a full search's runs write their logs from processes of their own
+        self.scratch = tempfile.TemporaryDirectory(prefix="fnnkit-tune-")  # the inputs of full searches' processes
         self.predictors: dict[str, Predictor] = {}
-        self.runs = 0
+        self.runs_done = 0  # measurements so far: numbers their log folders
         self.others_cores = 0.0  # the most cores other processes kept busy during any run: the tune's load
         self.hints: dict[str, float] = {}  # backend -> where its next short search starts
         self.found: dict[str, float] = {}  # backend -> its best short peak: where its full search starts
@@ -56,7 +59,7 @@ class LoadgenJudge:
             "workers": deployment.workers,
             "find_peak": True,
             "scenario": "server",
-            "fresh_process": False,  # one loaded predictor per backend: a process start per 2 s run would cost more
+            "fresh_process": fidelity == "full",  # as bench runs it; short runs reuse one predictor per backend
         }
         return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else FULL)})
 
@@ -67,47 +70,53 @@ class LoadgenJudge:
             self.predictors[backend] = predictor
         return self.predictors[backend]
 
+    def runs_for(self, backend: str, fidelity: Fidelity, max_batch: int) -> Runs:
+        """Where this measurement's LoadGen runs happen: a fresh process each (full), or this one (short)."""
+        if fidelity == "full":
+            return FreshProcessRuns(backend, self.folder, self.device, self.inputs, None, Path(self.scratch.name))
+        predictor = self.predictor(backend)
+        predictor.warmup(max_batch)
+        return InProcessRuns(predictor, self.inputs)
+
     def _begin(self, deployment: Deployment, fidelity: Fidelity, suffix: str = ""):
-        """(config, warmed predictor, a fresh log folder, start time): what every measurement opens with."""
+        """(config, runs, a fresh log folder, start time): what every measurement opens with."""
         config = self.config(deployment, fidelity)
-        predictor = self.predictor(deployment.backend)
-        predictor.warmup(deployment.max_batch)
-        self.runs += 1
-        logs = self.log_root / f"{self.runs:03d}-{deployment.backend}-b{deployment.max_batch}{suffix}"
-        return config, predictor, logs, time.perf_counter()
+        runs = self.runs_for(deployment.backend, fidelity, deployment.max_batch)
+        self.runs_done += 1
+        logs = self.log_root / f"{self.runs_done:03d}-{deployment.backend}-b{deployment.max_batch}{suffix}"
+        return config, runs, logs, time.perf_counter()
 
     def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
-        config, predictor, logs, started = self._begin(deployment, fidelity)
+        config, runs, logs, started = self._begin(deployment, fidelity)
         if fidelity == "full" and deployment.backend not in self.found:
-            runs = InProcessRuns(predictor, self.inputs)
             found = run_one(runs, config, logs, lambda _b, result, _s: self._saw(result), "")
             peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
         elif fidelity == "full":
             near = self.found[deployment.backend]
             window = {"min_qps": near * FULL_RANGE[0], "max_qps": near * FULL_RANGE[1]}
-            peak, final = self._search(predictor, config.model_copy(update=window), logs, near * FULL_START)
+            peak, final = self._search(runs, config.model_copy(update=window), logs, near * FULL_START)
         else:
-            peak, final = self._short(predictor, deployment.backend, config, logs)
+            peak, final = self._short(runs, deployment.backend, config, logs)
         seconds = time.perf_counter() - started
         return Trial(deployment, peak, final.p() if final is not None else None, seconds, fidelity)
 
     def sustains(self, deployment: Deployment, qps: float) -> Vote:
         """One short LoadGen run at ``qps`` (a failure while other processes were busy is run once more)."""
-        config, predictor, logs, started = self._begin(deployment, "short", "-vote")
-        result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-01", qps=qps))
+        config, runs, logs, started = self._begin(deployment, "short", "-vote")
+        result = self._saw(runs.run(config, logs / "step-01", qps))
         if not result.valid and result.contended and not result.overloaded:
-            result = self._saw(run_loadgen(predictor, self.inputs, config, logs / "step-02", qps=qps))
+            result = self._saw(runs.run(config, logs / "step-02", qps))
         return Vote(deployment, qps, result.valid, time.perf_counter() - started)
 
     def _saw(self, result: Any) -> Any:
         self.others_cores = max(self.others_cores, result.others_cores)
         return result
 
-    def _short(self, predictor: Predictor, backend: str, config: ScenarioConfig, logs: Path):
+    def _short(self, runs: Runs, backend: str, config: ScenarioConfig, logs: Path):
         steps = iter(range(1, 1000))
 
         def measure(qps: float, settings: ScenarioConfig = config):
-            return self._saw(run_loadgen(predictor, self.inputs, settings, logs / f"step-{next(steps):02d}", qps=qps))
+            return self._saw(runs.run(settings, logs / f"step-{next(steps):02d}", qps))
 
         if backend not in self.hints and self.hints:  # same model, same batcher: start at the best peak seen so far
             self.hints[backend] = max(self.hints.values())
@@ -115,18 +124,18 @@ class LoadgenJudge:
             offline = config.model_copy(update={"scenario": "offline", "find_peak": False})
             calibrated = sized_offline(lambda qps: measure(qps, offline), config.qps)[-1].completed_qps
             self.hints[backend] = (calibrated or config.qps) * START_SHARE
-        peak, final = self._search(predictor, config, logs, self.hints[backend], steps)
+        peak, final = self._search(runs, config, logs, self.hints[backend], steps)
         if peak is not None:
             self.hints[backend] = max(self.hints[backend], peak)
             self.found[backend] = max(self.found.get(backend, 0.0), peak)
         return peak, final
 
-    def _search(self, predictor: Predictor, config: ScenarioConfig, logs: Path, start: float, steps=None):
+    def _search(self, runs: Runs, config: ScenarioConfig, logs: Path, start: float, steps=None):
         """The peak search of ``fnnkit bench load`` with ``config``'s settings, from ``start``."""
         steps = steps or iter(range(1, 1000))
 
         def measure(qps: float):
-            return self._saw(run_loadgen(predictor, self.inputs, config, logs / f"step-{next(steps):02d}", qps=qps))
+            return self._saw(runs.run(config, logs / f"step-{next(steps):02d}", qps))
 
         search = find_peak(
             measure, start, config.min_qps, config.max_qps, config.peak_precision, config.max_steps,

@@ -11,8 +11,8 @@ first ones lands wherever the failures begin, not at the rate the machine sustai
 So ``FreshProcessRuns`` starts every run in a new isolated process (``fnnkit.spawn``) that
 loads the model, binds and warms its batch sizes and runs LoadGen once; its result comes back
 as one JSON record. ``InProcessRuns`` reuses one loaded predictor: for predictors that exist
-only in this process (a test's fake) and for ``fnnkit tune``, whose many 2 s runs would pay
-a process start each.
+only in this process (a test's fake) and for the short searches of ``fnnkit tune``, whose many
+2 s runs would pay a process start each (its full-length searches run as bench runs them).
 """
 
 from __future__ import annotations
