@@ -568,3 +568,33 @@ def test_a_fresh_run_that_cannot_load_its_model_says_why(folder, test_set, tmp_p
         runs.run(ScenarioConfig(**QUICK), tmp_path / "logs", 1000.0)
     assert "Traceback" not in str(info.value)
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow  # a real `fnnkit bench load`, interrupted during its first LoadGen run: ~5 s
+def test_ctrl_c_during_a_run_in_its_own_process_leaves_no_process_and_no_partial_logs(folder, tmp_path):
+    """SIGINT to the command while a run's process measures: exit 130, one line, the run's process gone, no
+    half-written log folder (the killed process could not remove its own)."""
+    import signal
+    import subprocess
+
+    import psutil
+    from clitools import cli_env, fnnkit_argv
+
+    out = tmp_path / "out.json"
+    command = fnnkit_argv("bench", "load", "--scenario", "server", "-v", "C", "-b", "onnxruntime", "--device", "cpu",
+                          "--qps", "2000", "--min-duration-ms", "60000", "--time-cap-s", "120", "--json", str(out),
+                          "--artifacts", str(folder.parent.parent))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    deadline = time.monotonic() + 60
+    partial: list[Path] = []
+    while not partial and time.monotonic() < deadline:  # the run's process has started LoadGen: its logs exist
+        time.sleep(0.2)
+        partial = list(tmp_path.glob("out.loadgen/null-sut/.step-01.tmp-*"))
+    assert partial, "the first LoadGen run never started"
+    children = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted by SIGINT" in err and "Traceback" not in err, err
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive
+    assert not list(tmp_path.rglob(".step-*")) and not out.exists()

@@ -135,7 +135,7 @@ def run_loadgen(
     sut = BatchingSUT(
         predictor, inputs, config.max_batch, config.max_queue_delay_us, config.workers, with_data=accuracy
     )
-    work = Path(tempfile.mkdtemp(prefix=f".{log_dir.name}.tmp-", dir=_parent(log_dir)))
+    work = Path(tempfile.mkdtemp(prefix=f".{log_dir.name}.tmp-", dir=_parent(log_dir)))  # see partial_logs
     log = lg.LogSettings()
     log.log_output.outdir = str(work)
     log.log_output.copy_summary_to_stdout = False
@@ -152,6 +152,9 @@ def run_loadgen(
     try:
         with CpuLoad() as load:
             lg.StartTestWithLogSettings(handle, qsl, settings_for(config, qps, accuracy), log, "")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # Ctrl-C or a crash: no half-written log folder is left behind
+        raise
     finally:
         sys.setswitchinterval(switch)
         wall = time.perf_counter() - started
@@ -210,6 +213,11 @@ def check_log_places(log_root: Path, names: list[str]) -> None:
             if not above.is_dir():
                 raise ConfigError(f"LoadGen's log folder {log_root} cannot be made: {above} is a file")
             break
+
+
+def partial_logs(log_dir: Path) -> list[Path]:
+    """The folders a run writes its logs into before they become ``log_dir``: what an interrupted run leaves."""
+    return sorted(log_dir.parent.glob(f".{log_dir.name}.tmp-*"))
 
 
 def _parent(log_dir: Path) -> Path:

@@ -17,6 +17,7 @@ only in this process (a test's fake) and for the short searches of ``fnnkit tune
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from pydantic import Field, field_validator
 from fnnkit.backends import Predictor
 from fnnkit.bench.records import Bool, Float, Record, read_record, save_record
 from fnnkit.bench.scenarios.config import ScenarioConfig
-from fnnkit.bench.scenarios.loadgen import DRAIN_GRACE_S, LoadgenResult, run_loadgen
+from fnnkit.bench.scenarios.loadgen import DRAIN_GRACE_S, LoadgenResult, partial_logs, run_loadgen
 from fnnkit.errors import FnnkitError
 from fnnkit.paths import require_absolute
 from fnnkit.spawn import python_module_argv, run_isolated
@@ -126,8 +127,12 @@ class FreshProcessRuns:
             argv = python_module_argv("fnnkit.bench.scenarios.runs", str(job_path), str(out_path))
             try:
                 proc = run_isolated(argv, timeout=limit, cwd=tmp)
-            except subprocess.TimeoutExpired:
-                raise FnnkitError(f"a LoadGen run of {what} took over {limit:.0f} s; stopped") from None
+            except BaseException as exc:  # the child is killed (fnnkit.spawn) before it could tidy up after itself
+                for partial in partial_logs(Path(job.log_dir)):
+                    shutil.rmtree(partial, ignore_errors=True)
+                if isinstance(exc, subprocess.TimeoutExpired):
+                    raise FnnkitError(f"a LoadGen run of {what} took over {limit:.0f} s; stopped") from None
+                raise
             if not out_path.exists():
                 tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
                 raise FnnkitError(f"the process running {what} under LoadGen died (exit {proc.returncode}) "
