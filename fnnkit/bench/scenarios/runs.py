@@ -3,10 +3,10 @@
 A LoadGen run's tail grows with the runs its process made before. On a 2-core VM at a fixed
 150k q/s (variant C, ONNX Runtime, 20 s runs) the first run of a process was VALID 6 times in 7
 and the later runs of the same process 7 times in 14; an independent harness with neither
-fnnkit nor torch in it failed its third run in one process in both of two tries, and its peak
-search found 102,676 and 158,114 q/s in one process against 210,848 with a fresh process per
-run (docs/results/2026-12-05-cpu-xeon). A search whose later runs fail more often than its
-first ones lands wherever the failures begin, not at the rate the machine sustains.
+fnnkit nor torch in it failed its third run in one process in both of two tries. A search whose
+later runs fail more often than its first ones lands wherever the failures begin: three rounds of
+fnnkit's search found 78,470 / 112,653 / 144,851 q/s with every run in one process, and
+184,627 / 213,256 / 198,317 with a fresh process per run (docs/results/2026-12-05-cpu-xeon).
 
 So ``FreshProcessRuns`` starts every run in a new isolated process (``fnnkit.spawn``) that
 loads the model, binds and warms its batch sizes and runs LoadGen once; its result comes back
