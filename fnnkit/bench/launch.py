@@ -9,16 +9,11 @@ fnnkit error: the caller decides what a failed job means.
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
-
+from fnnkit.bench.child import run_child
 from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.measure import measure
-from fnnkit.bench.records import read_record, save_record
 from fnnkit.bench.waiting import OMP
 from fnnkit.errors import FnnkitError
-from fnnkit.spawn import python_module_argv, run_isolated
 
 WORKER_TIMEOUT_S = 1800  # a cold torch.compile / TensorRT build on a slow machine, with margin
 
@@ -44,22 +39,13 @@ class WorkerProcess:
         self.timeout_s = timeout_s
 
     def run(self, job: Job) -> Outcome:
-        """``python -m fnnkit.bench.worker`` isolated (fnnkit.spawn), one JSON file in and one out."""
+        """``python -m fnnkit.bench.worker`` isolated (``fnnkit.bench.child``), one JSON file in and one out."""
         what = f"{job.backend} on {job.device} ({job.variant_dir})"
-        with tempfile.TemporaryDirectory(prefix="fnnkit-bench-") as tmp:
-            job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
-            save_record(job, job_path)
-            argv = python_module_argv("fnnkit.bench.worker", str(job_path), str(out_path))
-            try:
-                env = {"OMP_WAIT_POLICY": omp_policy(job)}  # read as OpenMP starts; the user's own wins
-                proc = run_isolated(argv, timeout=self.timeout_s, env_defaults=env, cwd=tmp)
-            except subprocess.TimeoutExpired:
-                return Outcome(status="error", message=f"measuring {what} took over {self.timeout_s:.0f} s; stopped")
-            if not out_path.exists():
-                tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-                return Outcome(status="error", message=f"the worker measuring {what} died (exit {proc.returncode}) "
-                                                f"without a result:\n{tail}")  # fmt: skip
-            return read_record(Outcome, out_path, "benchmark outcome", "fnnkit bench")
+        env = {"OMP_WAIT_POLICY": omp_policy(job)}  # read as OpenMP starts; the user's own wins
+        try:
+            return run_child("fnnkit.bench.worker", job, Outcome, what, self.timeout_s, env)
+        except FnnkitError as exc:  # out of time, or died without an outcome: the caller decides what it means
+            return Outcome(status="error", message=str(exc))
 
 
 def omp_policy(job: Job) -> str:

@@ -7,8 +7,8 @@ is written as JSON; stdout and stderr are left to the runtimes' own chatter.
 from __future__ import annotations
 
 import sys
-import traceback
 
+from fnnkit.bench.child import crash_message
 from fnnkit.bench.job import Job, Outcome
 from fnnkit.bench.launch import InProcess
 from fnnkit.bench.records import read_record, save_record
@@ -20,8 +20,7 @@ def main(argv: list[str]) -> int:
     try:
         outcome = InProcess().run(job)
     except Exception as exc:  # a bug or a runtime crash: the parent shows it with the traceback's tail
-        tail = "".join(traceback.format_exception(exc)[-6:])
-        outcome = Outcome(status="error", message=f"{type(exc).__name__}: {exc}\n{tail}")
+        outcome = Outcome(status="error", message=crash_message(exc))
     save_record(outcome, out_path)
     return 0
 

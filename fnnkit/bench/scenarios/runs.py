@@ -8,7 +8,7 @@ later runs fail more often than its first ones lands wherever the failures begin
 fnnkit's search found 78,470 / 112,653 / 144,851 q/s with every run in one process, and
 184,627 / 213,256 / 198,317 with a fresh process per run (docs/results/2026-12-05-cpu-xeon).
 
-So ``FreshProcessRuns`` starts every run in a new isolated process (``fnnkit.spawn``) that
+So ``FreshProcessRuns`` starts every run in a new isolated process (``fnnkit.bench.child``) that
 loads the model, binds and warms its batch sizes and runs LoadGen once; its result comes back
 as one JSON record. ``InProcessRuns`` reuses one loaded predictor: for predictors that exist
 only in this process (a test's fake) and for the short searches of ``fnnkit tune``, whose many
@@ -18,10 +18,7 @@ only in this process (a test's fake) and for the short searches of ``fnnkit tune
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,12 +26,12 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from fnnkit.backends import Predictor
+from fnnkit.bench.child import crash_message, run_child
 from fnnkit.bench.records import Bool, Float, Record, read_record, save_record
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import DRAIN_GRACE_S, LoadgenResult, partial_logs, run_loadgen
 from fnnkit.errors import FnnkitError
 from fnnkit.paths import require_absolute
-from fnnkit.spawn import python_module_argv, run_isolated
 
 NULL_BACKEND = "null"  # the null predictor's backend name: the same batcher with a call that does nothing
 START_LIMIT_S = 600  # loading and warming a model before the run: a torch.compile on a slow machine, with margin
@@ -119,27 +116,16 @@ class FreshProcessRuns:
             log_dir=str(require_absolute(log_dir, "LoadGen log folder")), inputs=str(self.inputs_file),
             labels=str(self.labels_file) if accuracy else None, accuracy=accuracy,
         )  # fmt: skip
-        what = f"{self.backend} on {self.device}"
-        limit = START_LIMIT_S + config.time_cap_s + DRAIN_GRACE_S
-        with tempfile.TemporaryDirectory(prefix="fnnkit-loadgen-") as tmp:
-            job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "outcome.json"
-            save_record(job, job_path)
-            argv = python_module_argv("fnnkit.bench.scenarios.runs", str(job_path), str(out_path))
-            try:
-                proc = run_isolated(argv, timeout=limit, cwd=tmp)
-            except BaseException as exc:  # the child is killed (fnnkit.spawn) before it could tidy up after itself
-                for partial in partial_logs(Path(job.log_dir)):
-                    shutil.rmtree(partial, ignore_errors=True)
-                if isinstance(exc, subprocess.TimeoutExpired):
-                    raise FnnkitError(f"a LoadGen run of {what} took over {limit:.0f} s; stopped") from None
-                raise
-            if not out_path.exists():
-                tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-                raise FnnkitError(f"the process running {what} under LoadGen died (exit {proc.returncode}) "
-                                  f"without a result:\n{tail}")  # fmt: skip
-            outcome = read_record(RunOutcome, out_path, "LoadGen run outcome", "fnnkit bench load")
+        what = f"a LoadGen run of {self.backend} on {self.device}"
+        try:
+            outcome = run_child("fnnkit.bench.scenarios.runs", job, RunOutcome, what,
+                                START_LIMIT_S + config.time_cap_s + DRAIN_GRACE_S)  # fmt: skip
+        except BaseException:  # the child was killed (fnnkit.spawn) before it could tidy up after itself
+            for partial in partial_logs(log_dir):
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
         if outcome.result is None:
-            raise FnnkitError(outcome.error or f"the LoadGen run of {what} returned no result")
+            raise FnnkitError(outcome.error or f"{what} returned no result")
         return outcome.result
 
 
@@ -167,8 +153,7 @@ def main(argv: list[str]) -> int:
     except FnnkitError as exc:  # a user-facing failure: its message already says what to do
         outcome = RunOutcome(error=str(exc))
     except Exception as exc:  # a bug or a runtime crash: the parent shows it with the traceback's tail
-        tail = "".join(traceback.format_exception(exc)[-6:])
-        outcome = RunOutcome(error=f"{type(exc).__name__}: {exc}\n{tail}")
+        outcome = RunOutcome(error=crash_message(exc))
     save_record(outcome, out_path)
     return 0
 
