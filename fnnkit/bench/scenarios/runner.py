@@ -104,13 +104,14 @@ def run_scenarios(
 
     with tempfile.TemporaryDirectory(prefix="fnnkit-scenario-") as scratch:
 
-        def runs_of(backend: str, device: str, load: Callable[[], Predictor]) -> Runs:
+        def runs_of(backend: str, device: str, load: Callable[[], Predictor], scored: bool = True) -> Runs:
+            known = labels if scored else None  # the null predictor's answers are not worth scoring
             if config.fresh_process:
-                return FreshProcessRuns(backend, folder, device, inputs, labels, Path(scratch))
-            return InProcessRuns(load(), inputs, labels)
+                return FreshProcessRuns(backend, folder, device, inputs, known, Path(scratch))
+            return InProcessRuns(load(), inputs, known)
 
-        null = runs_of(NULL_BACKEND, "cpu", lambda: NullPredictor(config.threads))
-        overhead = run_one(null, config, log_root / NULL, notify, variant, score=False)
+        null = runs_of(NULL_BACKEND, "cpu", lambda: NullPredictor(config.threads), scored=False)
+        overhead = run_one(null, config, log_root / NULL, notify, variant)
         results = []
         for t in targets:
             load = lambda t=t: warmed(t.backend.load(folder, t.device, config.threads), config.max_batch)  # noqa: E731
@@ -133,7 +134,6 @@ def run_one(
     logs: Path,
     notify: StepFn,
     variant: str,
-    score: bool = True,
 ) -> BackendScenario:
     """Performance (one run, or the search), then AccuracyOnly at the rate found when ``runs`` can score."""
     counter = iter(range(1, 10_000))
@@ -169,7 +169,7 @@ def run_one(
     else:
         steps = [measure(config.qps)]
     accuracy = None
-    if score and runs.can_score:
+    if runs.can_score:
         rate = peak or config.qps  # not the search's last, lowest rate: every test sample is sent once
         accuracy = runs.run(config, logs / "accuracy", rate, accuracy=True)
         notify(runs.backend, accuracy, config.scenario)

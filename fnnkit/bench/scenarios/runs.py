@@ -107,8 +107,8 @@ class FreshProcessRuns:
         self.labels_file = scratch / "labels.npy"
         if not self.inputs_file.exists():  # one copy per scenario run, shared by its backends
             np.save(self.inputs_file, np.ascontiguousarray(np.asarray(inputs, dtype=np.float32)))
-            if labels is not None:
-                np.save(self.labels_file, np.asarray(labels, dtype=np.int64))
+        if labels is not None and not self.labels_file.exists():
+            np.save(self.labels_file, np.asarray(labels, dtype=np.int64))
 
     def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> LoadgenResult:
         job = RunJob(
