@@ -169,7 +169,8 @@ def test_full_searches_run_as_bench_runs_them_and_short_ones_in_process(served_r
     assert isinstance(judge.runs_for("onnxruntime", "short", 64), InProcessRuns)
     runs = judge.runs_for("onnxruntime", "full", 64)
     assert isinstance(runs, FreshProcessRuns)
-    quick = ScenarioConfig(qps=5000, min_duration_ms=200, min_query_count=600, time_cap_s=10)
+    quick = ScenarioConfig(qps=5000, latency_bound_ms=1000, min_duration_ms=200, min_query_count=600, time_cap_s=10)
     result = runs.run(quick, judge.log_root / "one", 5000.0)
-    assert result.valid and result.completed_qps > 0
+    # the run itself is the point here, not its verdict: a 0.2 s run on a shared machine may miss any p99 bound
+    assert result.mode == "performance" and result.completed_qps > 0 and result.p() is not None
     assert (tmp_path / "tune-logs" / "one" / "mlperf_log_detail.txt").is_file()
