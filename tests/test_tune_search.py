@@ -4,7 +4,7 @@ respect the accuracy gate and the budget, and compare its finalists at full leng
 from __future__ import annotations
 
 import pytest
-from tunekit import ESTIMATE_S, OPTIMUM, SHORT_S, VOTE_S, KnownJudge, gate, known_peak, space
+from tunekit import ESTIMATE_S, FULL_S, OPTIMUM, SHORT_S, VOTE_S, KnownJudge, gate, known_peak, space
 
 from fnnkit.tune.frontier import frontier
 from fnnkit.tune.search import Deployment, Space, Trial, Vote, tune
@@ -75,7 +75,7 @@ def test_a_faster_backend_tried_late_passes_its_vote_and_is_searched():
 
 def test_no_backend_meets_the_bound():
     class Nothing(KnownJudge):
-        def peak(self, d: Deployment, fidelity: str) -> Trial:
+        def peak(self, d: Deployment, fidelity: str, seconds_left: float | None = None) -> Trial:
             return Trial(d, None, None, SHORT_S, fidelity)
 
     result = tune(space(), Nothing(), 500, gate=gate)
@@ -120,11 +120,11 @@ def test_the_margin_is_taken_at_one_fidelity():
 
 def test_a_deployment_whose_full_search_confirms_nothing_is_not_picked():
     class FullFails(KnownJudge):
-        def peak(self, d: Deployment, fidelity: str) -> Trial:
+        def peak(self, d: Deployment, fidelity: str, seconds_left: float | None = None) -> Trial:
             if fidelity == "full" and d.backend == "fast":
                 self.calls.append((d, fidelity))
                 return Trial(d, None, None, 25.0, "full")
-            return super().peak(d, fidelity)
+            return super().peak(d, fidelity, seconds_left)
 
     result = tune(space(), FullFails(), budget_s=1500, gate=gate)
     assert result.pick.deployment.backend == "mid" and result.pick.fidelity == "full"
@@ -159,3 +159,52 @@ def test_votes_that_overrun_their_estimate_still_leave_the_picks_full_search(bud
     result = tune(space(), OverrunningVotes(), budget_s=budget, gate=gate)
     assert result.pick is not None and result.pick.fidelity == "full"
     assert result.spent_s <= budget
+
+
+def test_a_full_search_longer_than_its_plan_is_cut_at_the_budget_not_run_past_it():
+    """Plans are estimates (a runner-up's full search planned at 78 s took 111 s and a 300 s tune spent 315 s):
+    the last full search gets what is left of the budget; cut short, it is no finding and the runner-up keeps
+    its short figure."""
+
+    class SlowRunnerUp(KnownJudge):
+        def cost(self, d: Deployment, fidelity: str) -> float:
+            return 4 * FULL_S if fidelity == "full" and d.backend == "mid" else super().cost(d, fidelity)
+
+    for budget in (280, 300, 320):  # where its full search starts (planned at 25 s) and would end past the budget
+        result = tune(space(), SlowRunnerUp(), budget_s=budget, gate=gate)
+        assert result.spent_s <= budget, (budget, result.spent_s)
+        assert result.pick.deployment.backend == "fast" and result.pick.fidelity == "full"
+        cut = [t for t in result.trials if t.cut]
+        assert [t.deployment.backend for t in cut] == ["mid"] and result.out_of_budget
+        assert result.runner_up.deployment.backend == "mid" and result.runner_up.fidelity == "short"
+    roomy = tune(space(), SlowRunnerUp(), budget_s=1500, gate=gate)
+    assert not any(t.cut for t in roomy.trials) and roomy.runner_up.fidelity == "full"
+
+
+def test_deadline_runs_start_no_run_that_would_end_after_the_deadline(tmp_path):
+    """The judge's guard: a run is planned at the longest so far (or its minimum duration plus a process
+    start); the first run that would overrun is refused before it starts."""
+    import time
+
+    from fnnkit.bench.scenarios import ScenarioConfig
+    from fnnkit.tune.judge import RUN_OVERHEAD_S, DeadlineRuns, OutOfTime
+
+    class Sleeper:
+        backend, device, can_score = "x", "cpu", False
+
+        def __init__(self) -> None:
+            self.started = 0
+
+        def run(self, config, log_dir, qps, accuracy=False):
+            self.started += 1
+            time.sleep(0.3)
+            return qps
+
+    config = ScenarioConfig(min_duration_ms=200)
+    first_fits = 0.2 + RUN_OVERHEAD_S + 0.2  # the first run's plan fits; after 0.3 s the second's does not
+    inner = Sleeper()
+    runs = DeadlineRuns(inner, time.perf_counter() + first_fits)
+    assert runs.run(config, tmp_path, 10.0) == 10.0
+    with pytest.raises(OutOfTime):
+        runs.run(config, tmp_path, 20.0)
+    assert inner.started == 1 and runs.longest >= 0.3

@@ -41,10 +41,16 @@ class KnownJudge:
     def noisy(self, d: Deployment) -> float:
         return self.known(d) * (1 + self.rng.uniform(-self.jitter, self.jitter))
 
-    def peak(self, d: Deployment, fidelity: str) -> Trial:
+    def peak(self, d: Deployment, fidelity: str, seconds_left: float | None = None) -> Trial:
         self.calls.append((d, fidelity))
+        cost = self.cost(d, fidelity)
+        if seconds_left is not None and cost > seconds_left:  # the real judge starts no run that would overrun
+            return Trial(d, None, None, seconds_left * 0.9, fidelity, cut=True)
         peak = self.noisy(d) if fidelity == "short" else self.known(d)
-        return Trial(d, peak, 0.8, SHORT_S if fidelity == "short" else FULL_S, fidelity)
+        return Trial(d, peak, 0.8, cost, fidelity)
+
+    def cost(self, d: Deployment, fidelity: str) -> float:
+        return SHORT_S if fidelity == "short" else FULL_S
 
     def sustains(self, d: Deployment, qps: float) -> Vote:
         self.calls.append((d, "vote"))

@@ -221,7 +221,7 @@ def summary_lines(record: dict) -> list[str]:
     measured = (
         "full-length runs"
         if pick["fidelity"] == "full"
-        else "short runs only: the budget ended before a full-length search"
+        else "short runs only: the budget ended before a full-length search did"
     )
     lines.append(
         f"pick: {pick['deployment']['backend']} ({_settings(pick)}): {pick['peak_qps']:,.0f} req/s ({measured})"
@@ -229,7 +229,7 @@ def summary_lines(record: dict) -> list[str]:
     if runner:
         said = f"runner-up: {runner['deployment']['backend']} ({_settings(runner)}): {runner['peak_qps']:,.0f} req/s"
         if runner["fidelity"] == "short":
-            said += " (short runs; the budget ended before its full-length search)"
+            said += " (short runs; the budget ended before a full-length search of it did)"
         if record["margin"] is not None:
             said += f"; the pick is {100 * record['margin']:+.1f}%"
             said += " (short runs against short runs)" if record.get("margin_fidelity") == "short" else ""

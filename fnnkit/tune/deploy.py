@@ -23,7 +23,9 @@ def triton_choice(record: dict) -> dict | None:
     pick = record["pick"]
     if pick is not None and pick["deployment"]["backend"] in TRITON_FORMATS:
         return pick
-    failed = [t["deployment"] for t in record["trials"] if t["fidelity"] == "full" and not t["peak_qps"]]
+    failed = [  # a search the budget cut short found nothing either way: not a failure
+        t["deployment"] for t in record["trials"] if t["fidelity"] == "full" and not t["peak_qps"] and not t.get("cut")
+    ]
     served = [
         t for t in record["trials"]
         if t["deployment"]["backend"] in TRITON_FORMATS and t["peak_qps"] and t["deployment"] not in failed

@@ -32,11 +32,33 @@ from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
 FULL = {"min_duration_ms": 5000}  # bench load's settings otherwise
+RUN_OVERHEAD_S = 1.5  # a fresh process's start, load and warm-up, and LoadGen's drain: 0.8 s measured, with margin
 ESTIMATE_BATCH, ESTIMATE_S = 16, 0.2  # a batch the server sees near its peak; long enough for a stable median
 FULL_START, FULL_RANGE = 0.8, (0.5, 1.15)  # a full search from a short peak starts below it and climbs, as bench's
 # does: 5 s runs meet a p99 less easily than 2 s ones (E, 5 ms: short 224k, full 204k), and a search that started
 # at the short peak and could fall only to 0.7x of it confirmed nothing in 3 of 7 finals, where `fnnkit bench load`
 # confirmed 0.89x (A, 1 ms, onnxruntime: short 148,634, bench 132,371)
+
+
+class OutOfTime(Exception):
+    """The next run would end after the search's deadline."""
+
+
+class DeadlineRuns:
+    """Runs that refuse to start one that would end after ``deadline`` (``time.perf_counter()``): a run is
+    planned at the longest one so far, or its minimum duration plus a process start before the first."""
+
+    def __init__(self, runs: Runs, deadline: float) -> None:
+        self.runs, self.deadline, self.longest = runs, deadline, 0.0
+        self.backend, self.device, self.can_score = runs.backend, runs.device, runs.can_score
+
+    def run(self, config: ScenarioConfig, log_dir: Path, qps: float | None, accuracy: bool = False) -> Any:
+        started = time.perf_counter()
+        if started + max(self.longest, config.min_duration_ms / 1000 + RUN_OVERHEAD_S) > self.deadline:
+            raise OutOfTime
+        result = self.runs.run(config, log_dir, qps, accuracy)
+        self.longest = max(self.longest, time.perf_counter() - started)
+        return result
 
 
 class LoadgenJudge:
@@ -86,17 +108,22 @@ class LoadgenJudge:
         logs = self.log_root / f"{self.runs_done:03d}-{deployment.backend}-b{deployment.max_batch}{suffix}"
         return config, runs, logs, time.perf_counter()
 
-    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial:
+    def peak(self, deployment: Deployment, fidelity: Fidelity, seconds_left: float | None = None) -> Trial:
         config, runs, logs, started = self._begin(deployment, fidelity)
-        if fidelity == "full" and deployment.backend not in self.found:
-            found = run_one(runs, config, logs, lambda _b, result, _s: self._saw(result), "")
-            peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
-        elif fidelity == "full":
-            near = self.found[deployment.backend]
-            window = {"min_qps": near * FULL_RANGE[0], "max_qps": near * FULL_RANGE[1]}
-            peak, final = self._search(runs, config.model_copy(update=window), logs, near * FULL_START)
-        else:
-            peak, final = self._short(runs, deployment.backend, config, logs)
+        if seconds_left is not None:
+            runs = DeadlineRuns(runs, started + seconds_left)
+        try:
+            if fidelity == "full" and deployment.backend not in self.found:
+                found = run_one(runs, config, logs, lambda _b, result, _s: self._saw(result), "")
+                peak, final = found.peak_qps, found.final if found.peak_qps is not None else None
+            elif fidelity == "full":
+                near = self.found[deployment.backend]
+                window = {"min_qps": near * FULL_RANGE[0], "max_qps": near * FULL_RANGE[1]}
+                peak, final = self._search(runs, config.model_copy(update=window), logs, near * FULL_START)
+            else:
+                peak, final = self._short(runs, deployment.backend, config, logs)
+        except OutOfTime:
+            return Trial(deployment, None, None, time.perf_counter() - started, fidelity, cut=True)
         seconds = time.perf_counter() - started
         return Trial(deployment, peak, final.p() if final is not None else None, seconds, fidelity)
 

@@ -47,6 +47,7 @@ class Trial(Record):
     p99_ms: Millis | None
     seconds: Seconds
     fidelity: Literal["short", "full"]
+    cut: Bool = False  # the budget ended before the search did: no finding either way
 
 
 class Vote(Record):

@@ -62,6 +62,7 @@ class Trial:
     p99_ms: float | None  # at the peak
     seconds: float  # what the measurement cost
     fidelity: Fidelity = "short"
+    cut: bool = False  # the budget ended before the search did: no finding either way
 
     @property
     def score(self) -> float:
@@ -90,7 +91,9 @@ class Estimate:
 class Judge(Protocol):
     def estimate(self, backend: str) -> Estimate: ...
 
-    def peak(self, deployment: Deployment, fidelity: Fidelity) -> Trial: ...
+    def peak(self, deployment: Deployment, fidelity: Fidelity, seconds_left: float | None = None) -> Trial:
+        """A peak search; with ``seconds_left``, no run starts that would end after it (the trial is ``cut``)."""
+        ...
 
     def sustains(self, deployment: Deployment, qps: float) -> Vote: ...
 
@@ -278,8 +281,13 @@ def tune(
         if result.spent_s + full_cost() > budget_s:
             result.out_of_budget = True
             break
-        fulls[trial.deployment] = full = judge.peak(trial.deployment, "full")
+        # a plan is an estimate (a runner-up's search planned at 78 s took 111 s): the budget itself is the limit
+        full = judge.peak(trial.deployment, "full", seconds_left=budget_s - result.spent_s)
         result.trials.append(full)
+        if full.cut:
+            result.out_of_budget = True
+            break
+        fulls[trial.deployment] = full
     # a full-length run outranks a short one; a deployment whose full-length search confirmed nothing is out
     ranked = sorted((t for t in fulls.values() if t.score > 0), key=lambda t: t.score, reverse=True)
     ranked += [t for t in finalists if t.deployment not in fulls and t.score > 0]
