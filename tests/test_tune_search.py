@@ -208,3 +208,19 @@ def test_deadline_runs_start_no_run_that_would_end_after_the_deadline(tmp_path):
     with pytest.raises(OutOfTime):
         runs.run(config, tmp_path, 20.0)
     assert inner.started == 1 and runs.longest >= 0.3
+
+
+def test_a_reserve_for_the_full_search_at_its_worst_is_kept_and_the_full_search_fits_in_it():
+    """The judge's bound on a full search (its most runs, each as long as the longest) is kept back whole: the
+    exploration stops short of it, and a full search that takes all of it still ends within the budget."""
+
+    class Worst(KnownJudge):
+        def cost(self, d: Deployment, fidelity: str) -> float:
+            return 4 * FULL_S if fidelity == "full" else super().cost(d, fidelity)  # 100 s: 4x the planned 25 s
+
+    for budget in (150, 200, 300):
+        planned = tune(space(), Worst(), budget_s=budget, gate=gate)  # planned at 2.5x a short search: cut
+        assert planned.pick.fidelity == "short" and any(t.cut for t in planned.trials), budget
+        reserved = tune(space(), Worst(), budget_s=budget, gate=gate, full_reserve_s=4 * FULL_S)
+        assert reserved.pick.fidelity == "full" and reserved.spent_s <= budget, (budget, reserved.spent_s)
+        assert not any(t.cut and t.deployment == reserved.pick.deployment for t in reserved.trials)

@@ -9,7 +9,8 @@ this process, on one predictor loaded per backend (the batching knobs live in th
 the model): a process start per 2 s run would cost more than the run. Full searches are the search
 of ``fnnkit bench load --scenario server --find-peak --min-duration-ms 5000`` (its precision and
 confirmation, and each run in a fresh process, as bench runs it), started at 0.8x the short
-search's peak and kept within 0.5-1.15x of it instead of starting from an offline calibration, so
+search's peak and kept within 0.5-1.15x of it instead of starting from an offline calibration
+(so 14 runs to find the rate instead of 20), so
 the tune's reported peak is the figure an independent bench run with 5 s runs re-measures. Bench's
 own default is 20 s runs: one such search took 7-10 minutes on a 2-core machine, more than a
 tune's whole budget.
@@ -27,11 +28,13 @@ from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns, Runs
-from fnnkit.bench.scenarios.search import find_peak
+from fnnkit.bench.scenarios.search import STEP_DOWNS, find_peak
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
-FULL = {"min_duration_ms": 5000}  # bench load's settings otherwise
+FULL = {"min_duration_ms": 5000, "max_steps": 14}  # bench load's settings otherwise; its window (below) needs fewer
+# runs than bench's 20 from an offline calibration: a search that confirmed nothing at first and bisected back up
+# from the window's floor confirmed 225,600 within 24 runs (A, 5 ms)
 RUN_OVERHEAD_S = 1.5  # a fresh process's start, load and warm-up, and LoadGen's drain: 0.8 s measured, with margin
 ESTIMATE_BATCH, ESTIMATE_S = 16, 0.2  # a batch the server sees near its peak; long enough for a stable median
 FULL_START, FULL_RANGE = 0.8, (0.5, 1.15)  # a full search from a short peak starts below it and climbs, as bench's
@@ -73,6 +76,14 @@ class LoadgenJudge:
         self.others_cores = 0.0  # the most cores other processes kept busy during any run: the tune's load
         self.hints: dict[str, float] = {}  # backend -> where its next short search starts
         self.found: dict[str, float] = {}  # backend -> its best short peak: where its full search starts
+
+    def full_search_worst_s(self) -> float:
+        """The longest a full-length search can take: its most runs (``find_peak``'s bound), each a fresh
+        process's start and one run of the minimum duration (a 300 s tune whose reserve was planned at 2.5x a
+        short search cut the pick's search after 24 runs, 154 s)."""
+        config = self.config(Deployment("any"), "full")
+        runs = config.max_steps + (1 + config.confirm_runs) * (STEP_DOWNS + 1)
+        return runs * (config.min_duration_ms / 1000 + RUN_OVERHEAD_S)
 
     def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
         knobs = {

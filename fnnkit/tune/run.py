@@ -48,7 +48,8 @@ def run_tune(config: TuneConfig, folder: Path, log_root: Path, data_dir: str | N
             dropped[backend.name] = reason
     kept = [name for name in accuracy if name not in dropped]
     started = time.time()
-    result = tune(Space.for_machine(kept, usable_cpus(), config.latency_bound_ms), judge, config.budget_s)
+    space = Space.for_machine(kept, usable_cpus(), config.latency_bound_ms)
+    result = tune(space, judge, config.budget_s, full_reserve_s=judge.full_search_worst_s())
     result.dropped.update(dropped)
     return record(config, card, result, accuracy, time.time() - started, judge.others_cores)
 

@@ -198,8 +198,12 @@ def tune(
     *,
     gate: Callable[[str], str | None] = lambda backend: None,
     keep_at_least: int = 2,
+    full_reserve_s: float | None = None,
 ) -> TuneResult:
-    """Gate, challenge, move along the ladders, then re-measure the best two at full length."""
+    """Gate, challenge, move along the ladders, then re-measure the best two at full length.
+
+    ``full_reserve_s``: what the pick's full-length search may cost at most (the judge knows its runs and
+    their length); without it, the cost is planned from the short searches."""
     result = TuneResult(space, budget_s=budget_s)
     backends = []
     for backend in space.backends:
@@ -220,12 +224,15 @@ def tune(
         (one that confirms nothing steps down through its window: 31 s and 101 s measured in one tune)."""
         shorts = [t for t in result.trials if t.fidelity == "short"]
         longest = max((t.seconds for t in result.trials if t.fidelity == "full"), default=0.0)
+        if full_reserve_s is not None:
+            return max(full_reserve_s, longest)
         return max(FULL_COST * median_cost(shorts), longest)
 
     def affordable(cost: float) -> bool:
         """Whether ``cost`` still fits beside the pick's full-length search, kept for the end with a margin for
         the estimates' error (the finals check the plan itself)."""
-        if result.spent_s + cost + full_cost() * (1 + RESERVE_MARGIN) > budget_s:
+        reserve = full_cost() if full_reserve_s is not None else full_cost() * (1 + RESERVE_MARGIN)  # a bound: exact
+        if result.spent_s + cost + reserve > budget_s:
             result.out_of_budget = True
         return not result.out_of_budget
 
@@ -278,7 +285,8 @@ def tune(
     finalists = sorted((best[b] for b in kept), key=lambda t: t.score, reverse=True)[:2]
     fulls: dict[Deployment, Trial] = {}
     for trial in finalists:  # the reserve kept for the first is spent here; the second runs when it still fits
-        if result.spent_s + full_cost() > budget_s:
+        typical = min((f.seconds for f in fulls.values()), default=full_cost())  # the second: as long as the first
+        if result.spent_s + typical > budget_s:
             result.out_of_budget = True
             break
         # a plan is an estimate (a runner-up's search planned at 78 s took 111 s): the budget itself is the limit
