@@ -67,6 +67,24 @@ class SleepPredictor(OnHost):
         return np.zeros((len(prepared), 10), np.float32)
 
 
+def test_a_fresh_run_meets_no_batch_size_for_the_first_time():
+    """Every batch size the batcher can form (1 to max batch) is called once before the run: a backend that builds
+    each new input shape on its first call (OpenVINO: ~2 ms each) pays it before LoadGen starts timing."""
+    from fnnkit.bench.scenarios.runs import warmed
+
+    class Sizes(SleepPredictor):
+        def __init__(self) -> None:
+            super().__init__(0.0)
+            self.seen: set[int] = set()
+
+        def __call__(self, prepared: np.ndarray) -> np.ndarray:
+            self.seen.add(len(prepared))
+            return super().__call__(prepared)
+
+    predictor = warmed(Sizes(), 48)
+    assert predictor.seen == set(range(1, 49))
+
+
 class ReversingPredictor(OnHost):
     """A real backend whose rows come back in reverse order: the mix-up a broken batcher would make."""
 
