@@ -28,7 +28,7 @@ from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
 from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns, Runs
-from fnnkit.bench.scenarios.search import STEP_DOWNS, find_peak
+from fnnkit.bench.scenarios.search import find_peak, max_runs
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
 SHORT = {"min_duration_ms": 2000, "confirm_runs": 2, "peak_precision": 0.10, "max_steps": 10}
@@ -82,8 +82,7 @@ class LoadgenJudge:
         process's start and one run of the minimum duration (a 300 s tune whose reserve was planned at 2.5x a
         short search cut the pick's search after 24 runs, 154 s)."""
         config = self.config(Deployment("any"), "full")
-        runs = config.max_steps + (1 + config.confirm_runs) * (STEP_DOWNS + 1)
-        return runs * (config.min_duration_ms / 1000 + RUN_OVERHEAD_S)
+        return max_runs(config.max_steps, config.confirm_runs) * (config.min_duration_ms / 1000 + RUN_OVERHEAD_S)
 
     def config(self, deployment: Deployment, fidelity: Fidelity) -> ScenarioConfig:
         knobs = {

@@ -75,6 +75,12 @@ class PeakSearch:
         return [r for q, r in self.steps if q == qps]
 
 
+def max_runs(max_steps: int, confirm: int) -> int:
+    """The most LoadGen runs one search makes: ``max_steps`` to find a rate, then its confirmations and the
+    searches below the ones that did not hold."""
+    return max_steps + (1 + confirm) * (STEP_DOWNS + 1)
+
+
 def find_peak(
     measure: Callable[[float], Verdict],
     start: float,
@@ -88,7 +94,7 @@ def find_peak(
     ``(1 + confirm) * (STEP_DOWNS + 1)`` more to confirm it, or to search below it when it did not hold."""
     search = PeakSearch(None, NO_RATE)
     limit = max_steps  # the runs the current search phase may reach; a search resumed after a failed confirmation
-    budget = max_steps + (1 + confirm) * (STEP_DOWNS + 1)  # may use the whole budget but the confirmation's runs
+    budget = max_runs(max_steps, confirm)  # may use the whole budget but the confirmation's runs
 
     def run(qps: float) -> bool:
         result = measure(qps)
