@@ -180,7 +180,7 @@ def test_the_cpu_fp32_ceiling_is_the_better_of_torch_and_onnx_runtime(monkeypatc
     """A torch matmul slower than ONNX Runtime's MLAS (MKL's path on AMD) must not set the ceiling the ORT rows beat."""
     import fnnkit.bench.ceiling as ceiling
 
-    monkeypatch.setattr(ceiling, "_burst", lambda *args: (1.0, 1.0, 1))  # torch: 1 GFLOP/s
+    monkeypatch.setattr(ceiling, "_rates", lambda *args: [1.0])  # torch: 1 GFLOP/s
     rates = ceiling.repetition_rates(1, size=128, repetitions=2)
     assert len(rates) == 2 and all(r > 1.0 for r in rates)  # ONNX Runtime's own MatMul measured higher
     assert ceiling.repetition_rates(1, size=128, precision="int8", repetitions=1) == [1.0]  # int8: torch's kernel only
