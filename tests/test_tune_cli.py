@@ -152,10 +152,11 @@ def test_write_triton_checks_the_staged_model_before_it_replaces_the_earlier_one
     assert parse_config(model.folder / "config.pbtxt").max_batch_size == 32
 
 
-def test_full_searches_run_as_bench_runs_them_and_short_ones_in_process(served_root, tmp_path, monkeypatch):
-    """A tune's full-length search is bench's: each LoadGen run in a fresh process, from a relative artifacts path."""
+def test_every_tune_run_runs_as_bench_runs_it_in_a_fresh_process(served_root, tmp_path, monkeypatch):
+    """A tune's LoadGen runs, short and full, are bench's: each in a fresh process, from a relative artifacts path
+    (in one shared process a run's tail grew with the runs before it, which ranked backends by their turn)."""
     from fnnkit.bench.scenarios import ScenarioConfig
-    from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns
+    from fnnkit.bench.scenarios.runs import FreshProcessRuns
     from fnnkit.data import load_test_arrays
     from fnnkit.tune.judge import LoadgenJudge
     from fnnkit.tune.search import Deployment
@@ -165,9 +166,8 @@ def test_full_searches_run_as_bench_runs_them_and_short_ones_in_process(served_r
     logs = Path(os.path.relpath(tmp_path / "tune-logs", served_root))
     judge = LoadgenJudge(Path(DATASET, "C"), inputs, ScenarioConfig(), "cpu", logs)
     assert judge.config(Deployment("onnxruntime"), "full").fresh_process
-    assert not judge.config(Deployment("onnxruntime"), "short").fresh_process
-    assert isinstance(judge.runs_for("onnxruntime", "short", 64), InProcessRuns)
-    runs = judge.runs_for("onnxruntime", "full", 64)
+    assert judge.config(Deployment("onnxruntime"), "short").fresh_process
+    runs = judge.runs_for("onnxruntime")
     assert isinstance(runs, FreshProcessRuns)
     quick = ScenarioConfig(qps=5000, latency_bound_ms=1000, min_duration_ms=200, min_query_count=600, time_cap_s=10)
     result = runs.run(quick, judge.log_root / "one", 5000.0)

@@ -256,7 +256,7 @@ def test_a_full_search_far_below_its_short_peak_confirms_that_figure_not_nothing
             return Verdict(qps <= capacity)
 
     judge = LoadgenJudge(tmp_path, np.zeros((8, 784), np.float32), ScenarioConfig(), "cpu", tmp_path / "logs")
-    monkeypatch.setattr(judge, "runs_for", lambda backend, fidelity, max_batch: HoldsUpToCapacity())
+    monkeypatch.setattr(judge, "runs_for", lambda backend: HoldsUpToCapacity())
     judge.found["x"] = 100_000.0  # its short search's peak: where the full search starts from
     trial = judge.peak(Deployment("x"), "full")
     assert trial.fidelity == "full" and not trial.cut and trial.peak_qps is not None, trial

@@ -4,16 +4,18 @@ An estimate (samples/s of one warm in-process call at a small batch, a fraction 
 only orders the backends. Short searches rank candidates: 2 s runs, 10% precision, two
 confirmation runs, starting at the best peak this backend (or, for its first search, any
 backend) has shown so far, so the offline calibration runs once per tune and a neighbour costs a
-few runs, not a whole search. A vote is one short run at one rate. Short searches and votes run in
-this process, on one predictor loaded per backend (the batching knobs live in the batcher, not in
-the model): a process start per 2 s run would cost more than the run. Full searches are the search
-of ``fnnkit bench load --scenario server --find-peak --min-duration-ms 5000`` (its precision and
-confirmation, and each run in a fresh process, as bench runs it), started at 0.8x the short
-search's peak and kept within 0.1-1.15x of it instead of starting from an offline calibration
-(so 14 runs to find the rate instead of 20), so
-the tune's reported peak is the figure an independent bench run with 5 s runs re-measures. Bench's
-own default is 20 s runs: one such search took 7-10 minutes on a 2-core machine, more than a
-tune's whole budget.
+few runs, not a whole search. A vote is one short run at one rate. Every LoadGen run, short or
+full, happens in a fresh process, as ``fnnkit bench load`` runs it: a run's tail grows with the runs
+its process made before (variant C, ONNX Runtime, 150k q/s, 2 ms, eight 2 s runs: in one process
+the first two VALID and the six after them INVALID, p99 2.0-2.6 ms; a fresh process each, 7 of 8 VALID),
+so short searches sharing one process ranked the backend searched second at 75k where bench
+confirmed 197k. A fresh process costs ~0.35 s per 2 s ONNX Runtime run (2.6 s against 2.3 s).
+Full searches are the search of ``fnnkit bench load --scenario server --find-peak
+--min-duration-ms 5000`` (its precision and confirmation), started at 0.8x the short search's peak
+and kept within 0.1-1.15x of it instead of starting from an offline calibration (so 14 runs to
+find the rate instead of 20), so the tune's reported peak is the figure an independent bench run
+with 5 s runs re-measures. Bench's own default is 20 s runs: one such search took 7-10 minutes on
+a 2-core machine, more than a tune's whole budget.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from fnnkit.backends import Predictor, get_backend
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.runner import START_SHARE, run_one, sized_offline
-from fnnkit.bench.scenarios.runs import FreshProcessRuns, InProcessRuns, Runs
+from fnnkit.bench.scenarios.runs import FreshProcessRuns, Runs
 from fnnkit.bench.scenarios.search import find_peak, max_runs
 from fnnkit.tune.search import Deployment, Estimate, Fidelity, Trial, Vote
 
@@ -93,7 +95,6 @@ class LoadgenJudge:
             "workers": deployment.workers,
             "find_peak": True,
             "scenario": "server",
-            "fresh_process": fidelity == "full",  # as bench runs it; short runs reuse one predictor per backend
         }
         return ScenarioConfig(**{**self.base.model_dump(), **knobs, **(SHORT if fidelity == "short" else FULL)})
 
@@ -104,18 +105,14 @@ class LoadgenJudge:
             self.predictors[backend] = predictor
         return self.predictors[backend]
 
-    def runs_for(self, backend: str, fidelity: Fidelity, max_batch: int) -> Runs:
-        """Where this measurement's LoadGen runs happen: a fresh process each (full), or this one (short)."""
-        if fidelity == "full":
-            return FreshProcessRuns(backend, self.folder, self.device, self.inputs, None, Path(self.scratch.name))
-        predictor = self.predictor(backend)
-        predictor.warmup(max_batch)
-        return InProcessRuns(predictor, self.inputs)
+    def runs_for(self, backend: str) -> Runs:
+        """Where this measurement's LoadGen runs happen: each in a fresh process, as bench runs them."""
+        return FreshProcessRuns(backend, self.folder, self.device, self.inputs, None, Path(self.scratch.name))
 
     def _begin(self, deployment: Deployment, fidelity: Fidelity, suffix: str = ""):
         """(config, runs, a fresh log folder, start time): what every measurement opens with."""
         config = self.config(deployment, fidelity)
-        runs = self.runs_for(deployment.backend, fidelity, deployment.max_batch)
+        runs = self.runs_for(deployment.backend)
         self.runs_done += 1
         logs = self.log_root / f"{self.runs_done:03d}-{deployment.backend}-b{deployment.max_batch}{suffix}"
         return config, runs, logs, time.perf_counter()
