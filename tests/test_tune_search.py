@@ -261,3 +261,21 @@ def test_a_full_search_far_below_its_short_peak_confirms_that_figure_not_nothing
     trial = judge.peak(Deployment("x"), "full")
     assert trial.fidelity == "full" and not trial.cut and trial.peak_qps is not None, trial
     assert 0.85 * capacity <= trial.peak_qps <= capacity and trial.p99_ms == 1.0, trial
+
+
+class OverrunningExploration(KnownJudge):
+    """One backend's vote costs far more than the votes before it (its fresh process imports torch): the
+    exploration ends past its share of the budget, into the reserve kept for the pick's full-length search."""
+
+    def sustains(self, d: Deployment, qps: float) -> Vote:
+        vote = super().sustains(d, qps)
+        return Vote(vote.deployment, vote.qps, vote.passed, VOTE_S + 30.0 * (d.backend == "slow"))
+
+
+@pytest.mark.parametrize("budget", range(150, 301, 10))
+def test_an_exploration_that_overran_into_the_reserve_still_leaves_the_pick_its_full_search(budget):
+    """The reserve is the full search's worst case (here 4x what it takes): an exploration that ate into it still
+    leaves the pick's search room to run, so the pick is not left short-only with time unused."""
+    result = tune(space(), OverrunningExploration(), budget_s=budget, gate=gate, full_reserve_s=4 * FULL_S)
+    assert result.pick is not None and result.pick.fidelity == "full", (budget, result.spent_s, result.trials)
+    assert result.spent_s <= budget
