@@ -3,6 +3,7 @@ writes them (default ``docs/schemas``); a test checks the committed files equal 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -32,7 +33,10 @@ def render(schema: dict) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[0] if argv else "docs/schemas").absolute()
+    """Parsed, so ``--help`` prints the usage instead of becoming a folder named ``--help``."""
+    parser = argparse.ArgumentParser(prog="python -m fnnkit.schemas", description=__doc__.split(":")[0] + ".")
+    parser.add_argument("folder", nargs="?", default="docs/schemas", help="where to write them (default: %(default)s)")
+    folder = Path(parser.parse_args(argv).folder).absolute()
     for name, schema in schemas().items():
         print(atomic_write_bytes(folder / name, render(schema)))
     return 0

@@ -40,6 +40,21 @@ def test_published_schemas_are_the_generated_ones():
         assert (REPO / "docs" / "schemas" / name).read_bytes() == render(schema), f"regenerate docs/schemas/{name}"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["--folder", "x"], ["-x"]])
+def test_the_schema_writer_takes_no_option_for_a_folder(argv, tmp_path, monkeypatch, capsys):
+    """`python -m fnnkit.schemas --help` prints its usage; it once wrote the schemas into a folder named --help."""
+    from fnnkit.schemas import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    said = capsys.readouterr()
+    assert exit_.value.code == (0 if argv == ["--help"] else 2)
+    assert "usage: python -m fnnkit.schemas" in said.out + said.err
+    assert list(tmp_path.iterdir()) == []
+    assert main([str(tmp_path / "out")]) == 0 and len(list((tmp_path / "out").iterdir())) == len(schemas())
+
+
 CARD_CHANGES = {  # each: (change, words the one line must hold besides the file and the retrain command)
     "unknown field": (lambda c: c.update(surprise=1), "has field surprise"),
     "nested unknown field": (lambda c: c["weights"].update(url="http://x"), "has field weights.url"),
