@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from fnnkit.errors import FnnkitError
 from fnnkit.store import atomic_write_bytes
 from fnnkit.store.records import ExportEntry, ExportManifest, ModelCard
 from fnnkit.tune.record import TuneRecord
@@ -37,8 +38,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m fnnkit.schemas", description=__doc__.split(":")[0] + ".")
     parser.add_argument("folder", nargs="?", default="docs/schemas", help="where to write them (default: %(default)s)")
     folder = Path(parser.parse_args(argv).folder).absolute()
-    for name, schema in schemas().items():
-        print(atomic_write_bytes(folder / name, render(schema)))
+    try:
+        for name, schema in schemas().items():
+            print(atomic_write_bytes(folder / name, render(schema)))
+    except FnnkitError as exc:  # a folder that cannot be written: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

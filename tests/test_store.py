@@ -53,6 +53,10 @@ def test_the_schema_writer_takes_no_option_for_a_folder(argv, tmp_path, monkeypa
     assert "usage: python -m fnnkit.schemas" in said.out + said.err
     assert list(tmp_path.iterdir()) == []
     assert main([str(tmp_path / "out")]) == 0 and len(list((tmp_path / "out").iterdir())) == len(schemas())
+    (tmp_path / "a-file").write_text("x")
+    assert main([str(tmp_path / "a-file" / "schemas")]) == 1  # a folder that cannot be made: one line
+    said = capsys.readouterr()
+    assert said.err.startswith("error: ") and said.err.count("\n") == 1 and "Traceback" not in said.err
 
 
 CARD_CHANGES = {  # each: (change, words the one line must hold besides the file and the retrain command)
