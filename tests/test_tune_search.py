@@ -279,3 +279,23 @@ def test_an_exploration_that_overran_into_the_reserve_still_leaves_the_pick_its_
     result = tune(space(), OverrunningExploration(), budget_s=budget, gate=gate, full_reserve_s=4 * FULL_S)
     assert result.pick is not None and result.pick.fidelity == "full", (budget, result.spent_s, result.trials)
     assert result.spent_s <= budget
+
+
+class NoPeakUntilTheSlowest(KnownJudge):
+    """The two backends tried first confirm no rate at the bound; only the last one does."""
+
+    def peak(self, d: Deployment, fidelity: str, seconds_left: float | None = None) -> Trial:
+        trial = super().peak(d, fidelity, seconds_left)
+        return trial if d.backend == "slow" else Trial(d, None, None, trial.seconds, fidelity, trial.cut)
+
+    def sustains(self, d: Deployment, qps: float) -> Vote:
+        vote = super().sustains(d, qps)
+        return vote if d.backend == "slow" else Vote(d, qps, False, vote.seconds)
+
+
+def test_with_no_peak_yet_the_reserve_does_not_stop_the_search():
+    """The full search's reserve is kept for a deployment that has a peak to re-measure; while none has one, the
+    search goes on through the backends (it once stopped at 143 s of 300 with two untried and no pick)."""
+    result = tune(space(), NoPeakUntilTheSlowest(), budget_s=60, gate=gate, full_reserve_s=4 * FULL_S)
+    assert [t.deployment.backend for t in result.trials][:3] == ["fast", "mid", "slow"], result.trials
+    assert result.pick is not None and result.pick.deployment.backend == "slow" and result.spent_s <= 60
