@@ -120,6 +120,25 @@ def _served_record(max_batch: int) -> dict:
     return {**record, "dataset": "mnist-sample"}
 
 
+def test_write_triton_says_whether_onnx_runtime_was_not_measured_or_found_nothing(served_root, tmp_path):
+    """A tune whose ONNX Runtime searches confirmed no peak must not be told to include ONNX Runtime."""
+    from fnnkit.errors import ConfigError
+    from fnnkit.tune import deploy
+
+    record = _served_record(16)
+    for trial in record["trials"]:
+        if trial["deployment"]["backend"] == "onnxruntime":
+            trial["peak_qps"] = None
+    record["pick"] = {**record["pick"], "deployment": {**record["pick"]["deployment"], "backend": "aoti"}}
+    with pytest.raises(ConfigError, match="onnxruntime measured, but none confirmed a peak under the bound"):
+        deploy.write_triton(record, served_root / "mnist-sample" / "C", tmp_path / "triton")
+    never = {**record, "trials": [t for t in record["trials"] if t["deployment"]["backend"] != "onnxruntime"]}
+    never["votes"] = [v for v in record["votes"] if v["deployment"]["backend"] != "onnxruntime"]
+    with pytest.raises(ConfigError, match="measured no ONNX Runtime deployment .*include one in --backends"):
+        deploy.write_triton(never, served_root / "mnist-sample" / "C", tmp_path / "triton")
+    assert not (tmp_path / "triton").exists()
+
+
 def _tree(root) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

@@ -50,9 +50,14 @@ def write_triton(record: dict, folder: Path, out: Path) -> tuple[dict, TritonMod
     (a failed check leaves the earlier one as it was)."""
     trial = triton_choice(record)
     if trial is None:
+        measured = {x["deployment"]["backend"] for x in (*record["trials"], *record["votes"])}
+        tried = sorted(measured & set(TRITON_FORMATS))
         raise ConfigError(
-            f"--write-triton: the tune measured no ONNX Runtime deployment that met the bound "
-            f"(Triton serves {', '.join(TRITON_FORMATS)}); include one in --backends"
+            f"--write-triton: {', '.join(tried)} measured, but none confirmed a peak under the bound, so no Triton "
+            f"repository was written; raise --budget-s, or tune on a quieter machine"
+            if tried
+            else f"--write-triton: the tune measured no ONNX Runtime deployment (Triton serves "
+            f"{', '.join(TRITON_FORMATS)}); include one in --backends"
         )
     settings, fmt = triton_settings(trial), TRITON_FORMATS[trial["deployment"]["backend"]]
     name = model_name(record["dataset"], record["variant"], fmt)
