@@ -181,7 +181,11 @@ def test_a_loadgen_run_of_an_onnx_file_runs_without_torch(exported_root, tmp_pat
     inputs, labels = load_test_arrays(DATASET)
     np.save(tmp_path / "inputs.npy", inputs)
     np.save(tmp_path / "labels.npy", labels)
-    config = ScenarioConfig(qps=5000, min_duration_ms=200, min_query_count=600, time_cap_s=10)  # 600: early stopping
+    # 600 queries: enough for early stopping; a 50 ms bound: what is tested is the torch-free path, and a 2 ms p99
+    # at 5000 q/s is a fact about how busy the machine is (it failed so while the rest of the suite ran).
+    config = ScenarioConfig(
+        qps=5000, min_duration_ms=200, min_query_count=600, time_cap_s=10, latency_bound_ms=50
+    )  # fmt: skip
     folder = exported_root / DATASET / "C"
     for accuracy in (False, True):
         job = RunJob(
