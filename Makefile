@@ -35,10 +35,10 @@ export-all: $(SETUP)  ## export every trained variant to ONNX, TorchScript, .pt2
 bench: $(SETUP)  ## benchmark every backend available here; tables + JSON under artifacts/bench (BENCH=--quick: a quick look)
 	$(BIN)/fnnkit bench $(BENCH)
 
-test: $(SETUP)  ## the whole test suite (what CI runs), `slow` tests and the README walkthrough included: about 10-11 minutes on 2 cores
+test: $(SETUP)  ## the whole test suite (what CI runs), `slow` tests and the README walkthrough included: about 10-12 minutes on 2 cores
 	$(BIN)/python -m pytest --durations=30
 
-test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles, fresh processes...): about 70-90 s on 2 cores
+test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles beyond one shared package, fresh processes...): about 70-90 s on 2 cores
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(SETUP)  ## ruff lint + format check

@@ -34,7 +34,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
-STEP_TIMEOUT_S = 300  # one command; the whole walkthrough is about three minutes on 2 cores (183-200 s)
+STEP_TIMEOUT_S = 300  # one command; the whole walkthrough is about 3.5 minutes on 2 cores (206-225 s)
 SERVE_READY_S = 120  # Ray's start and two replicas on a busy 2-core machine
 
 # Examples that cannot run here, each with the reason (matched on the command's start).
@@ -246,7 +246,7 @@ def _check_leaves(command: str, copy: Path, before: set[str], measured_no_peak: 
             assert set(found) - before, f"`{command}` wrote no new {pattern}"
 
 
-@pytest.mark.slow  # the README end to end: train, export, bench, scenarios, tune, serve; about three minutes, 2 cores
+@pytest.mark.slow  # the README end to end: train, export, bench, scenarios, tune, serve; about 3.5 minutes, 2 cores
 def test_readme_walkthrough(tmp_path):
     copy = _tracked_copy(tmp_path / "fnnkit")
     env = _environment()
