@@ -299,3 +299,6 @@ def test_with_no_peak_yet_the_reserve_does_not_stop_the_search():
     result = tune(space(), NoPeakUntilTheSlowest(), budget_s=60, gate=gate, full_reserve_s=4 * FULL_S)
     assert [t.deployment.backend for t in result.trials][:3] == ["fast", "mid", "slow"], result.trials
     assert result.pick is not None and result.pick.deployment.backend == "slow" and result.spent_s <= 60
+    short = tune(space(), NoPeakUntilTheSlowest(), budget_s=result.trials[1].seconds * 2, gate=gate,
+                 full_reserve_s=4 * FULL_S)  # fmt: skip
+    assert short.pick is None and short.out_of_budget, short  # a budget spent with no peak says it was spent

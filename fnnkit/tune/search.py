@@ -231,10 +231,12 @@ def tune(
     def affordable(cost: float) -> bool:
         """Whether ``cost`` still fits beside the pick's full-length search, kept for the end with a margin for
         the estimates' error (the finals check the plan itself)."""
-        if not any(t.score > 0 for t in result.trials):
-            return result.spent_s + cost <= budget_s  # nothing to re-measure yet: keeping its reserve would end the
-            # search with no pick (a busy machine, C at 2 ms: no peak in 3 short searches, stopped at 143 s of 300)
-        reserve = full_cost() if full_reserve_s is not None else full_cost() * (1 + RESERVE_MARGIN)  # a bound: exact
+        if not any(t.score > 0 for t in result.trials):  # nothing to re-measure yet: keeping its reserve would
+            reserve = 0.0  # end the search with no pick (busy machine, C at 2 ms: no peak in 3 searches, 143 s of 300)
+        elif full_reserve_s is not None:
+            reserve = full_cost()  # a bound: exact
+        else:
+            reserve = full_cost() * (1 + RESERVE_MARGIN)
         if result.spent_s + cost + reserve > budget_s:
             result.out_of_budget = True
         return not result.out_of_budget
