@@ -63,11 +63,17 @@ BF16 = Tolerance(max_abs_diff=None, min_agreement=99.0, max_accuracy_drop=1.0)  
 
 
 def set_threads(threads: int) -> None:
-    """Torch's intra-op pool size, process-wide, when torch is in this process (a process without torch
-    has no such pool; torch backends import torch before they call this). ONNX Runtime and OpenVINO
-    get the same number per session."""
+    """Torch's intra-op thread count, when torch is in this process (a process without torch has no such
+    pool; torch backends import torch before they call this). ONNX Runtime and OpenVINO get the same
+    number per session.
+
+    Call it in every thread that runs a torch model, not once per process: OpenMP keeps the count per
+    thread, and a thread that never set it gives a matmul a team of one thread per core. That team's
+    idle thread then spins between calls: in the load scenarios' worker thread (variant C, eager, 1
+    thread, 30k q/s on 2 cores) it took 94% of a core and the p99 was 2-14 ms; set in the worker, 0.3-0.6
+    ms. ``torch.get_num_threads()`` cannot tell (it answers the process-wide number), so it is set always."""
     torch = sys.modules.get("torch")
-    if torch is not None and torch.get_num_threads() != threads:
+    if torch is not None:
         torch.set_num_threads(threads)
 
 

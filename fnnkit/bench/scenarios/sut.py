@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fnnkit.backends import Predictor
-from fnnkit.backends.base import Bound
+from fnnkit.backends.base import Bound, set_threads
 from fnnkit.variants import INPUT_DIM, NUM_CLASSES
 
 CLASS_BYTES = 4  # each response carries the predicted class as a little-endian int32
@@ -169,6 +169,7 @@ class BatchingSUT:
     def _work(self, worker: int) -> None:
         import mlperf_loadgen as lg
 
+        set_threads(self.predictor.threads)  # OpenMP's thread count is per thread: this one's, too
         cache = self._bound[worker]
         while (batch := self._take()) is not None:
             ids, indices = batch
