@@ -158,6 +158,16 @@ def git_commit(start: str | os.PathLike = ".") -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def git_dirty(start: str | os.PathLike = ".") -> bool | None:
+    """Whether the files under ``start`` differ from the commit ``git_commit`` names (None: not a git
+    checkout): a result measured on changed code must not pass for one of that commit."""
+    try:
+        out = run_isolated(["git", "status", "--porcelain", "--", "."], cwd=str(start), timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def usable_cpus() -> int:
     """The logical CPUs this process may run on: its affinity (taskset, cgroup cpusets), not the machine's
     count. The one answer to "how many cores" for bench threads, serve workers, training workers and tune."""
@@ -179,4 +189,5 @@ def environment() -> dict:
         "gpu": gpu_info(),
         "versions": versions(),
         "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_dirty": git_dirty(Path(__file__).resolve().parent),  # fnnkit's own files changed since that commit
     }
