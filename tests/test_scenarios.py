@@ -7,7 +7,6 @@ for a model whose call costs that much, so queueing theory says what LoadGen mus
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 import torch
 from artifactkit import DATASET, copy_variants
 from clitools import assert_user_error
+from openmp import openmp_runtime
 from pydantic import ValidationError
 
 pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is not installed: pip install mlcommons-loadgen")
@@ -425,27 +425,13 @@ def test_every_scenario_runs_through_the_batcher(scenario, test_set, tmp_path):
     assert (tmp_path / scenario / "mlperf_log_detail.txt").is_file()
 
 
-def _openmp_in_this_process():
-    """The OpenMP runtime torch loaded (by its path, so this is the same copy, not a second one), or None."""
-    import ctypes
-    import re
-
-    maps = Path("/proc/self/maps")
-    if not maps.is_file():
-        return None
-    found = re.search(r"(/\S*/lib(?:gomp|iomp5|omp)[^/\s]*\.so[^/\s]*)$", maps.read_text(), re.MULTILINE)
-    return ctypes.CDLL(found.group(1)) if found else None
-
-
 def test_a_torch_model_runs_in_the_batchers_thread_with_the_predictors_thread_count(folder, test_set, tmp_path):
     """OpenMP keeps its thread count per thread. The batcher's worker thread sets the predictor's: left at the
     machine's default, a matmul there formed a team of one thread per core whose idle thread spun between
     batches (eager, 1 thread: p99 2-14 ms at 30k q/s on 2 cores instead of 0.3-0.6)."""
     inputs, _ = test_set
     eager = get_backend("eager").load(folder, "cpu", 1)
-    omp = _openmp_in_this_process()
-    if omp is None or (os.cpu_count() or 1) < 2:
-        pytest.skip(f"needs torch's OpenMP runtime in /proc/self/maps and 2+ cores (cores: {os.cpu_count()})")
+    omp = openmp_runtime()
 
     class Counting(OnHost):
         """Eager, recording OpenMP's thread count in the thread that calls the model."""

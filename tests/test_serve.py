@@ -27,6 +27,7 @@ import pytest
 import torch
 from artifactkit import DATASET
 from clitools import assert_user_error, cli_env, run_fnnkit
+from openmp import openmp_runtime
 from PIL import Image
 
 from fnnkit.backends import BACKENDS
@@ -170,6 +171,27 @@ def reference(served_root, sample_data):
 
 
 @pytest.mark.slow  # a real `fnnkit serve` with two workers: ~5 s to start, the tests take milliseconds
+def test_a_service_runs_its_model_with_its_thread_count_in_whichever_thread_calls_it(served_root):
+    """A Ray Serve replica answers in a thread of its own, not the one that loaded the model; OpenMP keeps its
+    thread count per thread, so the service sets it in each thread that runs the model (left at the default,
+    torch's matmul forms a team per core whose idle thread spins between requests)."""
+    import threading
+
+    from fnnkit.serve.service import Service
+
+    service = Service(ServeConfig(folder=served_root / DATASET / "C", backend="eager", threads=1))
+    omp = openmp_runtime()
+    predictor = service.model.predictor
+    model, seen = predictor.fn, []
+    predictor.fn = lambda x: (seen.append(omp.omp_get_max_threads()), model(x))[1]
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(service.probabilities(np.zeros((3, 784), np.float32))))
+    caller.start()
+    caller.join(timeout=60)
+    assert answers and answers[0].shape == (3, 10)
+    assert seen == [1], f"OpenMP thread counts seen by the model's calls: {seen}"
+
+
 def test_local_workers_are_isolated_and_routes_answer(local, served_root):
     url, process, workers = local
     assert len(workers) == 2

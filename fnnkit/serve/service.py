@@ -12,12 +12,14 @@ stays up and answers every request 503 with the reason, at once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from fnnkit.backends.base import set_threads
 from fnnkit.errors import FnnkitError
 from fnnkit.serve.app_config import ServeConfig
 from fnnkit.serve.payload import MAX_BODY, PayloadError, parse
@@ -45,6 +47,7 @@ class Service:
         except FnnkitError as exc:  # the file changed since the service started: refuse, do not crash-loop
             self.model, self.refusal = None, f"model refused: {exc}"
         self.metadata = self._metadata()
+        self._threads_set = threading.local()  # per thread: a Ray Serve replica runs requests in a thread of its own
 
     def _metadata(self) -> dict:
         if self.model is None:
@@ -67,6 +70,9 @@ class Service:
         """float32 [N, 784] in [0, 1] -> probabilities [N, classes]; one model call per 4,096 samples."""
         from fnnkit.predict.run import probabilities
 
+        if not getattr(self._threads_set, "done", False):  # OpenMP's thread count is per thread (set_threads)
+            set_threads(self.config.threads)
+            self._threads_set.done = True
         return probabilities(self.model, x.reshape(-1, 28, 28))
 
     async def respond(self, request: Request, infer: Infer) -> JSONResponse:
