@@ -170,7 +170,6 @@ def reference(served_root, sample_data):
     return x, probabilities(model, x.reshape(-1, 28, 28))
 
 
-@pytest.mark.slow  # a real `fnnkit serve` with two workers: ~5 s to start, the tests take milliseconds
 def test_a_service_runs_its_model_with_its_thread_count_in_whichever_thread_calls_it(served_root):
     """A Ray Serve replica answers in a thread of its own, not the one that loaded the model; OpenMP keeps its
     thread count per thread, so the service sets it in each thread that runs the model (left at the default,
@@ -192,6 +191,7 @@ def test_a_service_runs_its_model_with_its_thread_count_in_whichever_thread_call
     assert seen == [1], f"OpenMP thread counts seen by the model's calls: {seen}"
 
 
+@pytest.mark.slow  # a real `fnnkit serve` with two workers: ~5 s to start, the tests take milliseconds
 def test_local_workers_are_isolated_and_routes_answer(local, served_root):
     url, process, workers = local
     assert len(workers) == 2
