@@ -150,22 +150,18 @@ def gpu_info() -> dict[str, str] | None:
     return info
 
 
-def git_commit(start: str | os.PathLike = ".") -> str | None:
+def git_state(start: str | os.PathLike = ".") -> tuple[str | None, bool | None]:
+    """The commit checked out at ``start``, and whether the files under ``start`` differ from it (one git call;
+    (None, None) outside a git checkout): a result measured on changed code must not pass for that commit's."""
     try:
-        out = run_isolated(["git", "rev-parse", "HEAD"], cwd=str(start), timeout=5)
+        out = run_isolated(["git", "status", "--porcelain=v2", "--branch", "--", "."], cwd=str(start), timeout=5)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def git_dirty(start: str | os.PathLike = ".") -> bool | None:
-    """Whether the files under ``start`` differ from the commit ``git_commit`` names (None: not a git
-    checkout): a result measured on changed code must not pass for one of that commit."""
-    try:
-        out = run_isolated(["git", "status", "--porcelain", "--", "."], cwd=str(start), timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+        return None, None
+    if out.returncode != 0:
+        return None, None
+    lines = out.stdout.splitlines()
+    oid = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    return (oid if oid != "(initial)" else None), any(not line.startswith("#") for line in lines)
 
 
 def usable_cpus() -> int:
@@ -181,6 +177,7 @@ def environment() -> dict:
     """One JSON-ready description of this machine and software stack."""
     import torch
 
+    commit, dirty = git_state(Path(__file__).resolve().parent)
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -188,6 +185,6 @@ def environment() -> dict:
         "platform": platform.platform(),
         "gpu": gpu_info(),
         "versions": versions(),
-        "git_commit": git_commit(Path(__file__).resolve().parent),
-        "git_dirty": git_dirty(Path(__file__).resolve().parent),  # fnnkit's own files changed since that commit
+        "git_commit": commit,
+        "git_dirty": dirty,  # fnnkit's own files changed since that commit
     }

@@ -177,26 +177,27 @@ def test_the_run_header_says_whether_the_code_differs_from_its_commit(tmp_path):
     import shutil
     import subprocess
 
-    from fnnkit.env import git_commit, git_dirty
+    from fnnkit.env import git_state
 
     if shutil.which("git") is None:
         pytest.skip("git is not installed here")
     package = tmp_path / "repo" / "fnnkit"
     package.mkdir(parents=True)
-    assert git_dirty(package) is None and git_commit(package) is None  # not a checkout: unknown, not "clean"
+    assert git_state(package) == (None, None)  # not a checkout: unknown, not "clean"
     (package / "a.py").write_text("x = 1\n")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "one"]):
         subprocess.run([*git, *args], cwd=package.parent, check=True, capture_output=True, timeout=30)
-    assert git_dirty(package) is False and len(git_commit(package) or "") == 40
+    commit, dirty = git_state(package)
+    assert dirty is False and len(commit or "") == 40
     (package / "a.py").write_text("x = 2\n")
-    assert git_dirty(package) is True
+    assert git_state(package) == (commit, True)
     (package / "a.py").write_text("x = 1\n")
     (package / "b.py").write_text("y = 1\n")  # a new module counts as well
-    assert git_dirty(package) is True
+    assert git_state(package) == (commit, True)
     (package.parent / "elsewhere.txt").write_text("not fnnkit")  # outside the package: not its code
     (package / "b.py").unlink()
-    assert git_dirty(package) is False
+    assert git_state(package) == (commit, False)
 
 
 # --------------------------------------------------------------------------- schema
