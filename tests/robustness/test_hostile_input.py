@@ -510,7 +510,8 @@ def test_no_message_mentions_a_flag_that_does_not_exist():
         "--model-repository",
         "--hash",
         "--head",
-    }  # click; nvidia-smi, tritonserver, pip, ray
+        "--porcelain",
+    }  # click; nvidia-smi, tritonserver, pip, ray, git
     mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", sources))
     assert mentioned - declared == set()
 
