@@ -18,12 +18,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+READY_POLL_S = 0.2  # how often a phased run looks for its child's ready file
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # the folder holding the fnnkit we run
 
 
@@ -57,25 +59,63 @@ def python_module_argv(module: str, *args: str) -> list[str]:
     return python_argv(f"from {module} import main; sys.exit(main(sys.argv[1:]))", *args)
 
 
+class StoppedAfterReady(subprocess.TimeoutExpired):
+    """The child said it was ready (``run_isolated``'s ``ready`` file), then ran past ``after_ready`` seconds."""
+
+
 def run_isolated(
-    argv: Sequence[str], *, timeout: float, env_defaults: dict[str, str] | None = None, cwd: str | None = None
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env_defaults: dict[str, str] | None = None,
+    cwd: str | None = None,
+    ready: Path | None = None,
+    after_ready: float | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``argv`` to completion with a scrubbed environment, in a private cwd.
 
-    ``env_defaults`` are used only where the caller's environment does not set them. On any
-    exception here (timeout, Ctrl-C, SIGTERM turned into Interrupted) the child is killed
-    before the exception propagates, so no orphan is left measuring.
+    ``env_defaults`` are used only where the caller's environment does not set them. With ``ready``
+    and ``after_ready``, ``timeout`` bounds the child's start (until it creates the file ``ready``) and
+    ``after_ready`` what follows, so a child that hangs after a short run is stopped seconds after it,
+    not at the end of a start allowance sized for a slow compile (``StoppedAfterReady``). On any
+    exception here (timeout, Ctrl-C, SIGTERM turned into Interrupted) the child is killed before the
+    exception propagates, so no orphan is left measuring.
     """
     with tempfile.TemporaryDirectory(prefix="fnnkit-child-") as private:
-        return subprocess.run(
-            list(argv),
-            cwd=cwd or private,
-            env=scrubbed_env(env_defaults),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        child = subprocess.Popen(
+            list(argv), cwd=cwd or private, env=scrubbed_env(env_defaults), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with child:
+            try:
+                stdout, stderr = _communicate_in_phases(child, timeout, ready, after_ready)
+            except BaseException:
+                child.kill()
+                child.communicate()
+                raise
+        return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+def _communicate_in_phases(
+    child: subprocess.Popen, timeout: float, ready: Path | None, after_ready: float | None
+) -> tuple[str, str]:
+    """The child's output once it exits; TimeoutExpired when a phase runs past its limit."""
+    if ready is None or after_ready is None:
+        return child.communicate(timeout=timeout)
+    deadline, since_ready = time.monotonic() + timeout, None
+    while True:
+        if since_ready is None and ready.exists():
+            since_ready = time.monotonic()
+            deadline = since_ready + after_ready
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            if since_ready is None:
+                raise subprocess.TimeoutExpired(child.args, timeout)
+            raise StoppedAfterReady(child.args, after_ready)
+        try:  # output is kept across retries (subprocess's documented contract)
+            return child.communicate(timeout=wait if since_ready is not None else min(wait, READY_POLL_S))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @contextmanager

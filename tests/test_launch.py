@@ -93,3 +93,31 @@ def test_openmp_spins_only_where_it_runs_the_backend(tmp_path, backend, policy, 
 
     job = Job.of(BenchConfig(variants=("A",), backends=(backend,)), tmp_path, backend, "cpu", wait_policy=policy)
     assert omp_policy(job) == omp
+
+
+def test_a_child_that_hangs_after_saying_ready_is_stopped_at_its_run_allowance(tmp_path):
+    """The start allowance (minutes, for a slow compile) ends when the child says it is ready; the rest of its
+    life has its own limit, so a hang after a short run costs seconds, and the child is gone afterwards."""
+    import subprocess
+    import time
+
+    import psutil
+
+    from fnnkit.spawn import StoppedAfterReady, python_argv, run_isolated
+
+    ready = tmp_path / "ready"
+    hangs = python_argv(f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(120)")
+    started = time.monotonic()
+    with pytest.raises(StoppedAfterReady):
+        run_isolated(hangs, timeout=120, ready=ready, after_ready=0.5)
+    assert time.monotonic() - started < 15 and not psutil.Process().children(recursive=True)
+
+    slow_start = python_argv("import time; time.sleep(120)")  # never ready: the start allowance stops it
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        run_isolated(slow_start, timeout=1, ready=tmp_path / "never", after_ready=60)
+    assert type(info.value) is subprocess.TimeoutExpired
+
+    ready.unlink()
+    answers = python_argv(f"import pathlib; pathlib.Path({str(ready)!r}).touch(); print('x' * 300_000)")
+    proc = run_isolated(answers, timeout=60, ready=ready, after_ready=30)  # more output than a pipe holds
+    assert proc.returncode == 0 and proc.stdout.strip() == "x" * 300_000

@@ -613,6 +613,46 @@ def test_a_fresh_run_that_cannot_load_its_model_says_why(folder, test_set, tmp_p
     assert not (tmp_path / "logs").exists()
 
 
+def test_a_run_that_hangs_after_its_model_loaded_is_stopped_at_its_run_allowance_and_run_again(
+    folder, test_set, tmp_path, monkeypatch
+):
+    """A run's process that outlives its run (LoadGen once hung in StopLogging() after a 2 s run) is stopped
+    once the run's cap, drain and END_LIMIT_S are over, not at the 600 s start allowance, and runs again in a
+    new process: here the first process's run allowance is shorter than its run, the second's is the real one."""
+    import psutil
+
+    import fnnkit.bench.scenarios.runs as runs_module
+
+    real_run_child, allowances = runs_module.run_child, []
+
+    def first_allowance_short(*args, after_ready=None, **kwargs):
+        allowances.append(after_ready)
+        return real_run_child(*args, after_ready=0.3 if len(allowances) == 1 else after_ready, **kwargs)
+
+    monkeypatch.setattr(runs_module, "run_child", first_allowance_short)
+    inputs, labels = test_set
+    runs = FreshProcessRuns("onnxruntime", folder, "cpu", inputs, None, tmp_path)
+    config = ScenarioConfig(**QUICK)
+    started = time.perf_counter()
+    result = runs.run(config, tmp_path / "logs" / "step-01", 1000.0)
+    assert time.perf_counter() - started < 60
+    assert allowances == [config.time_cap_s + runs_module.DRAIN_GRACE_S + runs_module.END_LIMIT_S] * 2
+    assert result.completed_qps > 0 and (tmp_path / "logs" / "step-01" / "mlperf_log_detail.txt").is_file()
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["step-01"]  # the stopped run left no partial logs
+    assert not psutil.Process().children(recursive=True)
+
+
+def test_a_run_that_hangs_twice_is_one_error_saying_so(folder, test_set, tmp_path, monkeypatch):
+    import fnnkit.bench.scenarios.runs as runs_module
+
+    monkeypatch.setattr(runs_module, "END_LIMIT_S", 0.3 - QUICK["time_cap_s"] - runs_module.DRAIN_GRACE_S)
+    inputs, _ = test_set
+    runs = FreshProcessRuns("onnxruntime", folder, "cpu", inputs, None, tmp_path)
+    with pytest.raises(FnnkitError, match=r"went on 0.3 s past its start without ending; stopped \(2 times in a row\)"):
+        runs.run(ScenarioConfig(**QUICK), tmp_path / "logs" / "step-01", 1000.0)
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").iterdir())
+
+
 @pytest.mark.slow  # a real `fnnkit bench load`, interrupted during its first LoadGen run: ~5 s
 def test_ctrl_c_during_a_run_in_its_own_process_leaves_no_process_and_no_partial_logs(folder, tmp_path):
     """SIGINT to the command while a run's process measures: exit 130, one line, the run's process gone, no

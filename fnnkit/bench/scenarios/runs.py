@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from fnnkit.backends import Predictor
-from fnnkit.bench.child import crash_message, run_child
+from fnnkit.bench.child import ChildStopped, crash_message, mark_ready, run_child
 from fnnkit.bench.records import Bool, Float, Record, read_record, save_record
 from fnnkit.bench.scenarios.config import ScenarioConfig
 from fnnkit.bench.scenarios.loadgen import DRAIN_GRACE_S, LoadgenResult, partial_logs, run_loadgen
@@ -37,6 +37,10 @@ from fnnkit.paths import require_absolute
 
 NULL_BACKEND = "null"  # the null predictor's backend name: the same batcher with a call that does nothing
 START_LIMIT_S = 600  # loading and warming a model before the run: a torch.compile on a slow machine, with margin
+# after the run's cap and drain: LoadGen's summary and the accuracy score. A run that is still going then has hung;
+# one hung inside LoadGen's StopLogging() after a 2 s run held a tune until START_LIMIT_S ended it (692 s)
+END_LIMIT_S = 30
+HUNG_RERUNS = 1  # a run that hung is run again in a new process this many times: a hang says nothing about the rate
 
 
 class Runs(Protocol):
@@ -124,16 +128,28 @@ class FreshProcessRuns:
             labels=str(self.labels_file) if accuracy else None, accuracy=accuracy,
         )  # fmt: skip
         what = f"a LoadGen run of {self.backend} on {self.device}"
-        try:
-            outcome = run_child("fnnkit.bench.scenarios.runs", job, RunOutcome, what,
-                                START_LIMIT_S + config.time_cap_s + DRAIN_GRACE_S)  # fmt: skip
-        except BaseException:  # the child was killed (fnnkit.spawn) before it could tidy up after itself
-            for partial in partial_logs(log_dir):
-                shutil.rmtree(partial, ignore_errors=True)
-            raise
+        limit = config.time_cap_s + DRAIN_GRACE_S + END_LIMIT_S
+        for attempt in range(HUNG_RERUNS + 1):
+            try:
+                outcome = run_child("fnnkit.bench.scenarios.runs", job, RunOutcome, what, START_LIMIT_S,
+                                    after_ready=limit)  # fmt: skip
+                break
+            except ChildStopped as exc:
+                _remove_partial_logs(log_dir)
+                if attempt == HUNG_RERUNS:
+                    raise FnnkitError(f"{exc} ({attempt + 1} times in a row)") from None
+                print(f"{exc}; running it again", file=sys.stderr)
+            except BaseException:  # the child was killed (fnnkit.spawn) before it could tidy up after itself
+                _remove_partial_logs(log_dir)
+                raise
         if outcome.result is None:
             raise FnnkitError(outcome.error or f"{what} returned no result")
         return outcome.result
+
+
+def _remove_partial_logs(log_dir: Path) -> None:
+    for partial in partial_logs(log_dir):
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def open_predictor(job: RunJob) -> Predictor:
@@ -155,6 +171,7 @@ def main(argv: list[str]) -> int:
         inputs = np.load(job.inputs, allow_pickle=False)
         labels = np.load(job.labels, allow_pickle=False) if job.labels else None
         predictor = open_predictor(job)
+        mark_ready(out_path)  # from here the run's own limit applies (FreshProcessRuns)
         result = run_loadgen(predictor, inputs, job.config, Path(job.log_dir), qps=job.qps, labels=labels)
         outcome = RunOutcome(result=result)
     except FnnkitError as exc:  # a user-facing failure: its message already says what to do
