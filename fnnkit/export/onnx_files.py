@@ -11,7 +11,6 @@ it), and the loader refuses any ONNX file that points at external data (``fnnkit
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,17 +23,6 @@ from fnnkit.variants import INPUT_DIM
 
 if TYPE_CHECKING:
     import onnx
-
-
-class HalfPrecision(torch.nn.Module):
-    """fp16 weights and arithmetic behind the float32 interface every other format has."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = copy.deepcopy(model).half()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.half()).float()
 
 
 def export_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
@@ -90,7 +78,30 @@ def write_fp32(ctx: ExportContext, temp: Path) -> None:
 
 
 def write_fp16(ctx: ExportContext, temp: Path) -> None:
-    finish(export_proto(HalfPrecision(ctx.model), ctx.opset), ctx, temp, "float16 weights and math, float32 I/O")
+    """The shared fp32 graph through onnxruntime's float16 converter (a cast after the input and before the
+    output), instead of a second dynamo export: the same graph and logits as exporting a half-precision copy
+    of the model (variant E: identical outputs), 4 ms against 0.6-1.3 s."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = convert_float_to_float16(fp32_proto(ctx), keep_io_types=True)
+    _sort_topologically(proto.graph)  # the converter appends its casts at the end; ONNX wants producers first
+    finish(proto, ctx, temp, "float16 weights and math, float32 I/O")
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph``'s nodes so every input is produced before it is read."""
+    available = {v.name for v in (*graph.input, *graph.initializer)} | {""}  # "": an optional input left out
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            raise ExportError("the float16 graph reads a value that no node produces")
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def write_int8(ctx: ExportContext, temp: Path) -> None:
