@@ -114,7 +114,7 @@ def test_a_child_that_hangs_after_saying_ready_is_stopped_at_its_run_allowance(t
 
     slow_start = python_argv("import time; time.sleep(120)")  # never ready: the start allowance stops it
     with pytest.raises(subprocess.TimeoutExpired) as info:
-        run_isolated(slow_start, timeout=1, ready=tmp_path / "never", after_ready=60)
+        run_isolated(slow_start, timeout=0.5, ready=tmp_path / "never", after_ready=60)
     assert type(info.value) is subprocess.TimeoutExpired
 
     ready.unlink()

@@ -613,6 +613,7 @@ def test_a_fresh_run_that_cannot_load_its_model_says_why(folder, test_set, tmp_p
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow  # three fresh processes and two LoadGen runs: ~1.6 s (the fast tier has the phased limit's own test)
 def test_a_run_that_hangs_after_its_model_loaded_is_stopped_at_its_run_allowance_and_run_again(
     folder, test_set, tmp_path, monkeypatch
 ):
@@ -642,6 +643,7 @@ def test_a_run_that_hangs_after_its_model_loaded_is_stopped_at_its_run_allowance
     assert not psutil.Process().children(recursive=True)
 
 
+@pytest.mark.slow  # two fresh processes that load a model: ~1.2 s
 def test_a_run_that_hangs_twice_is_one_error_saying_so(folder, test_set, tmp_path, monkeypatch):
     import fnnkit.bench.scenarios.runs as runs_module
 
