@@ -2,7 +2,7 @@
 
 Static int8 lives in ``quantized``; it reuses ``fp32_proto`` and ``finish`` from here.
 
-All three keep the one interface every backend expects: input ``input`` float32
+All of them keep the one interface every backend expects: input ``input`` float32
 [batch, 784], output ``logits`` float32 [batch, 10], a dynamic batch axis. fp16 casts inside
 the graph, so a caller never changes its input dtype. Files are self-contained: fnnkit
 serialises the ModelProto itself (the exporter never gets to write a ``.data`` file beside
@@ -61,10 +61,10 @@ def _name_batch_axis(proto: onnx.ModelProto) -> None:
 
 
 def fp32_proto(ctx: ExportContext) -> onnx.ModelProto:
-    """The fp32 graph of ``ctx.model``, exported once per variant and shared by onnx, int8 and static int8.
+    """The fp32 graph of ``ctx.model``, exported once per variant and shared by onnx, int8, static int8 and fp16.
 
-    The dynamo exporter is the slow step of those three formats (about 0.4 s each); each caller gets
-    its own copy, since the quantizers rewrite the graph they are given.
+    The dynamo exporter is the slow step of those four formats (0.6-1.2 s a call); each caller gets
+    its own copy, since the quantizers and the float16 converter rewrite the graph they are given.
     """
     import onnx
 
