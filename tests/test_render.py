@@ -52,3 +52,19 @@ def test_a_command_piped_into_a_file_prints_whole_tables(tmp_path):
     assert "…" not in child.stdout, child.stdout
     row = next(line for line in child.stdout.splitlines() if line.startswith("│ eager "))
     assert "the reference every other backend" in row, child.stdout  # the cell is not folded onto more lines
+
+
+def test_a_scenario_step_made_again_after_a_hung_process_says_so():
+    """The step's line is where a user watching a search learns that a run was made twice."""
+    from fnnkit.bench.scenarios.loadgen import LoadgenResult
+    from fnnkit.cli.render import console, scenario_step
+
+    def line(hung_before: int) -> str:
+        result = LoadgenResult("performance", 1000.0, "VALID", [], 1000.0, {"99.00": 500_000}, 200_000, 2000, 1.0,
+                               2.0, "logs", hung_before=hung_before)  # fmt: skip
+        with console.capture() as captured:
+            scenario_step("onnxruntime", result, "server")
+        return captured.get()
+
+    assert "made again" not in line(0)
+    assert "made again: its first process hung after the run" in line(1) and "0.500 ms" in line(1)

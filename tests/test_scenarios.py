@@ -639,6 +639,7 @@ def test_a_run_that_hangs_after_its_model_loaded_is_stopped_at_its_run_allowance
     assert time.perf_counter() - started < 60
     assert allowances == [config.time_cap_s + runs_module.DRAIN_GRACE_S + runs_module.END_LIMIT_S] * 2
     assert result.completed_qps > 0 and (tmp_path / "logs" / "step-01" / "mlperf_log_detail.txt").is_file()
+    assert result.hung_before == 1  # the record (and the step's line) says the run was made again
     assert [p.name for p in (tmp_path / "logs").iterdir()] == ["step-01"]  # the stopped run left no partial logs
     assert not psutil.Process().children(recursive=True)
 

@@ -503,7 +503,8 @@ def scenario_step(backend: str, r, scenario: str, calibration: bool = False) -> 
         what = f"p99 {p99}"
     why = f" ({r.reasons[0]})" if r.reasons and not r.valid else ""
     busy = f", [yellow]{r.others_cores:.1f} cores busy elsewhere[/]" if r.contended else ""
-    line = f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{why}{busy}[/]"
+    hung = ", [yellow]made again: its first process hung after the run[/]" if r.hung_before else ""
+    line = f"[dim]{backend:>16} {rate:>12}: {what}, {_verdict(r.validity)}{why}{busy}{hung}[/]"
     console.print(line, highlight=False, soft_wrap=True)  # one line per run, also in a log
 
 

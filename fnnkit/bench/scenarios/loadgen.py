@@ -71,6 +71,7 @@ class LoadgenResult:
     log_dir: str
     accuracy: float | None = None  # AccuracyOnly: % of logged responses whose class matches the label
     others_cores: float = 0.0  # cores other processes kept busy during the run (fnnkit.bench.stats.CpuLoad)
+    hung_before: int = 0  # processes of this run stopped for hanging after it (FreshProcessRuns); this is the next's
 
     @property
     def overloaded(self) -> bool:

@@ -138,12 +138,12 @@ class FreshProcessRuns:
                 _remove_partial_logs(log_dir)
                 if attempt == HUNG_RERUNS:
                     raise FnnkitError(f"{exc} ({attempt + 1} times in a row)") from None
-                print(f"{exc}; running it again", file=sys.stderr)
             except BaseException:  # the child was killed (fnnkit.spawn) before it could tidy up after itself
                 _remove_partial_logs(log_dir)
                 raise
         if outcome.result is None:
             raise FnnkitError(outcome.error or f"{what} returned no result")
+        outcome.result.hung_before = attempt
         return outcome.result
 
 
