@@ -38,7 +38,7 @@ bench: $(SETUP)  ## benchmark every backend available here; tables + JSON under 
 test: $(SETUP)  ## the whole test suite (what CI runs), `slow` tests and the README walkthrough included: about 10-12 minutes on 2 cores
 	$(BIN)/python -m pytest --durations=30
 
-test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles beyond one shared package, fresh processes...): about 70-90 s on 2 cores
+test-fast: $(SETUP)  ## the suite without the `slow` tests (Ray, .pt2 compiles beyond one shared package, fresh processes...): about 65-90 s on 2 cores
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(SETUP)  ## ruff lint + format check
