@@ -210,6 +210,29 @@ def test_deadline_runs_start_no_run_that_would_end_after_the_deadline(tmp_path):
     assert inner.started == 1 and runs.longest >= 0.3
 
 
+def test_a_run_made_again_after_a_hang_does_not_plan_the_next_run(tmp_path):
+    """A run whose first process hung (stopped after cap + drain + 30 s, then made again) took far longer than
+    runs take: planning the next run at that length would end the tune's search early."""
+    import time
+    from types import SimpleNamespace
+
+    from fnnkit.bench.scenarios import ScenarioConfig
+    from fnnkit.tune.judge import RUN_OVERHEAD_S, DeadlineRuns
+
+    class HungOnce:
+        backend, device, can_score = "x", "cpu", False
+
+        def run(self, config, log_dir, qps, accuracy=False):
+            time.sleep(0.3)
+            return SimpleNamespace(hung_before=int(qps == 10.0))
+
+    config = ScenarioConfig(min_duration_ms=200)
+    runs = DeadlineRuns(HungOnce(), time.perf_counter() + 0.3 + 0.2 + RUN_OVERHEAD_S + 0.1)
+    assert runs.run(config, tmp_path, 10.0).hung_before == 1 and runs.longest == 0.0
+    assert runs.run(config, tmp_path, 20.0).hung_before == 0  # planned at its minimum duration: it still fits
+    assert runs.longest >= 0.3
+
+
 def test_a_reserve_for_the_full_search_at_its_worst_is_kept_and_the_full_search_fits_in_it():
     """The judge's bound on a full search (its most runs, each as long as the longest) is kept back whole: the
     exploration stops short of it, and a full search that takes all of it still ends within the budget."""
