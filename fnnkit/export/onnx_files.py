@@ -82,26 +82,11 @@ def write_fp16(ctx: ExportContext, temp: Path) -> None:
     output), instead of a second dynamo export: the same graph and logits as exporting a half-precision copy
     of the model (variant E: identical outputs), 4 ms against 0.6-1.3 s."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
     proto = convert_float_to_float16(fp32_proto(ctx), keep_io_types=True)
-    _sort_topologically(proto.graph)  # the converter appends its casts at the end; ONNX wants producers first
+    OnnxModel(proto).topological_sort()  # the converter appends its casts at the end; ONNX wants producers first
     finish(proto, ctx, temp, "float16 weights and math, float32 I/O")
-
-
-def _sort_topologically(graph: onnx.GraphProto) -> None:
-    """Reorder ``graph``'s nodes so every input is produced before it is read."""
-    available = {v.name for v in (*graph.input, *graph.initializer)} | {""}  # "": an optional input left out
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(name in available for name in n.input)]
-        if not ready:
-            raise ExportError("the float16 graph reads a value that no node produces")
-        for node in ready:
-            available.update(node.output)
-        ordered += ready
-        pending = [n for n in pending if all(n is not r for r in ready)]
-    del graph.node[:]
-    graph.node.extend(ordered)
 
 
 def write_int8(ctx: ExportContext, temp: Path) -> None:
